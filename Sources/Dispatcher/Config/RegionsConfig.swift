@@ -1,0 +1,164 @@
+/// A host and port, validated (`127.0.0.1:5080`, `[::1]:5060`).
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`; IPv6 hosts are written in brackets.
+    public init?(parsing text: String) {
+        let t = trimmed(text)
+        var host: Substring
+        var portText: Substring
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]"), t[t.index(after: close)...].hasPrefix(":") else { return nil }
+            host = t[t.index(after: t.startIndex)..<close]
+            portText = t[t.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = t.lastIndex(of: ":"), !t[..<colon].contains(":") else { return nil }
+            host = t[..<colon]
+            portText = t[t.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65_535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A SIP listening address: `udp://127.0.0.1:5060`.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public enum Transport: String, Sendable, Hashable, CaseIterable {
+        case udp, tcp
+    }
+    public var transport: Transport
+    public var address: HostPort
+
+    public var description: String { "\(transport.rawValue)://\(address)" }
+}
+
+/// An IPv4 network in CIDR form, for the trusted-sources list.
+public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
+    public let base: UInt32
+    public let prefix: Int
+
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let ip = IPv4Network.parseIPv4(String(parts[0])) else { return nil }
+        let prefix = parts.count == 2 ? Int(parts[1]) : 32
+        guard let prefix, (0...32).contains(prefix) else { return nil }
+        self.prefix = prefix
+        self.base = ip & IPv4Network.mask(prefix)
+    }
+
+    public func contains(_ address: UInt32) -> Bool { address & IPv4Network.mask(prefix) == base }
+
+    public static func mask(_ prefix: Int) -> UInt32 { prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix) }
+
+    public static func parseIPv4(_ text: String) -> UInt32? {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var v: UInt32 = 0
+        for o in octets {
+            guard !o.isEmpty, o.count <= 3, let n = UInt32(o), n <= 255 else { return nil }
+            v = v << 8 | n
+        }
+        return v
+    }
+
+    public var description: String {
+        "\(base >> 24).\(base >> 16 & 255).\(base >> 8 & 255).\(base & 255)/\(prefix)"
+    }
+}
+
+/// A media node the proxy dispatches to.
+public struct Node: Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    public var region: String
+    public var sip: HostPort
+    public var esl: HostPort?
+    public var maxChannels: Int
+    public var weight: Int
+
+    public init(name: String, region: String, sip: HostPort, esl: HostPort? = nil, maxChannels: Int = 500, weight: Int = 1) {
+        self.name = name
+        self.region = region
+        self.sip = sip
+        self.esl = esl
+        self.maxChannels = maxChannels
+        self.weight = weight
+    }
+
+    public var description: String { "\(name)@\(sip)" }
+}
+
+public struct Region: Sendable, Hashable {
+    public var name: String
+    public var preferFor: [String]
+    public var nodes: [Node]
+}
+
+/// Dispatch policies. Only `roundRobin` is implemented by `RoundRobinDispatcher` so far; the
+/// others are accepted so configurations written for the full dispatcher keep loading.
+public enum DispatchPolicy: String, Sendable, Hashable, CaseIterable {
+    case leastLoaded = "least-loaded"
+    case weighted
+    case latency
+    case hashCallID = "hash-callid"
+    case roundRobin = "round-robin"
+}
+
+public struct ProbeSettings: Sendable, Hashable {
+    public var interval: Duration = .seconds(1)
+    public var timeout: Duration = .milliseconds(500)
+    public var downAfter = 2
+    public var upAfter = 2
+}
+
+public struct FailoverSettings: Sendable, Hashable {
+    /// No provisional response within this time: try the next node.
+    public var inviteTimeout: Duration = .seconds(2)
+    /// Final responses from a node that send the INVITE to the next node.
+    public var retryOn: Set<Int> = [408, 500, 502, 503, 504]
+    /// Nodes tried per INVITE, the first included.
+    public var maxAttempts = 3
+    /// How long a node that failed an INVITE is skipped (tried last) before traffic finds it again.
+    public var holdDown: Duration = .seconds(5)
+}
+
+public struct ProxySettings: Sendable, Hashable {
+    public var listen: [ListenAddress]
+    /// The host:port written in Via and Record-Route. Defaults to the first listen address.
+    public var advertise: HostPort
+    public var trusted: [IPv4Network]
+    /// Where `/metrics` and `/healthz` are served.
+    public var metrics: HostPort?
+    /// The region this proxy serves (preferred for dispatch), when not given on the command line.
+    public var region: String?
+}
+
+/// A validated `regions.yaml`: it cannot hold an invalid value.
+public struct RegionsConfig: Sendable, Hashable {
+    public var proxy: ProxySettings
+    public var policy: DispatchPolicy
+    public var probe: ProbeSettings
+    public var failover: FailoverSettings
+    /// Regions in name order.
+    public var regions: [Region]
+
+    public var allNodes: [Node] { regions.flatMap(\.nodes) }
+
+    public func region(named name: String) -> Region? { regions.first { $0.name == name } }
+}
+
+/// Whitespace-trimmed copy of `text` (no Foundation in this module).
+func trimmed(_ text: String) -> String {
+    var s = Substring(text)
+    while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+    while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+    return String(s)
+}

@@ -1,0 +1,54 @@
+/// The raw shape of `regions.yaml`, as decoded. Every field is optional here so that a missing
+/// key becomes a validation message with its path, not a decoding failure.
+struct RegionsFile: Decodable, Sendable {
+    struct Proxy: Decodable, Sendable {
+        var listen: [String]?
+        var advertise: String?
+        var trusted: [String]?
+        var metrics: String?
+        var region: String?
+    }
+    struct Probe: Decodable, Sendable {
+        var interval: String?
+        var timeout: String?
+        var down_after: Int?
+        var up_after: Int?
+    }
+    struct Failover: Decodable, Sendable {
+        var invite_timeout: String?
+        var retry_on: [Int]?
+        var max_attempts: Int?
+        var hold_down: String?
+    }
+    struct Dispatch: Decodable, Sendable {
+        var policy: String?
+        var probe: Probe?
+        var failover: Failover?
+    }
+    struct Node: Decodable, Sendable {
+        var name: String?
+        var sip: String?
+        var esl: String?
+        var max_channels: Int?
+        var weight: Int?
+    }
+    struct Region: Decodable, Sendable {
+        var prefer_for: [String]?
+        var nodes: [Node]?
+    }
+
+    var proxy: Proxy?
+    var dispatch: Dispatch?
+    var regions: [String: Region]?
+
+    /// Keys each mapping may hold, by path pattern (`*` = any region name, `[]` = a list item).
+    static let knownKeys: [String: Set<String>] = [
+        "": ["proxy", "dispatch", "regions"],
+        "proxy": ["listen", "advertise", "trusted", "metrics", "region"],
+        "dispatch": ["policy", "probe", "failover"],
+        "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
+        "dispatch.failover": ["invite_timeout", "retry_on", "max_attempts", "hold_down"],
+        "regions.*": ["prefer_for", "nodes"],
+        "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight"],
+    ]
+}

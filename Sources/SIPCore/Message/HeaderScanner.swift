@@ -1,0 +1,213 @@
+/// The headers SIPCore locates by byte range so a proxy can splice them without re-serializing.
+public enum HeaderKind: UInt8, Sendable {
+    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, other
+}
+
+/// One header field: its whole extent (name to line end, continuation lines included) and its value.
+@usableFromInline
+struct HeaderField: Sendable, Hashable {
+    @usableFromInline var kind: HeaderKind
+    /// First byte of the header name.
+    @usableFromInline var lineStart: Int
+    /// One past the line terminator (CRLF or LF) of the last physical line.
+    @usableFromInline var lineEnd: Int
+    /// The value with leading and trailing whitespace trimmed.
+    @usableFromInline var valueStart: Int
+    @usableFromInline var valueEnd: Int
+}
+
+/// Byte layout of a message's header section, found by one linear scan.
+public struct MessageLayout: Sendable, Hashable {
+    /// One past the start line's terminator: where the first header begins.
+    public var headersStart: Int = 0
+    /// One past the empty line: where the body begins.
+    public var bodyStart: Int = 0
+    /// The start line without its terminator.
+    public var startLineEnd: Int = 0
+    /// Header fields of the kinds SIPCore cares about, in message order.
+    @usableFromInline var fields: [HeaderField] = []
+    /// Number of header fields of any kind.
+    public var headerCount: Int = 0
+    /// Whether the header section uses bare LF line ends somewhere (tolerated on input).
+    public var usesBareLF = false
+
+    @inlinable
+    func first(_ kind: HeaderKind) -> HeaderField? {
+        for f in fields where f.kind == kind { return f }
+        return nil
+    }
+    @inlinable
+    func all(_ kind: HeaderKind) -> [HeaderField] { fields.filter { $0.kind == kind } }
+}
+
+/// Finds start line, header fields and the header/body boundary, enforcing `SIPLimits` while it
+/// scans: no unbounded search ever runs past `maxHeaderSectionSize`.
+enum HeaderScanner {
+    static let lf: UInt8 = 10
+    static let cr: UInt8 = 13
+    static let sp: UInt8 = 32
+    static let ht: UInt8 = 9
+    static let colon: UInt8 = 58
+
+    /// Scans `bytes` (a whole message or a stream prefix) and returns the layout.
+    /// - Throws: `SIPParseError` when a limit is exceeded or the header section never ends.
+    static func scan(_ bytes: UnsafeRawBufferPointer, limits: SIPLimits) throws(SIPParseError) -> MessageLayout {
+        var layout = MessageLayout()
+        layout.fields.reserveCapacity(16)
+        let n = bytes.count
+        let limit = min(n, limits.maxHeaderSectionSize)
+        guard let firstLF = indexOf(lf, in: bytes, from: 0, to: limit) else {
+            throw n > limits.maxHeaderSectionSize
+                ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                : SIPParseError(.noHeaderTerminator, "Incomplete Start Line")
+        }
+        layout.startLineEnd = firstLF > 0 && bytes[firstLF - 1] == cr ? firstLF - 1 : firstLF
+        var pos = firstLF + 1
+        layout.headersStart = pos
+        while true {
+            guard pos < limit else {
+                throw n > limits.maxHeaderSectionSize
+                    ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                    : SIPParseError(.noHeaderTerminator, "Missing Empty Line After Headers")
+            }
+            let b = bytes[pos]
+            if b == lf {
+                layout.usesBareLF = true
+                layout.bodyStart = pos + 1
+                return layout
+            }
+            if b == cr, pos + 1 < n, bytes[pos + 1] == lf {
+                layout.bodyStart = pos + 2
+                return layout
+            }
+            if b == sp || b == ht {
+                // A continuation line with no header before it.
+                throw SIPParseError(.syntax, "Continuation Line Without Header")
+            }
+            let lineStart = pos
+            // The header (with its continuation lines) ends at an LF not followed by SP/HT.
+            var e = pos
+            while true {
+                guard let next = indexOf(lf, in: bytes, from: e, to: limit) else {
+                    throw n > limits.maxHeaderSectionSize
+                        ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                        : SIPParseError(.noHeaderTerminator, "Missing Empty Line After Headers")
+                }
+                if next > 0, bytes[next - 1] != cr { layout.usesBareLF = true }
+                e = next + 1
+                if e < n, bytes[e] == sp || bytes[e] == ht { continue }
+                break
+            }
+            let lineEnd = e
+            layout.headerCount += 1
+            if layout.headerCount > limits.maxHeaderCount {
+                throw SIPParseError(.tooManyHeaders, "Too Many Headers", statusCode: 513)
+            }
+            // Header name: token up to ':' (optional whitespace before the colon).
+            var c = lineStart
+            while c < lineEnd, bytes[c] != colon, bytes[c] != lf, bytes[c] != cr { c += 1 }
+            guard c < lineEnd, bytes[c] == colon else {
+                throw SIPParseError(.syntax, "Header Without Colon")
+            }
+            var nameEnd = c
+            while nameEnd > lineStart, bytes[nameEnd - 1] == sp || bytes[nameEnd - 1] == ht { nameEnd -= 1 }
+            guard nameEnd > lineStart else { throw SIPParseError(.syntax, "Empty Header Name") }
+            var vs = c + 1
+            var ve = lineEnd
+            while ve > vs, isWhitespace(bytes[ve - 1]) { ve -= 1 }
+            while vs < ve, isWhitespace(bytes[vs]) { vs += 1 }
+            let kind = classify(bytes, lineStart, nameEnd)
+            if kind != .other {
+                layout.fields.append(HeaderField(kind: kind, lineStart: lineStart, lineEnd: lineEnd, valueStart: vs, valueEnd: ve))
+            }
+            pos = lineEnd
+        }
+    }
+
+    @inline(__always)
+    static func isWhitespace(_ b: UInt8) -> Bool { b == sp || b == ht || b == cr || b == lf }
+
+    @inline(__always)
+    static func indexOf(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        guard from < to, let base = bytes.baseAddress else { return nil }
+        guard let p = memchr(base + from, Int32(byte), to - from) else { return nil }
+        return UnsafeRawPointer(p) - base
+    }
+
+    /// Case-insensitive header-name match, compact forms included (RFC 3261 §7.3.3).
+    static func classify(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> HeaderKind {
+        let len = end - start
+        if len == 1 {
+            switch bytes[start] | 0x20 {
+            case UInt8(ascii: "v"): return .via
+            case UInt8(ascii: "l"): return .contentLength
+            case UInt8(ascii: "i"): return .callID
+            case UInt8(ascii: "f"): return .from
+            case UInt8(ascii: "t"): return .to
+            default: return .other
+            }
+        }
+        @inline(__always) func eq(_ name: StaticString) -> Bool {
+            guard name.utf8CodeUnitCount == len else { return false }
+            let p = name.utf8Start
+            for i in 0..<len where (bytes[start + i] | 0x20) != p[i] { return false }
+            return true
+        }
+        switch len {
+        case 2: return eq("to") ? .to : .other
+        case 3: return eq("via") ? .via : .other
+        case 4: return eq("cseq") ? .cseq : eq("from") ? .from : .other
+        case 5: return eq("route") ? .route : .other
+        case 7: return eq("call-id") ? .callID : .other
+        case 12: return eq("record-route") ? .recordRoute : eq("max-forwards") ? .maxForwards : .other
+        case 13: return eq("proxy-require") ? .proxyRequire : .other
+        case 14: return eq("content-length") ? .contentLength : .other
+        default: return .other
+        }
+    }
+
+    /// Splits a header value into its comma-separated elements, honouring quotes and <...>
+    /// (RFC 3261 §7.3.1), returning trimmed byte ranges.
+    static func splitValues(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var inQuotes = false
+        var inAngle = false
+        var elementStart = start
+        var i = start
+        while i < end {
+            let b = bytes[i]
+            if inQuotes {
+                if b == UInt8(ascii: "\\") { i += 2; continue }
+                if b == UInt8(ascii: "\"") { inQuotes = false }
+            } else if b == UInt8(ascii: "\"") {
+                inQuotes = true
+            } else if b == UInt8(ascii: "<") {
+                inAngle = true
+            } else if b == UInt8(ascii: ">") {
+                inAngle = false
+            } else if b == UInt8(ascii: ","), !inAngle {
+                result.append(trim(bytes, elementStart, i))
+                elementStart = i + 1
+            }
+            i += 1
+        }
+        result.append(trim(bytes, elementStart, min(end, bytes.count)))
+        return result
+    }
+
+    static func trim(_ bytes: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Range<Int> {
+        var s = s
+        var e = e
+        while s < e, isWhitespace(bytes[s]) { s += 1 }
+        while e > s, isWhitespace(bytes[e - 1]) { e -= 1 }
+        return s..<e
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

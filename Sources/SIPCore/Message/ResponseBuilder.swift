@@ -1,0 +1,117 @@
+public import NIOCore
+
+/// Builds responses a proxy sends itself (RFC 3261 §8.2.6, §16.3): 100 Trying, 200 to CANCEL or
+/// OPTIONS, 4xx/5xx for requests it rejects. Via, From, To, Call-ID and CSeq are copied as raw
+/// lines from the request, so they are byte-identical to what the client sent.
+public enum ResponseBuilder {
+    /// A response to `request`. `toTag` is added to To when the request has none and the status
+    /// is above 100 (§8.2.6.2). `extraHeaders` are complete lines without line ends.
+    public static func response(
+        to request: SIPMessage, status: Int, reason: String, toTag: String? = nil, extraHeaders: [String] = [],
+        allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 512)
+        request.bytes.withUnsafeReadableBytes { raw in
+            write(into: &out, raw: raw, layout: request.layout, status: status, reason: reason,
+                  toTag: request.toTag == nil && status > 100 ? toTag : nil, extraHeaders: extraHeaders)
+        }
+        return out
+    }
+
+    /// The error response for bytes that failed to parse, when the error allows an answer and
+    /// the request's Via, From, To, Call-ID and CSeq lines can be found. Never for ACK (§17.2.1)
+    /// nor for responses.
+    public static func rejection(for buffer: ByteBuffer, error: SIPParseError, limits: SIPLimits) -> ByteBuffer? {
+        guard error.canRespond else { return nil }
+        return buffer.withUnsafeReadableBytes { raw -> ByteBuffer? in
+            var start = 0
+            while start < raw.count, raw[start] == 13 || raw[start] == 10 { start += 1 }
+            let body = UnsafeRawBufferPointer(rebasing: raw[start...])
+            guard !body.starts(with: "SIP/".utf8), !body.starts(with: "ACK ".utf8),
+                let layout = try? HeaderScanner.scan(body, limits: limits)
+            else { return nil }
+            for kind in [HeaderKind.via, .from, .to, .callID, .cseq] where layout.first(kind) == nil { return nil }
+            var out = ByteBufferAllocator().buffer(capacity: 512)
+            // A stable tag per Call-ID line, so retransmissions get the same To tag.
+            let cid = layout.first(.callID)!
+            let tag = "sy" + hex(fnv1a(UnsafeRawBufferPointer(rebasing: body[cid.valueStart..<cid.valueEnd])))
+            write(into: &out, raw: body, layout: layout, status: error.statusCode, reason: error.reason,
+                  toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [])
+            return out
+        }
+    }
+
+    private static func write(
+        into out: inout ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, status: Int, reason: String,
+        toTag: String?, extraHeaders: [String]
+    ) {
+        out.writeString("SIP/2.0 \(status) \(sanitize(reason))\r\n")
+        for f in layout.fields {
+            switch f.kind {
+            case .via, .from, .callID, .cseq:
+                writeLine(&out, raw, f)
+            case .to:
+                if let toTag {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[f.lineStart..<f.valueEnd]))
+                    out.writeString(";tag=\(toTag)\r\n")
+                } else {
+                    writeLine(&out, raw, f)
+                }
+            default:
+                continue
+            }
+        }
+        for h in extraHeaders {
+            out.writeString(h)
+            out.writeString("\r\n")
+        }
+        out.writeString("Server: switchyard\r\nContent-Length: 0\r\n\r\n")
+    }
+
+    /// Copies a header field, normalising its final line end to CRLF.
+    private static func writeLine(_ out: inout ByteBuffer, _ raw: UnsafeRawBufferPointer, _ f: HeaderField) {
+        var end = f.lineEnd
+        while end > f.lineStart, raw[end - 1] == 10 || raw[end - 1] == 13 { end -= 1 }
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[f.lineStart..<end]))
+        out.writeString("\r\n")
+    }
+
+    private static func hasTag(_ raw: UnsafeRawBufferPointer, _ f: HeaderField) -> Bool {
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[f.valueStart..<f.valueEnd]), as: UTF8.self).lowercased()
+        return value.contains(";tag=") || value.contains("; tag=")
+    }
+
+    /// Reason phrases are ASCII text without control characters (RFC 3261 §25.1).
+    static func sanitize(_ reason: String) -> String {
+        String(String.UnicodeScalarView(reason.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }).prefix(80))
+    }
+}
+
+/// FNV-1a, 32 bit: cheap, stable hashing for branch and tag values (not for security).
+@inlinable
+public func fnv1a(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 2_166_136_261) -> UInt32 {
+    var h = seed
+    for b in bytes {
+        h ^= UInt32(b)
+        h &*= 16_777_619
+    }
+    return h
+}
+
+/// FNV-1a over a string's UTF-8 bytes, continuing from `seed`.
+@inlinable
+public func fnv1a(_ text: String, seed: UInt32 = 2_166_136_261) -> UInt32 {
+    var h = seed
+    for b in text.utf8 {
+        h ^= UInt32(b)
+        h &*= 16_777_619
+    }
+    return h
+}
+
+/// Eight lower-case hex digits.
+@inlinable
+public func hex(_ v: UInt32) -> String {
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: 8 - s.count) + s
+}

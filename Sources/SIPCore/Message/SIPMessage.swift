@@ -1,0 +1,105 @@
+public import NIOCore
+
+/// A parsed SIP message: the original bytes plus the fields a proxy needs, each read once.
+///
+/// The bytes are kept as they arrived (body cut to Content-Length) so a proxy forwards by
+/// splicing them (`MessageEditor`) instead of re-serializing: the message stays transparent.
+public struct SIPMessage: Sendable {
+    public enum StartLine: Sendable, Hashable {
+        case request(method: SIPMethod, uri: SIPURI)
+        case response(statusCode: Int, reason: String)
+    }
+
+    /// One Route header element with its byte range in `bytes`.
+    public struct Route: Sendable, Hashable {
+        public var uri: SIPURI
+        /// The element, e.g. `<sip:p1.example.com;lr>` (without separating commas).
+        public var range: Range<Int>
+        /// Index of the Route header field this element belongs to (0 = first Route line).
+        public var fieldIndex: Int
+    }
+
+    /// The message exactly as it is forwarded when nothing is edited.
+    public let bytes: ByteBuffer
+    public let startLine: StartLine
+    /// Via values, top first.
+    public let vias: [Via]
+    public let callID: String
+    public let cseq: CSeq
+    public let fromTag: String?
+    public let toTag: String?
+    /// nil when the header is absent.
+    public let maxForwards: Int?
+    public let routes: [Route]
+    /// Option tags of Proxy-Require (RFC 3261 §20.29).
+    public let proxyRequire: [String]
+    /// Whether a Content-Length header was present.
+    public let hasContentLength: Bool
+    public let layout: MessageLayout
+    /// Byte range of the top Via value (first element of the first Via field).
+    public let topViaRange: Range<Int>
+    /// The first Via field holds more than one value (`Via: a, b`).
+    public let topViaFieldHasMore: Bool
+    /// Offset just after the text `rport` of the top Via when it has no value (RFC 3581 §4).
+    public let topViaEmptyRPortEnd: Int?
+    /// Byte range of the Request-URI in the request line (requests only).
+    public let requestURIRange: Range<Int>?
+
+    public var isRequest: Bool {
+        if case .request = startLine { return true }
+        return false
+    }
+
+    /// The request method, or for a response the CSeq method.
+    public var method: SIPMethod {
+        if case .request(let m, _) = startLine { return m }
+        return cseq.method
+    }
+
+    public var statusCode: Int? {
+        if case .response(let code, _) = startLine { return code }
+        return nil
+    }
+
+    public var requestURI: SIPURI? {
+        if case .request(_, let uri) = startLine { return uri }
+        return nil
+    }
+
+    public var topVia: Via { vias[0] }
+
+    public var bodyStart: Int { layout.bodyStart }
+    public var bodyLength: Int { bytes.readableBytes - layout.bodyStart }
+
+    /// The bytes in `range` as a String (header text is ASCII/UTF-8 by RFC 3261 §7).
+    public func text(_ range: Range<Int>) -> String {
+        bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
+    }
+
+    /// The Request-URI exactly as written.
+    public var requestURIText: String { requestURIRange.map(text) ?? "" }
+
+    @usableFromInline
+    init(
+        bytes: ByteBuffer, startLine: StartLine, vias: [Via], callID: String, cseq: CSeq, fromTag: String?, toTag: String?,
+        maxForwards: Int?, routes: [Route], proxyRequire: [String], hasContentLength: Bool, layout: MessageLayout,
+        topViaRange: Range<Int>, topViaFieldHasMore: Bool, topViaEmptyRPortEnd: Int?, requestURIRange: Range<Int>?
+    ) {
+        self.bytes = bytes
+        self.startLine = startLine
+        self.vias = vias
+        self.callID = callID
+        self.cseq = cseq
+        self.fromTag = fromTag
+        self.toTag = toTag
+        self.maxForwards = maxForwards
+        self.routes = routes
+        self.proxyRequire = proxyRequire
+        self.hasContentLength = hasContentLength
+        self.layout = layout
+        self.topViaRange = topViaRange
+        self.topViaFieldHasMore = topViaFieldHasMore
+        self.topViaEmptyRPortEnd = topViaEmptyRPortEnd
+        self.requestURIRange = requestURIRange
+    }
+}

@@ -1,0 +1,94 @@
+/// INVITE client transaction, RFC 3261 §17.1.1 (Figure 5).
+public struct InviteClientTransaction: Sendable, Hashable {
+    public enum State: Sendable, Hashable {
+        case initial
+        /// Timer A's current interval is carried so each retransmit doubles it.
+        case calling(retransmitInterval: Duration)
+        case proceeding
+        case completed
+        case terminated
+    }
+
+    public private(set) var state: State = .initial
+    public let reliable: Bool
+    public let timers: TimerValues
+
+    public init(reliable: Bool, timers: TimerValues = .rfc3261) {
+        self.reliable = reliable
+        self.timers = timers
+    }
+
+    /// The TU hands the INVITE to the transaction: send it, arm A (unreliable) and B.
+    public mutating func start() -> [TransactionAction] {
+        guard case .initial = state else { return [] }
+        state = .calling(retransmitInterval: timers.t1)
+        var actions: [TransactionAction] = [.transmitRequest]
+        if !reliable { actions.append(.startTimer(.a, timers.t1)) }
+        actions.append(.startTimer(.b, timers.transactionTimeout))
+        return actions
+    }
+
+    public mutating func responseReceived(statusCode: Int) -> [TransactionAction] {
+        switch state {
+        case .calling, .proceeding:
+            let wasCalling: Bool = { if case .calling = state { return true } else { return false } }()
+            var actions: [TransactionAction] = []
+            if wasCalling {
+                if !reliable { actions.append(.cancelTimer(.a)) }
+                actions.append(.cancelTimer(.b))
+            }
+            switch statusCode {
+            case 100..<200:
+                state = .proceeding
+                actions.append(.deliverResponse)
+            case 200..<300:
+                // §17.1.1.2: 2xx ends the transaction; the TU (or the UAC core) ACKs it end to end.
+                state = .terminated
+                actions += [.deliverResponse, .terminate]
+            default:
+                state = .completed
+                actions += [.sendAck, .deliverResponse]
+                if reliable {
+                    state = .terminated
+                    actions.append(.terminate)
+                } else {
+                    actions.append(.startTimer(.d, .seconds(32)))
+                }
+            }
+            return actions
+        case .completed:
+            // A retransmitted final response: ACK it again, do not pass it up (§17.1.1.2).
+            return statusCode >= 300 ? [.sendAck] : []
+        case .initial, .terminated:
+            return []
+        }
+    }
+
+    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+        switch (state, timer) {
+        case (.calling(let interval), .a):
+            let next = interval * 2
+            state = .calling(retransmitInterval: next)
+            return [.transmitRequest, .startTimer(.a, next)]
+        case (.calling, .b):
+            state = .terminated
+            return [.cancelTimer(.a), .timedOut, .terminate]
+        case (.completed, .d):
+            state = .terminated
+            return [.terminate]
+        default:
+            return []
+        }
+    }
+
+    /// A send failed (TCP refused or reset, ICMP unreachable): §17.1.4 says inform the TU at once.
+    public mutating func transportFailed() -> [TransactionAction] {
+        switch state {
+        case .calling, .proceeding:
+            state = .terminated
+            return [.cancelTimer(.a), .cancelTimer(.b), .timedOut, .terminate]
+        default:
+            return []
+        }
+    }
+}

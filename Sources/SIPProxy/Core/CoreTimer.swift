@@ -1,0 +1,43 @@
+import SIPCore
+
+/// Timers the proxy core runs: the RFC 3261 transaction timers plus its own per-branch ones.
+enum CoreTimer: Hashable {
+    case transaction(TransactionTimer)
+    /// No provisional response from the node within `failover.inviteTimeout`: try the next node.
+    case inviteTimeout
+    /// RFC 3261 §16.6 step 11 / §16.8: an INVITE branch rang too long.
+    case timerC
+    /// Forget an abandoned branch once late responses can no longer arrive.
+    case cleanup
+
+    static let slotCount = TransactionTimer.allCases.count + 3
+
+    var index: Int {
+        switch self {
+        case .transaction(let t): t.rawValue
+        case .inviteTimeout: TransactionTimer.allCases.count
+        case .timerC: TransactionTimer.allCases.count + 1
+        case .cleanup: TransactionTimer.allCases.count + 2
+        }
+    }
+}
+
+/// What sits in the timer wheel: the record, which timer, and the generation it was armed with.
+/// A timer is cancelled by bumping the record's generation, so the stale entry does nothing.
+enum TimerPayload {
+    case server(ServerTransactionRecord, CoreTimer, UInt32)
+    case client(ClientTransactionRecord, CoreTimer, UInt32)
+}
+
+/// Generation counters, one per `CoreTimer`.
+struct TimerGenerations {
+    private var values = [UInt32](repeating: 0, count: CoreTimer.slotCount)
+
+    subscript(_ timer: CoreTimer) -> UInt32 { values[timer.index] }
+
+    /// Invalidates any armed instance of `timer` and returns the new generation.
+    mutating func bump(_ timer: CoreTimer) -> UInt32 {
+        values[timer.index] &+= 1
+        return values[timer.index]
+    }
+}

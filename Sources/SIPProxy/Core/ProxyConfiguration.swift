@@ -1,0 +1,69 @@
+public import Dispatcher
+public import SIPCore
+
+/// What the proxy core needs to know, derived once from `RegionsConfig` so the hot path only
+/// reads precomputed strings.
+public struct ProxyConfiguration: Sendable {
+    /// The address written in Via and Record-Route.
+    public var advertise: HostPort
+    public var listen: [ListenAddress]
+    public var trusted: [IPv4Network]
+    public var failover: FailoverSettings
+    public var timers: TimerValues
+    /// RFC 3261 §16.6 step 11: how long an INVITE branch may ring (> 3 minutes).
+    public var timerC: Duration
+    public var limits: SIPLimits
+    /// Seconds announced in Retry-After when no node can take a call.
+    public var retryAfterSeconds: Int
+
+    // Precomputed header text.
+    let viaPrefixUDP: String
+    let viaPrefixTCP: String
+    let recordRouteUDP: String
+    let recordRouteTCP: String
+    /// Every host:port this proxy answers to, for "is this Route / Via mine" checks.
+    let ownAddresses: Set<HostPort>
+
+    public init(
+        regions: RegionsConfig, timers: TimerValues = .rfc3261, timerC: Duration = .seconds(181),
+        limits: SIPLimits = .default, retryAfterSeconds: Int = 5
+    ) {
+        advertise = regions.proxy.advertise
+        listen = regions.proxy.listen
+        trusted = regions.proxy.trusted
+        failover = regions.failover
+        self.timers = timers
+        self.timerC = timerC
+        self.limits = limits
+        self.retryAfterSeconds = retryAfterSeconds
+        let hp = advertise.description
+        viaPrefixUDP = "Via: SIP/2.0/UDP \(hp);branch="
+        viaPrefixTCP = "Via: SIP/2.0/TCP \(hp);branch="
+        recordRouteUDP = "Record-Route: <sip:\(hp);lr>\r\n"
+        recordRouteTCP = "Record-Route: <sip:\(hp);transport=tcp;lr>\r\n"
+        ownAddresses = Set([advertise] + listen.map(\.address))
+    }
+
+    func viaPrefix(_ transport: SIPEndpoint.Transport) -> String {
+        transport == .udp ? viaPrefixUDP : viaPrefixTCP
+    }
+
+    func recordRoute(_ transport: SIPEndpoint.Transport) -> String {
+        transport == .udp ? recordRouteUDP : recordRouteTCP
+    }
+
+    /// The URI names this proxy (host and port, port 5060 when absent).
+    func isOwn(_ uri: SIPURI) -> Bool {
+        ownAddresses.contains(HostPort(host: uri.host, port: uri.port ?? 5060))
+    }
+
+    /// The Via was written by this proxy.
+    func isOwn(_ via: Via) -> Bool {
+        ownAddresses.contains(HostPort(host: via.host, port: via.port ?? 5060))
+    }
+
+    func isTrusted(_ endpoint: SIPEndpoint) -> Bool {
+        guard let ip = endpoint.ipv4 else { return false }
+        return trusted.contains { $0.contains(ip) }
+    }
+}

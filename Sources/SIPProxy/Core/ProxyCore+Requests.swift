@@ -1,0 +1,298 @@
+import Dispatcher
+import Logging
+import NIOCore
+import SIPCore
+
+extension ProxyCore {
+    static let allowHeader = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY"
+
+    func handleRequest(_ msg: SIPMessage, from source: SIPEndpoint) {
+        let method = msg.method
+        if method == .ack {
+            handleAck(msg, from: source)
+            return
+        }
+        if method == .cancel {
+            handleCancel(msg, from: source)
+            return
+        }
+        // A retransmission of a request we are already handling (§17.2.3).
+        let key = serverKey(msg, isInvite: method == .invite)
+        if let st = serverTransactions[key] {
+            metrics.retransmissionsAbsorbed.increment()
+            runServer(st.requestRetransmitted(), st)
+            return
+        }
+        // Only carrier trunks and our own nodes may send requests through the proxy.
+        if !config.isTrusted(source) && !isNodeAddress(source) {
+            reply(msg, source, 403, "Forbidden")
+            return
+        }
+        // §16.3 request validation.
+        guard let uri = msg.requestURI, uri.isSIP || uri.scheme.lowercased() == "tel" else {
+            reply(msg, source, 416, "Unsupported URI Scheme")
+            return
+        }
+        let ownRoutes = countOwnRoutes(msg)
+        let inDialog = msg.toTag != nil
+        if msg.maxForwards == 0 {
+            // §16.3 step 3: OPTIONS to the proxy itself is answered; anything else is 483.
+            if method == .options && (!inDialog || ownRoutes == msg.routes.count) {
+                replyOptions(msg, source)
+            } else {
+                reply(msg, source, 483, "Too Many Hops")
+            }
+            return
+        }
+        if !msg.proxyRequire.isEmpty {
+            reply(msg, source, 420, "Bad Extension", extraHeaders: ["Unsupported: " + msg.proxyRequire.joined(separator: ", ")])
+            return
+        }
+        let loop = loopHash(msg, removedRoutes: inDialog ? ownRoutes : msg.routes.count)
+        if isLoop(msg, loopHash: loop) {
+            reply(msg, source, 482, "Loop Detected")
+            return
+        }
+
+        if inDialog {
+            // §16.4 / §16.12: routed by the Route set; no per-dialog state in the proxy.
+            guard let (target, hint) = nextHop(msg, ownRoutes: ownRoutes) else {
+                if method == .options {
+                    replyOptions(msg, source)
+                } else {
+                    reply(msg, source, 404, "Not Found")
+                }
+                return
+            }
+            guard let destination = endpoint(for: target, transportHint: hint) else {
+                reply(msg, source, 503, "Cannot Resolve Next Hop")
+                return
+            }
+            let st = startServerTransaction(msg, source, key: key)
+            let ctx = ResponseContext(server: st, request: msg, isDispatch: false, removedRouteCount: ownRoutes, recordRoute: false, candidates: [])
+            st.context = ctx
+            forwardBranch(ctx, to: destination, node: nil, loopHash: loop)
+            return
+        }
+
+        switch method {
+        case .options:
+            replyOptions(msg, source)
+        case .invite:
+            let candidates = draining ? [] : dispatcher.candidates(now: now).filter { nodeEndpoints[$0.name] != nil }
+            guard !candidates.isEmpty else {
+                metrics.invitesNoNode.increment()
+                reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
+                return
+            }
+            let st = startServerTransaction(msg, source, key: key)
+            let ctx = ResponseContext(
+                server: st, request: msg, isDispatch: true, removedRouteCount: msg.routes.count, recordRoute: true, candidates: candidates
+            )
+            st.context = ctx
+            _ = tryNextCandidate(ctx, loopHash: loop)
+        default:
+            reply(msg, source, 405, "Method Not Allowed", extraHeaders: [Self.allowHeader])
+        }
+    }
+
+    // MARK: ACK
+
+    /// ACK for a non-2xx final is hop by hop: the INVITE server transaction absorbs it (§17.2.1).
+    /// ACK for 2xx is its own end-to-end request: forwarded statelessly along the Route set (§16.11).
+    func handleAck(_ msg: SIPMessage, from source: SIPEndpoint) {
+        if let st = serverTransactions[serverKey(msg, isInvite: true)], st.invite != nil {
+            runServer(st.invite!.ackReceived(), st)
+            return
+        }
+        guard msg.maxForwards != 0 else { return }
+        let ownRoutes = countOwnRoutes(msg)
+        guard let (target, hint) = nextHop(msg, ownRoutes: ownRoutes), let destination = endpoint(for: target, transportHint: hint) else {
+            if droppedLogBudget.allow(now: now) {
+                logger.debug("ACK with nowhere to go dropped", metadata: ["call-id": "\(msg.callID)"])
+            }
+            return
+        }
+        // Stateless branch: derived from the incoming branch so retransmitted ACKs match (§16.11).
+        let loop = loopHash(msg, removedRoutes: ownRoutes)
+        let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(fnv1a(msg.topVia.branch ?? msg.callID))
+        let plan = RequestForwarder.Plan(branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
+        let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config), config: config)
+        transport.send(bytes, to: destination, failureToken: nil)
+    }
+
+    // MARK: CANCEL
+
+    /// §16.10: answer the CANCEL hop by hop, then cancel the pending branch.
+    func handleCancel(_ msg: SIPMessage, from source: SIPEndpoint) {
+        metrics.cancels.increment()
+        guard let st = serverTransactions[serverKey(msg, isInvite: true)], st.invite != nil, let ctx = st.context else {
+            reply(msg, source, 481, "Call/Transaction Does Not Exist")
+            return
+        }
+        reply(msg, source, 200, "OK")
+        guard !ctx.finished, !ctx.cancelled else { return }
+        ctx.cancelled = true
+        logger.debug("caller cancelled", metadata: ["call-id": "\(msg.callID)"])
+        guard let ct = ctx.current, !ct.abandoned else {
+            finishLocally(ctx, 487, "Request Terminated")
+            return
+        }
+        if ct.gotProvisional {
+            sendCancel(for: ct)
+        } else {
+            ct.cancelPending = true
+        }
+    }
+
+    // MARK: Forwarding
+
+    func startServerTransaction(_ msg: SIPMessage, _ source: SIPEndpoint, key: ServerTransactionKey) -> ServerTransactionRecord {
+        let st = ServerTransactionRecord(key: key, request: msg, responseDestination: responseDestination(msg, source), timers: config.timers)
+        serverTransactions[key] = st
+        if st.invite != nil {
+            // §16.2 / §17.2.1: 100 Trying at once, so the caller stops retransmitting.
+            let trying = ResponseBuilder.response(to: msg, status: 100, reason: "Trying")
+            sendResponse(st, trying, statusCode: 100)
+        }
+        updateGauges()
+        return st
+    }
+
+    /// Sends the INVITE to the next candidate node. Returns false when none is left.
+    func tryNextCandidate(_ ctx: ResponseContext, loopHash: UInt32? = nil) -> Bool {
+        let attemptsLeft = config.failover.maxAttempts - ctx.nextCandidate
+        while ctx.nextCandidate < ctx.candidates.count, attemptsLeft > 0 {
+            let node = ctx.candidates[ctx.nextCandidate]
+            ctx.nextCandidate += 1
+            guard let destination = nodeEndpoints[node.name] else { continue }
+            metrics.routed(node.name)
+            let loop = loopHash ?? self.loopHash(ctx.request, removedRoutes: ctx.removedRouteCount)
+            forwardBranch(ctx, to: destination, node: node, loopHash: loop)
+            return true
+        }
+        return false
+    }
+
+    /// Creates a client transaction for `ctx` towards `destination` and starts it.
+    func forwardBranch(_ ctx: ResponseContext, to destination: SIPEndpoint, node: Node?, loopHash: UInt32) {
+        let msg = ctx.request
+        let source = ctx.server.responseDestination
+        let plan = RequestForwarder.Plan(
+            branch: makeBranch(loopHash: loopHash), outbound: destination.transport, inbound: source.transport,
+            removeRoutes: ctx.removedRouteCount, recordRoute: ctx.recordRoute
+        )
+        let via = RequestForwarder.viaLine(plan, config)
+        let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: via, config: config)
+        let key = ClientTransactionKey(branch: plan.branch, isCancel: false)
+        let ct = ClientTransactionRecord(
+            key: key, isInvite: msg.method == .invite, request: bytes, destination: destination, node: node, viaLine: via, timers: config.timers
+        )
+        ct.context = ctx
+        ctx.current = ct
+        clientTransactions[key] = ct
+        if ct.isInvite && ctx.isDispatch {
+            arm(ct, .inviteTimeout, after: config.failover.inviteTimeout)
+        }
+        logger.debug("forwarding", metadata: ["call-id": "\(msg.callID)", "method": "\(msg.method)", "node": "\(node?.name ?? "-")", "to": "\(destination)"])
+        runClient(ct.start(), ct, response: nil)
+        updateGauges()
+    }
+
+    /// CANCEL for a pending INVITE branch, built per §9.1: same Request-URI, Call-ID, From, To,
+    /// CSeq number and Route as the INVITE, and its top Via.
+    func sendCancel(for ct: ClientTransactionRecord) {
+        guard !ct.cancelSent, let ctx = ct.context else { return }
+        ct.cancelSent = true
+        let bytes = buildBranchRequest(ctx, ct, method: "CANCEL", toLine: nil)
+        let key = ClientTransactionKey(branch: ct.key.branch, isCancel: true)
+        let cancel = ClientTransactionRecord(
+            key: key, isInvite: false, request: bytes, destination: ct.destination, node: ct.node, viaLine: ct.viaLine, timers: config.timers
+        )
+        cancel.context = ctx
+        clientTransactions[key] = cancel
+        runClient(cancel.start(), cancel, response: nil)
+    }
+
+    /// ACK or CANCEL for a branch, from the original request's lines (§17.1.1.3, §9.1). `toLine`
+    /// is the response's To header (with the node's tag) for an ACK.
+    func buildBranchRequest(_ ctx: ResponseContext, _ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer {
+        let msg = ctx.request
+        var out = ByteBufferAllocator().buffer(capacity: 512)
+        out.writeString("\(method) \(msg.requestURIText) SIP/2.0\r\n")
+        out.writeString(ct.viaLine)
+        out.writeString("Max-Forwards: 70\r\n")
+        out.writeString(msg.headerLine(.from))
+        out.writeString(toLine ?? msg.headerLine(.to))
+        out.writeString(msg.headerLine(.callID))
+        out.writeString("CSeq: \(msg.cseq.number) \(method)\r\n")
+        for r in msg.routes.dropFirst(ctx.removedRouteCount) {
+            out.writeString("Route: \(msg.text(r.range))\r\n")
+        }
+        out.writeString("Content-Length: 0\r\n\r\n")
+        return out
+    }
+
+    // MARK: Routing helpers
+
+    /// How many leading Route elements name this proxy (§16.4; two after a double Record-Route).
+    func countOwnRoutes(_ msg: SIPMessage) -> Int {
+        var n = 0
+        while n < msg.routes.count, config.isOwn(msg.routes[n].uri) { n += 1 }
+        return n
+    }
+
+    /// The next hop of an in-dialog request after our own Route elements: the next Route, or
+    /// the Request-URI. nil when that is the proxy itself. The transport hint comes from the
+    /// last Route we removed (the Record-Route we wrote facing that side).
+    func nextHop(_ msg: SIPMessage, ownRoutes: Int) -> (SIPURI, String?)? {
+        let hint = ownRoutes > 0 ? msg.routes[ownRoutes - 1].uri.transport : nil
+        if ownRoutes < msg.routes.count {
+            return (msg.routes[ownRoutes].uri, nil)
+        }
+        guard let uri = msg.requestURI, uri.isSIP, !config.isOwn(uri) else { return nil }
+        return (uri, hint)
+    }
+
+    func replyOptions(_ msg: SIPMessage, _ source: SIPEndpoint) {
+        reply(msg, source, 200, "OK", extraHeaders: [Self.allowHeader, "Accept: application/sdp"])
+    }
+
+    func isNodeAddress(_ source: SIPEndpoint) -> Bool {
+        for endpoint in nodeEndpoints.values where endpoint.address == source.address { return true }
+        return false
+    }
+
+    /// §16.6 step 8 / §16.3 step 4: a hash of what identifies this request at this hop.
+    func loopHash(_ msg: SIPMessage, removedRoutes: Int) -> UInt32 {
+        var h = fnv1a(msg.requestURIText)
+        h = fnv1a(msg.fromTag ?? "", seed: h)
+        h = fnv1a(msg.toTag ?? "", seed: h)
+        h = fnv1a(msg.callID, seed: h)
+        h = fnv1a(String(msg.cseq.number), seed: h)
+        for r in msg.routes.dropFirst(removedRoutes) { h = fnv1a(msg.text(r.range), seed: h) }
+        for tag in msg.proxyRequire { h = fnv1a(tag, seed: h) }
+        return h
+    }
+
+    /// §16.3 step 4: the request already passed through us with the same loop hash.
+    func isLoop(_ msg: SIPMessage, loopHash: UInt32) -> Bool {
+        let mark = hex(loopHash)
+        for via in msg.vias where config.isOwn(via) {
+            guard let branch = via.branch, branch.hasPrefix("z9hG4bKsy"), branch.utf8.count >= 17 else { continue }
+            let start = branch.index(branch.startIndex, offsetBy: 9)
+            if branch[start..<branch.index(start, offsetBy: 8)] == mark { return true }
+        }
+        return false
+    }
+}
+
+extension SIPMessage {
+    /// The first header field of `kind` as a line with CRLF ("" when absent).
+    func headerLine(_ kind: HeaderKind) -> String {
+        guard let range = headerFieldRange(kind) else { return "" }
+        var text = self.text(range)
+        while text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
+        return text + "\r\n"
+    }
+}

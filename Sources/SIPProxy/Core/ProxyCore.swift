@@ -1,0 +1,199 @@
+public import Dispatcher
+public import Logging
+public import NIOCore
+import SIPCore
+
+/// The RFC 3261 §16 stateful proxy, as logic: messages and timer ticks in, sends out through a
+/// `SIPTransportSender`. It owns the transaction tables and is confined to one event loop (or
+/// one test), so it takes no locks. Time is always passed in.
+public final class ProxyCore {
+    let config: ProxyConfiguration
+    var dispatcher: RoundRobinDispatcher
+    let transport: any SIPTransportSender
+    let logger: Logger
+    let metrics = ProxyMetrics()
+
+    var serverTransactions: [ServerTransactionKey: ServerTransactionRecord] = [:]
+    var clientTransactions: [ClientTransactionKey: ClientTransactionRecord] = [:]
+    var wheel: TimerWheel<TimerPayload>
+    var now: ContinuousClock.Instant
+    let nodeEndpoints: [String: SIPEndpoint]
+    /// Per-process branch prefix part, so branches stay unique across restarts.
+    let bootID: String
+    var branchCounter: UInt64 = 0
+    var droppedLogBudget = RateLimitedLog(perSecond: 20)
+    /// Set on graceful shutdown: new INVITEs get 503 while in-flight transactions finish.
+    public var draining = false
+
+    public init(configuration: ProxyConfiguration, dispatcher: RoundRobinDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant) {
+        self.config = configuration
+        self.dispatcher = dispatcher
+        self.transport = transport
+        self.logger = logger
+        self.now = now
+        self.wheel = TimerWheel(origin: now)
+        var endpoints: [String: SIPEndpoint] = [:]
+        for node in dispatcher.config.allNodes {
+            if let address = try? SocketAddress(ipAddress: node.sip.host, port: node.sip.port) {
+                endpoints[node.name] = SIPEndpoint(transport: .udp, address: address)
+            } else {
+                logger.error("node address is not an IP address; node ignored", metadata: ["node": "\(node.name)", "sip": "\(node.sip)"])
+            }
+        }
+        nodeEndpoints = endpoints
+        bootID = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+    }
+
+    /// Transactions still running (server and client): graceful shutdown waits for zero.
+    public var activeTransactionCount: Int { serverTransactions.count + clientTransactions.count }
+
+    // MARK: - Inputs
+
+    /// One datagram, or one framed stream message, from `source`.
+    public func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
+        self.now = now
+        metrics.messagesReceived.increment()
+        switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp) {
+        case .message(let msg):
+            if msg.isRequest {
+                metrics.requestsReceived.increment()
+                handleRequest(msg, from: source)
+            } else {
+                metrics.responsesReceived.increment()
+                handleResponse(msg, from: source)
+            }
+        case .rejected(let error, let response):
+            if let response {
+                metrics.malformedAnswered.increment()
+                transport.send(response, to: source, failureToken: nil)
+            } else {
+                metrics.malformedDropped.increment()
+            }
+            if droppedLogBudget.allow(now: now) {
+                logger.info(
+                    "malformed SIP message",
+                    metadata: ["source": "\(source)", "error": "\(error)", "action": "\(response == nil ? "dropped" : "answered \(error.statusCode)")"]
+                )
+            }
+        }
+        transport.flush()
+    }
+
+    /// Advances timers to `now`. The NIO layer calls this every wheel tick.
+    public func tick(now: ContinuousClock.Instant) {
+        self.now = now
+        wheel.advance(to: now) { payload in
+            switch payload {
+            case .server(let st, let timer, let generation):
+                guard st.generations[timer] == generation, case .transaction(let t) = timer else { return }
+                runServer(st.timerFired(t), st)
+            case .client(let ct, let timer, let generation):
+                guard ct.generations[timer] == generation else { return }
+                clientTimerFired(ct, timer)
+            }
+        }
+        transport.flush()
+    }
+
+    /// A send for `token` failed at the transport (TCP refused/reset): RFC 3261 §17.1.4.
+    public func transportFailed(token: ClientTransactionKey, now: ContinuousClock.Instant) {
+        self.now = now
+        guard let ct = clientTransactions[token], !ct.abandoned else { return }
+        logger.notice("transport error towards branch destination", metadata: ["destination": "\(ct.destination)", "node": "\(ct.node?.name ?? "-")"])
+        runClient(ct.transportFailed(), ct, response: nil)
+        transport.flush()
+    }
+
+    // MARK: - Timers
+
+    func arm(_ st: ServerTransactionRecord, _ timer: CoreTimer, after delay: Duration) {
+        let generation = st.generations.bump(timer)
+        wheel.schedule(.server(st, timer, generation), after: delay, now: now)
+    }
+
+    func arm(_ ct: ClientTransactionRecord, _ timer: CoreTimer, after delay: Duration) {
+        let generation = ct.generations.bump(timer)
+        wheel.schedule(.client(ct, timer, generation), after: delay, now: now)
+    }
+
+    func disarm(_ ct: ClientTransactionRecord, _ timer: CoreTimer) {
+        _ = ct.generations.bump(timer)
+    }
+
+    // MARK: - Helpers shared by requests and responses
+
+    /// A fresh RFC 3261 branch: magic cookie, our marker "sy", the loop hash (§16.6 step 8) and
+    /// a unique part.
+    func makeBranch(loopHash: UInt32) -> String {
+        branchCounter &+= 1
+        return "z9hG4bKsy" + hex(loopHash) + bootID + "." + String(branchCounter, radix: 36)
+    }
+
+    /// Where a response to `msg` goes (RFC 3261 §18.2.2, RFC 3581 §4).
+    func responseDestination(_ msg: SIPMessage, _ source: SIPEndpoint) -> SIPEndpoint {
+        guard source.transport == .udp else { return source }
+        let via = msg.topVia
+        if case .absent = via.rport, let port = via.port, port != source.address.port, let ip = source.address.ipAddress,
+            let address = try? SocketAddress(ipAddress: ip, port: port)
+        {
+            return SIPEndpoint(transport: .udp, address: address)
+        }
+        return source
+    }
+
+    /// A To tag for responses the proxy generates itself, stable across retransmissions.
+    func localTag(_ msg: SIPMessage) -> String {
+        "sy" + hex(fnv1a(msg.topVia.branch ?? "", seed: fnv1a(msg.callID)))
+    }
+
+    /// Answers `msg` statelessly (no server transaction: a retransmission is answered again).
+    func reply(_ msg: SIPMessage, _ source: SIPEndpoint, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
+        metrics.localReplies.increment()
+        let bytes = ResponseBuilder.response(to: msg, status: status, reason: reason, toTag: localTag(msg), extraHeaders: extraHeaders)
+        transport.send(bytes, to: responseDestination(msg, source), failureToken: nil)
+    }
+
+    func serverKey(_ msg: SIPMessage, isInvite: Bool) -> ServerTransactionKey {
+        let via = msg.topVia
+        if let branch = via.branch, via.hasMagicCookie {
+            return ServerTransactionKey(branch: branch, sentBy: via.sentBy, isInvite: isInvite)
+        }
+        // RFC 2543 peers (§17.2.3): no usable branch, match on the dialog and CSeq instead.
+        let legacy = "\(msg.callID)|\(msg.fromTag ?? "")|\(msg.cseq.number)|\(msg.requestURIText)"
+        return ServerTransactionKey(branch: legacy, sentBy: via.sentBy, isInvite: isInvite)
+    }
+
+    /// Resolves a next-hop URI to an endpoint (IP literals only: no DNS on the hot path).
+    func endpoint(for uri: SIPURI, transportHint: String?) -> SIPEndpoint? {
+        let transportName = uri.transport ?? transportHint ?? "udp"
+        let transport: SIPEndpoint.Transport = transportName == "tcp" ? .tcp : .udp
+        let host = uri.maddr ?? uri.host
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        guard let address = try? SocketAddress(ipAddress: bare, port: uri.port ?? 5060) else { return nil }
+        return SIPEndpoint(transport: transport, address: address)
+    }
+
+    func updateGauges() {
+        metrics.serverTransactions.record(serverTransactions.count)
+        metrics.clientTransactions.record(clientTransactions.count)
+    }
+}
+
+/// Caps a log line's rate so a flood of garbage cannot turn into a flood of log lines.
+struct RateLimitedLog {
+    let perSecond: Int
+    private var windowStart: ContinuousClock.Instant?
+    private var count = 0
+
+    init(perSecond: Int) { self.perSecond = perSecond }
+
+    mutating func allow(now: ContinuousClock.Instant) -> Bool {
+        if let start = windowStart, now - start < .seconds(1) {
+            count += 1
+            return count <= perSecond
+        }
+        windowStart = now
+        count = 1
+        return true
+    }
+}

@@ -1,0 +1,38 @@
+import Metrics
+
+/// The proxy's counters, created once (swift-metrics handles are cheap to increment, not to make).
+/// Names are stable: dashboards and alerts depend on them.
+final class ProxyMetrics {
+    let messagesReceived = Counter(label: "sip_messages_received_total")
+    let requestsReceived = Counter(label: "sip_requests_received_total")
+    let responsesReceived = Counter(label: "sip_responses_received_total")
+    let malformedAnswered = Counter(label: "sip_malformed_total", dimensions: [("action", "answered")])
+    let malformedDropped = Counter(label: "sip_malformed_total", dimensions: [("action", "dropped")])
+    let retransmissionsAbsorbed = Counter(label: "sip_retransmissions_absorbed_total")
+    let responsesDropped = Counter(label: "sip_responses_dropped_total")
+    let responsesForwardedStateless = Counter(label: "sip_responses_forwarded_stateless_total")
+    let invitesNoNode = Counter(label: "sip_invites_rejected_no_node_total")
+    let cancels = Counter(label: "sip_cancels_total")
+    let localReplies = Counter(label: "sip_local_replies_total")
+    let serverTransactions = Gauge(label: "sip_server_transactions")
+    let clientTransactions = Gauge(label: "sip_client_transactions")
+    private var perNode: [String: (routed: Counter, failed: Counter)] = [:]
+
+    func routed(_ node: String) {
+        counters(node).routed.increment()
+    }
+
+    func failedOver(_ node: String) {
+        counters(node).failed.increment()
+    }
+
+    private func counters(_ node: String) -> (routed: Counter, failed: Counter) {
+        if let c = perNode[node] { return c }
+        let c = (
+            Counter(label: "sip_invites_routed_total", dimensions: [("node", node)]),
+            Counter(label: "sip_node_failures_total", dimensions: [("node", node)])
+        )
+        perNode[node] = c
+        return c
+    }
+}

@@ -1,0 +1,60 @@
+public import ArgumentParser
+import Dispatcher
+public import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import SIPProxy
+import ServiceLifecycle
+
+/// `switchyard proxy`: the SIP proxy and region router for one region.
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the SIP proxy: listens as configured in regions.yaml and dispatches INVITEs to the nodes."
+    )
+
+    @Option(help: "The regions file.")
+    var config: String = "regions.yaml"
+
+    @Option(help: "The region this proxy serves (preferred for dispatch). Default: proxy.region, else the first region.")
+    var region: String?
+
+    @Option(help: "Where /metrics and /healthz listen (host:port). Default: proxy.metrics from the config; 'off' disables.")
+    var metrics: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let regions = try loadRegions(config)
+        let region = region ?? regions.proxy.region ?? regions.regions.first?.name
+        if let region, regions.region(named: region) == nil {
+            throw ValidationError("--region \(region): not a region of \(config) (have: \(regions.regions.map(\.name).joined(separator: ", ")))")
+        }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "switchyard.proxy")
+
+        let sipGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var services: [any Service] = [SIPProxyService(regions: regions, region: region, group: sipGroup, logger: logger)]
+        let metricsAddress = metrics == "off" ? nil : (metrics.flatMap(HostPort.init(parsing:)) ?? regions.proxy.metrics)
+        if let metricsAddress {
+            services.append(MetricsServer(address: metricsAddress, registry: registry, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        try await sipGroup.shutdownGracefully()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
