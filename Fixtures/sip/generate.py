@@ -721,7 +721,7 @@ def build_odd() -> None:
 # Responses, empty input and garbage: drop. No malformed fixture is an ACK (never answered).
 
 def bad(name: str, data: bytes, expect: str) -> None:
-    assert expect in ("400", "505", "513", "drop")
+    assert expect in ("400", "416", "505", "513", "drop")
     put(f"malformed/{name}.sip", data, {"expect": expect})
 
 
@@ -782,8 +782,8 @@ def build_malformed() -> None:
     bad("max-forwards-abc", invite_a(replace_header(h, "Max-Forwards", "abc")), "400")
     # Max-Forwards is negative (1*DIGIT); five lines present, so 400.
     bad("max-forwards-negative", invite_a(replace_header(h, "Max-Forwards", "-1")), "400")
-    # Request URI with an http scheme; the request line has the right shape, five lines: 400.
-    bad("request-uri-http", invite_a(start="INVITE http://x SIP/2.0"), "400")
+    # Request URI with an http scheme: RFC 3261 §16.3 step 2 answers 416 Unsupported URI Scheme.
+    bad("request-uri-http", invite_a(start="INVITE http://x SIP/2.0"), "416")
     # sip: URI without a host; the request line has the right shape, five lines: 400.
     bad("request-uri-sip-no-host", invite_a(start="INVITE sip: SIP/2.0"), "400")
     # A header line without a colon; request line fine, five lines present: 400.

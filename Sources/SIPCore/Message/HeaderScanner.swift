@@ -51,14 +51,17 @@ enum HeaderScanner {
 
     /// Scans `bytes` (a whole message or a stream prefix) and returns the layout.
     /// - Throws: `SIPParseError` when a limit is exceeded or the header section never ends.
-    static func scan(_ bytes: UnsafeRawBufferPointer, limits: SIPLimits) throws(SIPParseError) -> MessageLayout {
+    /// `lenient` is for building an error response to a message already rejected: lines that
+    /// are not headers are skipped, limits stop the scan instead of failing it.
+    static func scan(_ bytes: UnsafeRawBufferPointer, limits: SIPLimits, lenient: Bool = false) throws(SIPParseError) -> MessageLayout {
         var layout = MessageLayout()
         layout.fields.reserveCapacity(16)
         let n = bytes.count
         let limit = min(n, limits.maxHeaderSectionSize)
         guard let firstLF = indexOf(lf, in: bytes, from: 0, to: limit) else {
+            if lenient { throw SIPParseError(.noHeaderTerminator, "Incomplete Start Line") }
             throw n > limits.maxHeaderSectionSize
-                ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", canRespond: true, statusCode: 513)
                 : SIPParseError(.noHeaderTerminator, "Incomplete Start Line")
         }
         layout.startLineEnd = firstLF > 0 && bytes[firstLF - 1] == cr ? firstLF - 1 : firstLF
@@ -66,8 +69,9 @@ enum HeaderScanner {
         layout.headersStart = pos
         while true {
             guard pos < limit else {
+                if lenient, n > limits.maxHeaderSectionSize { return layout }
                 throw n > limits.maxHeaderSectionSize
-                    ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                    ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", canRespond: true, statusCode: 513)
                     : SIPParseError(.noHeaderTerminator, "Missing Empty Line After Headers")
             }
             let b = bytes[pos]
@@ -80,17 +84,18 @@ enum HeaderScanner {
                 layout.bodyStart = pos + 2
                 return layout
             }
-            if b == sp || b == ht {
+            if b == sp || b == ht, !lenient {
                 // A continuation line with no header before it.
-                throw SIPParseError(.syntax, "Continuation Line Without Header")
+                throw SIPParseError(.syntax, "Continuation Line Without Header", canRespond: true)
             }
             let lineStart = pos
             // The header (with its continuation lines) ends at an LF not followed by SP/HT.
             var e = pos
             while true {
                 guard let next = indexOf(lf, in: bytes, from: e, to: limit) else {
+                    if lenient, n > limits.maxHeaderSectionSize { return layout }
                     throw n > limits.maxHeaderSectionSize
-                        ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", statusCode: 513)
+                        ? SIPParseError(.headerSectionTooLarge, "Header Section Too Large", canRespond: true, statusCode: 513)
                         : SIPParseError(.noHeaderTerminator, "Missing Empty Line After Headers")
                 }
                 if next > 0, bytes[next - 1] != cr { layout.usesBareLF = true }
@@ -100,18 +105,21 @@ enum HeaderScanner {
             }
             let lineEnd = e
             layout.headerCount += 1
-            if layout.headerCount > limits.maxHeaderCount {
-                throw SIPParseError(.tooManyHeaders, "Too Many Headers", statusCode: 513)
+            if layout.headerCount > limits.maxHeaderCount, !lenient {
+                throw SIPParseError(.tooManyHeaders, "Too Many Headers", canRespond: true, statusCode: 513)
             }
             // Header name: token up to ':' (optional whitespace before the colon).
             var c = lineStart
             while c < lineEnd, bytes[c] != colon, bytes[c] != lf, bytes[c] != cr { c += 1 }
-            guard c < lineEnd, bytes[c] == colon else {
-                throw SIPParseError(.syntax, "Header Without Colon")
-            }
             var nameEnd = c
             while nameEnd > lineStart, bytes[nameEnd - 1] == sp || bytes[nameEnd - 1] == ht { nameEnd -= 1 }
-            guard nameEnd > lineStart else { throw SIPParseError(.syntax, "Empty Header Name") }
+            guard c < lineEnd, bytes[c] == colon, nameEnd > lineStart else {
+                if lenient {
+                    pos = lineEnd
+                    continue
+                }
+                throw SIPParseError(.syntax, c < lineEnd ? "Empty Header Name" : "Header Without Colon", canRespond: true)
+            }
             var vs = c + 1
             var ve = lineEnd
             while ve > vs, isWhitespace(bytes[ve - 1]) { ve -= 1 }

@@ -27,8 +27,8 @@ public enum ResponseBuilder {
             var start = 0
             while start < raw.count, raw[start] == 13 || raw[start] == 10 { start += 1 }
             let body = UnsafeRawBufferPointer(rebasing: raw[start...])
-            guard !body.starts(with: "SIP/".utf8), !body.starts(with: "ACK ".utf8),
-                let layout = try? HeaderScanner.scan(body, limits: limits)
+            guard !body.starts(with: "SIP/".utf8), !body.starts(with: "ACK ".utf8), looksLikeRequestLine(body),
+                let layout = try? HeaderScanner.scan(body, limits: limits, lenient: true)
             else { return nil }
             for kind in [HeaderKind.via, .from, .to, .callID, .cseq] where layout.first(kind) == nil { return nil }
             var out = ByteBufferAllocator().buffer(capacity: 512)
@@ -39,6 +39,18 @@ public enum ResponseBuilder {
                   toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [])
             return out
         }
+    }
+
+    /// `METHOD SP Request-URI SP SIP/x.y`: only such a line identifies a request worth answering.
+    static func looksLikeRequestLine(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var end = 0
+        while end < raw.count, end < 8192, raw[end] != 10, raw[end] != 13 { end += 1 }
+        guard end < raw.count else { return false }
+        var spaces: [Int] = []
+        for i in 0..<end where raw[i] == 32 { spaces.append(i) }
+        guard spaces.count == 2, spaces[0] > 0, spaces[1] > spaces[0] + 1 else { return false }
+        let version = UnsafeRawBufferPointer(rebasing: raw[(spaces[1] + 1)..<end])
+        return version.starts(with: "SIP/".utf8) && version.count > 4
     }
 
     private static func write(

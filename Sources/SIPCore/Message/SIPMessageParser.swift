@@ -61,6 +61,9 @@ public enum SIPMessageParser {
     /// The message length: header section plus Content-Length bytes of body.
     static func messageLength(_ raw: UnsafeRawBufferPointer, layout: MessageLayout, limits: SIPLimits, datagram: Bool) throws(SIPParseError) -> (Int, Bool) {
         let available = raw.count - layout.bodyStart
+        if layout.all(.contentLength).count > 1 {
+            throw SIPParseError(.badHeaderValue, "Duplicate Content-Length", canRespond: true)
+        }
         guard let field = layout.first(.contentLength) else {
             // UDP: the datagram ends the body. A stream frame without Content-Length has no body.
             return (datagram ? raw.count : layout.bodyStart, false)

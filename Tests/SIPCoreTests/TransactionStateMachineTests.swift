@@ -1,0 +1,115 @@
+import Testing
+
+@testable import SIPCore
+
+/// Every transition of the RFC 3261 §17 machines, driven event by event with the actions asserted.
+@Suite struct TransactionStateMachineTests {
+    let t = TimerValues.rfc3261
+
+    @Test func inviteClientOverUDPRetransmitsWithDoublingTimerAThenTimesOutOnB() {
+        var ict = InviteClientTransaction(reliable: false)
+        #expect(ict.start() == [.transmitRequest, .startTimer(.a, .milliseconds(500)), .startTimer(.b, .seconds(32))])
+        #expect(ict.timerFired(.a) == [.transmitRequest, .startTimer(.a, .seconds(1))])
+        #expect(ict.timerFired(.a) == [.transmitRequest, .startTimer(.a, .seconds(2))])
+        #expect(ict.timerFired(.b) == [.cancelTimer(.a), .timedOut, .terminate])
+        #expect(ict.state == .terminated)
+        #expect(ict.timerFired(.a) == [])
+    }
+
+    @Test func inviteClientOverTCPDoesNotRetransmit() {
+        var ict = InviteClientTransaction(reliable: true)
+        #expect(ict.start() == [.transmitRequest, .startTimer(.b, .seconds(32))])
+        #expect(ict.responseReceived(statusCode: 486) == [.cancelTimer(.b), .sendAck, .deliverResponse, .terminate])
+    }
+
+    @Test func inviteClientProvisionalThenFailureAcksAndWaitsTimerD() {
+        var ict = InviteClientTransaction(reliable: false)
+        _ = ict.start()
+        #expect(ict.responseReceived(statusCode: 180) == [.cancelTimer(.a), .cancelTimer(.b), .deliverResponse])
+        #expect(ict.state == .proceeding)
+        #expect(ict.responseReceived(statusCode: 183) == [.deliverResponse])
+        #expect(ict.responseReceived(statusCode: 503) == [.sendAck, .deliverResponse, .startTimer(.d, .seconds(32))])
+        #expect(ict.state == .completed)
+        // A retransmitted final is ACKed again but not passed up (§17.1.1.2).
+        #expect(ict.responseReceived(statusCode: 503) == [.sendAck])
+        #expect(ict.timerFired(.d) == [.terminate])
+    }
+
+    @Test func inviteClient2xxTerminatesAtOnce() {
+        var ict = InviteClientTransaction(reliable: false)
+        _ = ict.start()
+        #expect(ict.responseReceived(statusCode: 200) == [.cancelTimer(.a), .cancelTimer(.b), .deliverResponse, .terminate])
+        #expect(ict.responseReceived(statusCode: 200) == [])
+    }
+
+    @Test func inviteClientTransportErrorFailsAtOnce() {
+        var ict = InviteClientTransaction(reliable: true)
+        _ = ict.start()
+        #expect(ict.transportFailed() == [.cancelTimer(.a), .cancelTimer(.b), .timedOut, .terminate])
+    }
+
+    @Test func nonInviteClientCapsTimerEAtT2AndTimesOutOnF() {
+        var nict = NonInviteClientTransaction(reliable: false)
+        #expect(nict.start() == [.transmitRequest, .startTimer(.e, .milliseconds(500)), .startTimer(.f, .seconds(32))])
+        #expect(nict.timerFired(.e) == [.transmitRequest, .startTimer(.e, .seconds(1))])
+        #expect(nict.timerFired(.e) == [.transmitRequest, .startTimer(.e, .seconds(2))])
+        #expect(nict.timerFired(.e) == [.transmitRequest, .startTimer(.e, .seconds(4))])
+        #expect(nict.timerFired(.e) == [.transmitRequest, .startTimer(.e, .seconds(4))])
+        #expect(nict.timerFired(.f) == [.cancelTimer(.e), .timedOut, .terminate])
+    }
+
+    @Test func nonInviteClientProceedingRetransmitsAtT2AndCompletesWithTimerK() {
+        var nict = NonInviteClientTransaction(reliable: false)
+        _ = nict.start()
+        #expect(nict.responseReceived(statusCode: 100) == [.deliverResponse])
+        #expect(nict.timerFired(.e) == [.transmitRequest, .startTimer(.e, .seconds(4))])
+        #expect(nict.responseReceived(statusCode: 200) == [.cancelTimer(.e), .cancelTimer(.f), .deliverResponse, .startTimer(.k, .seconds(5))])
+        #expect(nict.responseReceived(statusCode: 200) == [])
+        #expect(nict.timerFired(.k) == [.terminate])
+    }
+
+    @Test func inviteServerRetransmitsLastResponseAndWaitsForAck() {
+        var ist = InviteServerTransaction(reliable: false)
+        #expect(ist.responseSent(statusCode: 100) == [.transmitResponse])
+        #expect(ist.requestRetransmitted() == [.transmitResponse])
+        #expect(ist.responseSent(statusCode: 486) == [.transmitResponse, .startTimer(.g, .milliseconds(500)), .startTimer(.h, .seconds(32))])
+        #expect(ist.requestRetransmitted() == [.transmitResponse])
+        #expect(ist.timerFired(.g) == [.transmitResponse, .startTimer(.g, .seconds(1))])
+        #expect(ist.ackReceived() == [.cancelTimer(.g), .cancelTimer(.h), .startTimer(.i, .seconds(5))])
+        #expect(ist.state == .confirmed)
+        #expect(ist.requestRetransmitted() == [])
+        #expect(ist.timerFired(.i) == [.terminate])
+    }
+
+    @Test func inviteServerWithoutAckGivesUpOnTimerH() {
+        var ist = InviteServerTransaction(reliable: false)
+        _ = ist.responseSent(statusCode: 503)
+        #expect(ist.timerFired(.h) == [.cancelTimer(.g), .ackNotReceived, .terminate])
+    }
+
+    @Test func inviteServer2xxEntersAcceptedAndAbsorbsRetransmits() {
+        var ist = InviteServerTransaction(reliable: false)
+        #expect(ist.responseSent(statusCode: 200) == [.transmitResponse, .startTimer(.l, .seconds(32))])
+        #expect(ist.state == .accepted)
+        #expect(ist.requestRetransmitted() == [])
+        #expect(ist.responseSent(statusCode: 200) == [.transmitResponse])
+        #expect(ist.responseSent(statusCode: 486) == [])
+        #expect(ist.timerFired(.l) == [.terminate])
+    }
+
+    @Test func nonInviteServerAnswersRetransmitsUntilTimerJ() {
+        var nist = NonInviteServerTransaction(reliable: false)
+        #expect(nist.requestRetransmitted() == [])
+        #expect(nist.responseSent(statusCode: 180) == [.transmitResponse])
+        #expect(nist.requestRetransmitted() == [.transmitResponse])
+        #expect(nist.responseSent(statusCode: 200) == [.transmitResponse, .startTimer(.j, .seconds(32))])
+        #expect(nist.requestRetransmitted() == [.transmitResponse])
+        #expect(nist.responseSent(statusCode: 500) == [])
+        #expect(nist.timerFired(.j) == [.terminate])
+    }
+
+    @Test func nonInviteServerOverTCPTerminatesOnFinal() {
+        var nist = NonInviteServerTransaction(reliable: true)
+        #expect(nist.responseSent(statusCode: 200) == [.transmitResponse, .terminate])
+    }
+}
