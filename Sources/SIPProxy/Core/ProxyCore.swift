@@ -82,14 +82,16 @@ public final class ProxyCore {
     /// Advances timers to `now`. The NIO layer calls this every wheel tick.
     public func tick(now: ContinuousClock.Instant) {
         self.now = now
-        wheel.advance(to: now) { payload in
-            switch payload {
-            case .server(let st, let timer, let generation):
-                guard st.generations[timer] == generation, case .transaction(let t) = timer else { return }
-                runServer(st.timerFired(t), st)
-            case .client(let ct, let timer, let generation):
-                guard ct.generations[timer] == generation else { return }
-                clientTimerFired(ct, timer)
+        while let due = wheel.nextDue(upTo: now) {
+            for payload in due {
+                switch payload {
+                case .server(let st, let timer, let generation):
+                    guard st.generations[timer] == generation, case .transaction(let t) = timer else { continue }
+                    runServer(st.timerFired(t), st)
+                case .client(let ct, let timer, let generation):
+                    guard ct.generations[timer] == generation else { continue }
+                    clientTimerFired(ct, timer)
+                }
             }
         }
         transport.flush()

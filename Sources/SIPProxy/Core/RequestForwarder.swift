@@ -45,7 +45,7 @@ enum RequestForwarder {
             }
         }
         // §16.6 step 8: our Via on top.
-        editor.insert(viaLine + headerInsert, at: msg.firstViaLineStart)
+        editor.insert(headerInsert + viaLine, at: msg.firstViaLineStart)
         addReceived(msg, source: source, editor: &editor)
         return editor.apply(to: msg)
     }

@@ -33,26 +33,24 @@ struct TimerWheel<Payload> {
         count += 1
     }
 
-    /// Fires, in tick order, every payload due at or before `now`.
-    mutating func advance(to now: ContinuousClock.Instant, fire: (Payload) -> Void) {
+    /// Advances tick by tick towards `now` and returns the payloads due at the first tick that
+    /// has any, or nil once `now` is reached. The caller fires them between calls, so firing may
+    /// schedule new timers (they land in later ticks).
+    mutating func nextDue(upTo now: ContinuousClock.Instant) -> [Payload]? {
         let target = ticks(now)
         while currentTick < target {
             currentTick += 1
             let index = Int(currentTick % UInt64(slots.count))
             guard !slots[index].isEmpty else { continue }
-            let entries = slots[index]
-            slots[index] = []
+            var due: [Payload] = []
             var keep: [Entry] = []
-            for e in entries {
-                if e.dueTick <= currentTick {
-                    count -= 1
-                    fire(e.payload)
-                } else {
-                    keep.append(e)
-                }
+            for e in slots[index] {
+                if e.dueTick <= currentTick { due.append(e.payload) } else { keep.append(e) }
             }
-            // Entries scheduled by `fire` into this slot are already in `slots[index]`.
-            slots[index].append(contentsOf: keep)
+            slots[index] = keep
+            count -= due.count
+            if !due.isEmpty { return due }
         }
+        return nil
     }
 }

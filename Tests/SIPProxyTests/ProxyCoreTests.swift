@@ -1,0 +1,277 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import SIPProxy
+
+@Suite struct ProxyCoreTests {
+    @Test func inviteIsAnsweredTryingAndForwardedWithViaRecordRouteAndMaxForwards() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let sent = h.transport.take()
+        try #require(sent.count == 2)
+        #expect(sent[0].firstLine == "SIP/2.0 100 Trying")
+        #expect(sent[0].to == h.caller)
+        #expect(sent[0].text.header("To") == "<sip:+12125551212@127.0.0.1:5060>")
+        let fwd = sent[1]
+        #expect(fwd.firstLine == "INVITE sip:+12125551212@127.0.0.1:5060 SIP/2.0")
+        #expect(fwd.to == h.node1)
+        let vias = fwd.text.headers("Via")
+        #expect(vias.count == 2)
+        #expect(vias[0].hasPrefix("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsy"))
+        #expect(vias[1] == "SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1")
+        #expect(fwd.text.header("Record-Route") == "<sip:127.0.0.1:5060;lr>")
+        #expect(fwd.text.header("Max-Forwards") == "69")
+        // Everything else is byte-for-byte the caller's: body and untouched headers.
+        #expect(fwd.text.hasSuffix("Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n"))
+    }
+
+    @Test func responsesGoUpstreamWithoutOurViaAnd100IsAbsorbed() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 100, "Trying", toTag: nil), from: h.node1)
+        #expect(h.transport.take().isEmpty)
+        h.receive(ProxyHarness.response(to: fwd, 180, "Ringing"), from: h.node1)
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        let up = h.transport.take()
+        #expect(up.map(\.firstLine) == ["SIP/2.0 180 Ringing", "SIP/2.0 200 OK"])
+        for r in up {
+            #expect(r.to == h.caller)
+            #expect(r.text.headers("Via") == ["SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1"])
+            #expect(r.text.header("Record-Route") == "<sip:127.0.0.1:5060;lr>")
+        }
+        // A 2xx retransmission from the node after the transaction ended is still relayed.
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+    }
+
+    @Test func inviteWithoutProvisionalFailsOverToNextNode() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let first = h.transport.take()[1]
+        #expect(first.to == h.node1)
+        h.advance(.milliseconds(1_990))
+        // Timer A retransmissions only, to node 1.
+        #expect(h.transport.take().allSatisfy { $0.to == h.node1 && $0.firstLine.hasPrefix("INVITE") })
+        h.advance(.milliseconds(30))
+        let sent = h.transport.take()
+        try #require(sent.count == 1)
+        #expect(sent[0].to == h.node2)
+        #expect(sent[0].text.headers("Via")[0] != first.text.headers("Via")[0])
+        // Node 2 answers; the caller sees one call.
+        h.receive(ProxyHarness.response(to: sent[0].text, 200, "OK"), from: h.node2)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // No retransmission towards the abandoned node afterwards.
+        h.advance(.seconds(10))
+        #expect(h.transport.take().filter { $0.to == h.node1 }.isEmpty)
+    }
+
+    @Test(arguments: [408, 500, 502, 503, 504])
+    func retryableFailureIsAckedAndTriedOnNextNode(_ status: Int) throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, status, "Failure"), from: h.node1)
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "INVITE sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+        #expect(sent[0].to == h.node1)
+        #expect(sent[0].text.header("CSeq") == "1 ACK")
+        #expect(sent[0].text.header("To")?.contains("tag=node1") == true)
+        #expect(sent[0].text.headers("Via") == [fwd.headers("Via")[0]])
+        #expect(sent[1].to == h.node2)
+    }
+
+    @Test func busyFromNodeReachesCallerAndIsNotRetried() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 486, "Busy Here"), from: h.node1)
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "SIP/2.0 486 Busy Here"])
+        #expect(sent[1].to == h.caller)
+        // The caller's ACK for the 486 (same branch) is absorbed hop by hop.
+        h.receive(
+            "ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1\r\n"
+                + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
+                + "Call-ID: call-1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        #expect(h.transport.take().isEmpty)
+        // Without it, Timer G would have retransmitted the 486.
+        h.advance(.seconds(2))
+        #expect(h.transport.take().isEmpty)
+    }
+
+    @Test func everyNodeFailingAnswers503WithRetryAfter() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        var fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 503, "Unavailable"), from: h.node1)
+        fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 500, "Error", toTag: "node2"), from: h.node2)
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "SIP/2.0 503 Service Unavailable"])
+        #expect(sent[1].text.header("Retry-After") == "5")
+        // The next call skips both held-down nodes' failures: still gets a node (held ones go last).
+        h.receive(ProxyHarness.invite(callID: "call-2", branch: "z9hG4bKc2"))
+        #expect(h.transport.take().count == 2)
+    }
+
+    @Test func cancelAfterRingingIsAnsweredAndForwardedOnTheInviteBranch() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 180, "Ringing"), from: h.node1)
+        _ = h.transport.take()
+        h.receive(
+            "CANCEL sip:+12125551212@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1\r\n"
+                + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>\r\n"
+                + "Call-ID: call-1\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["SIP/2.0 200 OK", "CANCEL sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+        #expect(sent[0].to == h.caller)
+        #expect(sent[1].to == h.node1)
+        #expect(sent[1].text.headers("Via") == [fwd.headers("Via")[0]])
+        #expect(sent[1].text.header("CSeq") == "1 CANCEL")
+        // The node's 200 to the CANCEL stays here; its 487 goes up, and is ACKed hop by hop.
+        h.receive(ProxyHarness.response(to: sent[1].text, 200, "OK"), from: h.node1)
+        #expect(h.transport.take().isEmpty)
+        h.receive(ProxyHarness.response(to: fwd, 487, "Request Terminated"), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "SIP/2.0 487 Request Terminated"])
+    }
+
+    @Test func cancelBeforeAnyProvisionalWaitsForOne() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(
+            "CANCEL sip:+12125551212@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1\r\n"
+                + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>\r\n"
+                + "Call-ID: call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+        )
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // §9.1: the CANCEL goes out once the node sends a provisional response, not before.
+        h.receive(ProxyHarness.response(to: fwd, 100, "Trying", toTag: nil), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["CANCEL sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+    }
+
+    @Test func cancelForUnknownTransactionGets481() throws {
+        let h = try ProxyHarness()
+        h.receive(
+            "CANCEL sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKnone\r\n"
+                + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: nope\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+        )
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 481 Call/Transaction Does Not Exist"])
+    }
+
+    @Test func retransmittedInviteGetsLastResponseAndIsNotForwardedAgain() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        _ = h.transport.take()
+        h.receive(ProxyHarness.invite())
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["SIP/2.0 100 Trying"])
+    }
+
+    @Test func inDialogByeFollowsRouteSetWithOurRouteRemoved() throws {
+        let h = try ProxyHarness()
+        let bye = "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
+            + "Route: <sip:127.0.0.1:5060;lr>\r\n"
+            + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
+            + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        h.receive(bye)
+        let sent = h.transport.take()
+        try #require(sent.count == 1)
+        #expect(sent[0].to == h.node1)
+        #expect(sent[0].firstLine == "BYE sip:node@127.0.0.1:5071 SIP/2.0")
+        #expect(sent[0].text.header("Route") == nil)
+        #expect(sent[0].text.header("Record-Route") == nil)
+        #expect(sent[0].text.header("Max-Forwards") == "69")
+        h.receive(ProxyHarness.response(to: sent[0].text, 200, "OK", toTag: nil), from: h.node1)
+        let up = h.transport.take()
+        #expect(up.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        #expect(up[0].text.headers("Via") == ["SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1"])
+    }
+
+    @Test func ackFor2xxIsForwardedStatelesslyWithAStableBranch() throws {
+        let h = try ProxyHarness()
+        let ack = "ACK sip:node@127.0.0.1:5072 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKa1\r\n"
+            + "Route: <sip:127.0.0.1:5060;lr>\r\n"
+            + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+1@127.0.0.1>;tag=node2\r\n"
+            + "Call-ID: call-1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        h.receive(ack)
+        h.receive(ack)
+        let sent = h.transport.take()
+        #expect(sent.count == 2)
+        #expect(sent.allSatisfy { $0.to == h.node2 && $0.firstLine.hasPrefix("ACK ") })
+        #expect(sent[0].text == sent[1].text)
+        h.advance(.seconds(5))
+        #expect(h.transport.take().isEmpty)
+    }
+
+    @Test func maxForwardsZeroIs483ButOptionsIsAnswered() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite(maxForwards: 0))
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 483 Too Many Hops"])
+        h.receive(
+            "OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKo1\r\n"
+                + "From: <sip:a@x>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 0\r\nContent-Length: 0\r\n\r\n"
+        )
+        let r = h.transport.take()
+        #expect(r.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        #expect(r[0].text.header("Allow")?.contains("INVITE") == true)
+    }
+
+    @Test func unsupportedProxyRequireIs420WithUnsupported() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite(extra: "Proxy-Require: foo, bar\r\n"))
+        let r = h.transport.take()
+        #expect(r.map(\.firstLine) == ["SIP/2.0 420 Bad Extension"])
+        #expect(r[0].text.header("Unsupported") == "foo, bar")
+    }
+
+    @Test func requestThatLoopsBackIs482() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        // The node sends the very same request back to the proxy.
+        h.receive(fwd, from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 482 Loop Detected"])
+    }
+
+    @Test func untrustedSourceIsForbidden() throws {
+        let h = try ProxyHarness()
+        let stranger = SIPEndpoint(transport: .udp, address: try SocketAddress(ipAddress: "192.0.2.7", port: 5060))
+        h.receive(ProxyHarness.invite().replacingOccurrences(of: "127.0.0.1:5999", with: "192.0.2.7:5060"), from: stranger)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 403 Forbidden"])
+    }
+
+    @Test func responseNotForUsIsDropped() throws {
+        let h = try ProxyHarness()
+        h.receive(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKx\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\n"
+                + "Call-ID: z\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", from: h.node1)
+        #expect(h.transport.take().isEmpty)
+    }
+
+    @Test func rportAndReceivedAreFilledInForTheCaller() throws {
+        let h = try ProxyHarness()
+        let invite = ProxyHarness.invite().replacingOccurrences(
+            of: "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1", with: "Via: SIP/2.0/UDP 10.1.1.1:5070;rport;branch=z9hG4bKc1")
+        h.receive(invite)
+        let sent = h.transport.take()
+        #expect(sent[0].to == h.caller)
+        #expect(sent[1].text.headers("Via")[1] == "SIP/2.0/UDP 10.1.1.1:5070;rport=5999;branch=z9hG4bKc1;received=127.0.0.1")
+    }
+
+    @Test func transactionsAreForgottenAfterTheirTimers() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.core.activeTransactionCount == 1)  // the server INVITE transaction, Accepted (RFC 6026)
+        h.advance(.seconds(33))
+        #expect(h.core.activeTransactionCount == 0)
+    }
+}
