@@ -1,0 +1,50 @@
+import Testing
+
+@testable import Dispatcher
+
+@Suite struct RoundRobinDispatcherTests {
+    static let yaml = """
+        dispatch:
+          failover: { max_attempts: 3, hold_down: 5s }
+        regions:
+          east:
+            nodes:
+              - { name: e1, sip: "127.0.0.1:5080" }
+              - { name: e2, sip: "127.0.0.1:5082" }
+          west:
+            nodes:
+              - { name: w1, sip: "127.0.0.1:5180" }
+        """
+
+    @Test func localRegionIsRotatedAndOtherRegionsFollow() throws {
+        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        let t = ContinuousClock.now
+        #expect(d.candidates(now: t).map(\.name) == ["e1", "e2", "w1"])
+        #expect(d.candidates(now: t).map(\.name) == ["e2", "e1", "w1"])
+        #expect(d.candidates(now: t).map(\.name) == ["e1", "e2", "w1"])
+    }
+
+    @Test func westProxyPrefersWest() throws {
+        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "west")
+        #expect(d.candidates(now: .now).first?.name == "w1")
+    }
+
+    @Test func failedNodeGoesLastUntilHoldDownEnds() throws {
+        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        let t = ContinuousClock.now
+        d.reportFailure(node: "e1", now: t)
+        #expect(d.candidates(now: t + .seconds(1)).map(\.name) == ["e2", "w1", "e1"])
+        #expect(d.isHeldDown("e1", now: t + .seconds(4)))
+        #expect(!d.isHeldDown("e1", now: t + .seconds(6)))
+        #expect(d.candidates(now: t + .seconds(6)).contains { $0.name == "e1" })
+        d.reportFailure(node: "e2", now: t)
+        d.reportSuccess(node: "e2")
+        #expect(!d.isHeldDown("e2", now: t))
+    }
+
+    @Test func candidateListIsCappedAtMaxAttempts() throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "max_attempts: 3", with: "max_attempts: 2")
+        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: yaml), localRegion: "east")
+        #expect(d.candidates(now: .now).count == 2)
+    }
+}
