@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
+        // mallopt for the executable (not in Swift's Glibc module).
+        .target(name: "CMallocTuning"),
         .target(name: "SIPCore", dependencies: ["COSIP", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "Dispatcher", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(
@@ -45,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "SIPProxy", "Dispatcher",
+                "SIPProxy", "Dispatcher", "CMallocTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,6 +7,7 @@ import NIOPosix
 import Prometheus
 import SIPProxy
 import ServiceLifecycle
+import CMallocTuning
 
 /// `switchyard proxy`: the SIP proxy and region router for one region.
 struct ProxyCommand: AsyncParsableCommand {
@@ -28,6 +29,7 @@ struct ProxyCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        tuneMalloc()
         let regions = try loadRegions(config)
         let region = region ?? regions.proxy.region ?? regions.regions.first?.name
         if let region, regions.region(named: region) == nil {
@@ -58,3 +60,10 @@ struct ProxyCommand: AsyncParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// glibc returns freed memory to the kernel eagerly (heap trimming with mprotect/munmap) and
+/// asks for it again moments later: under SIP load that churn cost ~6 % of the proxy's CPU in
+/// `perf`. Keep freed memory in the process instead (bounded by the working set).
+func tuneMalloc() {
+    _ = cmalloc_keep_freed_memory()
+}

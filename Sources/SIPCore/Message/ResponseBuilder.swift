@@ -35,8 +35,10 @@ public enum ResponseBuilder {
             // A stable tag per Call-ID line, so retransmissions get the same To tag.
             let cid = layout.first(.callID)!
             let tag = "sy" + hex(fnv1a(UnsafeRawBufferPointer(rebasing: body[cid.valueStart..<cid.valueEnd])))
+            // A 513 answers a message with too many or too long headers: echo only its top Via,
+            // so the answer stays small (it only has to reach the sender).
             write(into: &out, raw: body, layout: layout, status: error.statusCode, reason: error.reason,
-                  toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [])
+                  toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [], onlyTopVia: error.statusCode == 513)
             return out
         }
     }
@@ -55,12 +57,17 @@ public enum ResponseBuilder {
 
     private static func write(
         into out: inout ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, status: Int, reason: String,
-        toTag: String?, extraHeaders: [String]
+        toTag: String?, extraHeaders: [String], onlyTopVia: Bool = false
     ) {
         out.writeString("SIP/2.0 \(status) \(sanitize(reason))\r\n")
+        var wroteVia = false
         for f in layout.fields {
             switch f.kind {
-            case .via, .from, .callID, .cseq:
+            case .via:
+                if onlyTopVia && wroteVia { continue }
+                wroteVia = true
+                writeLine(&out, raw, f)
+            case .from, .callID, .cseq:
                 writeLine(&out, raw, f)
             case .to:
                 if let toTag {

@@ -22,8 +22,10 @@ public struct SIPMessage: Sendable {
     /// The message exactly as it is forwarded when nothing is edited.
     public let bytes: ByteBuffer
     public let startLine: StartLine
-    /// Via values, top first.
-    public let vias: [Via]
+    /// The top Via, parsed (the only one a proxy needs for every message).
+    public let topVia: Via
+    /// Byte ranges of every Via value, top first.
+    public let viaRanges: [Range<Int>]
     public let callID: String
     public let cseq: CSeq
     public let fromTag: String?
@@ -36,8 +38,6 @@ public struct SIPMessage: Sendable {
     /// Whether a Content-Length header was present.
     public let hasContentLength: Bool
     public let layout: MessageLayout
-    /// Byte range of the top Via value (first element of the first Via field).
-    public let topViaRange: Range<Int>
     /// The first Via field holds more than one value (`Via: a, b`).
     public let topViaFieldHasMore: Bool
     /// Offset just after the text `rport` of the top Via when it has no value (RFC 3581 §4).
@@ -66,7 +66,23 @@ public struct SIPMessage: Sendable {
         return nil
     }
 
-    public var topVia: Via { vias[0] }
+    /// Every Via value, top first, parsed on demand (responses rarely need more than the top).
+    /// A value libosip2 rejects is left out; requests with one are rejected at parse time.
+    public var vias: [Via] {
+        bytes.withUnsafeReadableBytes { raw in
+            [topVia] + viaRanges.dropFirst().compactMap { SIPMessageParser.parseVia(raw, $0) }
+        }
+    }
+
+    /// The Via value at `index` (0 = top), parsed on demand.
+    public func via(at index: Int) -> Via? {
+        guard index > 0 else { return topVia }
+        guard index < viaRanges.count else { return nil }
+        return bytes.withUnsafeReadableBytes { SIPMessageParser.parseVia($0, viaRanges[index]) }
+    }
+
+    /// The top Via value's byte range.
+    public var topViaRange: Range<Int> { viaRanges[0] }
 
     public var bodyStart: Int { layout.bodyStart }
     public var bodyLength: Int { bytes.readableBytes - layout.bodyStart }
@@ -81,13 +97,14 @@ public struct SIPMessage: Sendable {
 
     @usableFromInline
     init(
-        bytes: ByteBuffer, startLine: StartLine, vias: [Via], callID: String, cseq: CSeq, fromTag: String?, toTag: String?,
-        maxForwards: Int?, routes: [Route], proxyRequire: [String], hasContentLength: Bool, layout: MessageLayout,
-        topViaRange: Range<Int>, topViaFieldHasMore: Bool, topViaEmptyRPortEnd: Int?, requestURIRange: Range<Int>?
+        bytes: ByteBuffer, startLine: StartLine, topVia: Via, viaRanges: [Range<Int>], callID: String, cseq: CSeq, fromTag: String?,
+        toTag: String?, maxForwards: Int?, routes: [Route], proxyRequire: [String], hasContentLength: Bool, layout: MessageLayout,
+        topViaFieldHasMore: Bool, topViaEmptyRPortEnd: Int?, requestURIRange: Range<Int>?
     ) {
         self.bytes = bytes
         self.startLine = startLine
-        self.vias = vias
+        self.topVia = topVia
+        self.viaRanges = viaRanges
         self.callID = callID
         self.cseq = cseq
         self.fromTag = fromTag
@@ -97,7 +114,6 @@ public struct SIPMessage: Sendable {
         self.proxyRequire = proxyRequire
         self.hasContentLength = hasContentLength
         self.layout = layout
-        self.topViaRange = topViaRange
         self.topViaFieldHasMore = topViaFieldHasMore
         self.topViaEmptyRPortEnd = topViaEmptyRPortEnd
         self.requestURIRange = requestURIRange

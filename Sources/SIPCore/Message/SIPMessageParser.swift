@@ -90,76 +90,63 @@ public enum SIPMessageParser {
     }
 
     private static func extract(bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool) throws(SIPParseError) -> SIPMessage {
-        var msgPtr: UnsafeMutablePointer<osip_message_t>?
-        guard osip_message_init(&msgPtr) == 0, let m = msgPtr else { throw SIPParseError(.syntax, "Parser Unavailable") }
-        defer { osip_message_free(m) }
-        let rc = raw.withMemoryRebound(to: CChar.self) { osip_message_parse(m, $0.baseAddress, $0.count) }
-        let looksLikeRequest = !raw.starts(with: "SIP/".utf8)
-        guard rc == 0 else {
-            throw SIPParseError(.syntax, looksLikeRequest ? "Malformed Request" : "Malformed Response", canRespond: looksLikeRequest)
+        // RFC 3261 §25.1: no header may carry a NUL byte (TEXT-UTF8 excludes it).
+        if let base = raw.baseAddress, memchr(base, 0, layout.bodyStart) != nil {
+            throw SIPParseError(.syntax, "NUL Byte In Header", canRespond: true)
         }
+        let isRequest = !raw.starts(with: "SIP/".utf8)
 
-        // Start line.
+        // Start line: our own split, libosip2 for the Request-URI.
         let startLine: SIPMessage.StartLine
         var requestURIRange: Range<Int>?
-        if let methodC = m.pointee.sip_method {
-            let method = SIPMethod(String(cString: methodC))
-            guard string(m.pointee.sip_version) == "SIP/2.0" else {
-                throw SIPParseError(.unsupportedVersion, "Version Not Supported", canRespond: true, statusCode: 505)
-            }
-            guard let uriC = m.pointee.req_uri, let uri = sipURI(uriC) else {
+        if isRequest {
+            let (method, uriRange) = try requestLine(raw, layout.startLineEnd)
+            guard let uri = parseURI(raw, uriRange) else {
                 throw SIPParseError(.badStartLine, "Invalid Request-URI", canRespond: true)
             }
-            // The URI sits between the first and the second space of the request line.
-            if let sp1 = firstIndex(of: 32, raw, 0, layout.startLineEnd),
-                let sp2 = lastIndex(of: 32, raw, sp1 + 1, layout.startLineEnd)
-            {
-                requestURIRange = (sp1 + 1)..<sp2
-            }
+            requestURIRange = uriRange
             startLine = .request(method: method, uri: uri)
         } else {
-            let code = Int(m.pointee.status_code)
-            guard (100...699).contains(code) else { throw SIPParseError(.badStartLine, "Invalid Status Code") }
-            startLine = .response(statusCode: code, reason: string(m.pointee.reason_phrase) ?? "")
+            startLine = try statusLine(raw, layout.startLineEnd)
         }
-        let isRequest = m.pointee.sip_method != nil
 
-        // Via (RFC 3261 §8.1.1.7): required, and the top one must be usable to answer at all.
-        let viaCount = Int(cosip_via_count(m))
-        guard viaCount > 0 else { throw SIPParseError(.missingHeader, "Missing Via") }
-        var vias: [Via] = []
-        vias.reserveCapacity(viaCount)
-        for i in 0..<viaCount {
-            guard let v = cosip_via_at(m, Int32(i)), let via = via(v) else {
-                throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: i > 0)
+        // Via (RFC 3261 §8.1.1.7): required; the top one must be usable to answer at all.
+        let viaFields = layout.all(.via)
+        guard !viaFields.isEmpty else { throw SIPParseError(.missingHeader, "Missing Via") }
+        var viaRanges: [Range<Int>] = []
+        for f in viaFields { viaRanges += HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) }
+        guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via") }
+        if isRequest {
+            // Every Via of a request is checked: they come back in our responses.
+            for r in viaRanges.dropFirst() where parseVia(raw, r) == nil {
+                throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: true)
             }
-            vias.append(via)
         }
-        guard let viaField = layout.first(.via) else { throw SIPParseError(.missingHeader, "Missing Via") }
-        let viaElements = HeaderScanner.splitValues(raw, viaField.valueStart, viaField.valueEnd)
-        let topViaRange = viaElements[0]
-        let emptyRPortEnd = emptyRPortEnd(raw, topViaRange)
+        let emptyRPortEnd = emptyRPortEnd(raw, viaRanges[0])
 
         // Call-ID, CSeq, From, To (RFC 3261 §8.1.1).
-        guard let cid = m.pointee.call_id, let number = string(cid.pointee.number) else {
+        guard let cidField = layout.first(.callID), cidField.valueEnd > cidField.valueStart else {
             throw SIPParseError(.missingHeader, "Missing Call-ID", canRespond: true)
         }
-        let callID = cid.pointee.host.map { "\(number)@\(String(cString: $0))" } ?? number
-        guard let cseqC = m.pointee.cseq, let numText = string(cseqC.pointee.number), let seq = UInt32(numText),
-            let methodText = string(cseqC.pointee.method)
-        else {
-            throw SIPParseError(.missingHeader, "Missing or Invalid CSeq", canRespond: true)
+        let callID = text(raw, cidField.valueStart..<cidField.valueEnd)
+        guard !callID.utf8.contains(where: { $0 == 32 || $0 == 9 || $0 == 13 || $0 == 10 }) else {
+            throw SIPParseError(.badHeaderValue, "Invalid Call-ID", canRespond: true)
         }
-        let cseq = CSeq(number: seq, method: SIPMethod(methodText))
+        guard let cseqField = layout.first(.cseq) else { throw SIPParseError(.missingHeader, "Missing CSeq", canRespond: true) }
+        let cseq = try parseCSeq(raw, cseqField)
         if case .request(let method, _) = startLine, method != cseq.method {
             throw SIPParseError(.cseqMethodMismatch, "CSeq Method Does Not Match", canRespond: true)
         }
-        guard let from = m.pointee.from else { throw SIPParseError(.missingHeader, "Missing From", canRespond: true) }
-        guard let to = m.pointee.to else { throw SIPParseError(.missingHeader, "Missing To", canRespond: true) }
-        let fromTag = param(&from.pointee.gen_params, "tag")
-        let toTag = param(&to.pointee.gen_params, "tag")
+        guard let fromField = layout.first(.from) else { throw SIPParseError(.missingHeader, "Missing From", canRespond: true) }
+        guard let toField = layout.first(.to) else { throw SIPParseError(.missingHeader, "Missing To", canRespond: true) }
+        guard let fromTag = nameAddrTag(raw, fromField.valueStart..<fromField.valueEnd) else {
+            throw SIPParseError(.badHeaderValue, "Invalid From", canRespond: true)
+        }
+        guard let toTag = nameAddrTag(raw, toField.valueStart..<toField.valueEnd) else {
+            throw SIPParseError(.badHeaderValue, "Invalid To", canRespond: true)
+        }
 
-        // Max-Forwards (RFC 3261 §8.1.1.6): a decimal; libosip2 keeps it as an unknown header.
+        // Max-Forwards (RFC 3261 §8.1.1.6): a decimal.
         var maxForwards: Int?
         if let f = layout.first(.maxForwards) {
             guard let v = parseDecimal(raw, f.valueStart, f.valueEnd, max: 65_535) else {
@@ -168,37 +155,144 @@ public enum SIPMessageParser {
             maxForwards = v
         }
 
-        // Route: libosip2's parsed URIs, paired with our byte ranges in the same order.
+        // Route: each element parsed by libosip2, kept with its byte range.
         var routes: [SIPMessage.Route] = []
-        let routeFields = layout.all(.route)
-        if !routeFields.isEmpty {
-            var ranges: [(Range<Int>, Int)] = []
-            for (fi, f) in routeFields.enumerated() {
-                for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) { ranges.append((r, fi)) }
-            }
-            let count = Int(cosip_route_count(m))
-            guard count == ranges.count else { throw SIPParseError(.badHeaderValue, "Invalid Route", canRespond: isRequest) }
-            for i in 0..<count {
-                guard let r = cosip_route_at(m, Int32(i)), let u = r.pointee.url, let uri = sipURI(u), uri.isSIP else {
+        for (fi, f) in layout.all(.route).enumerated() {
+            for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) {
+                guard let uri = parseRouteURI(raw, r), uri.isSIP else {
                     throw SIPParseError(.badHeaderValue, "Invalid Route", canRespond: isRequest)
                 }
-                routes.append(.init(uri: uri, range: ranges[i].0, fieldIndex: ranges[i].1))
+                routes.append(.init(uri: uri, range: r, fieldIndex: fi))
             }
         }
 
         var proxyRequire: [String] = []
         for f in layout.all(.proxyRequire) {
             for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) where !r.isEmpty {
-                proxyRequire.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[r]), as: UTF8.self))
+                proxyRequire.append(text(raw, r))
             }
         }
 
         return SIPMessage(
-            bytes: bytes, startLine: startLine, vias: vias, callID: callID, cseq: cseq, fromTag: fromTag, toTag: toTag,
-            maxForwards: maxForwards, routes: routes, proxyRequire: proxyRequire, hasContentLength: hasContentLength,
-            layout: layout, topViaRange: topViaRange, topViaFieldHasMore: viaElements.count > 1,
+            bytes: bytes, startLine: startLine, topVia: topVia, viaRanges: viaRanges, callID: callID, cseq: cseq,
+            fromTag: fromTag.tag, toTag: toTag.tag, maxForwards: maxForwards, routes: routes, proxyRequire: proxyRequire,
+            hasContentLength: hasContentLength, layout: layout, topViaFieldHasMore: HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd).count > 1,
             topViaEmptyRPortEnd: emptyRPortEnd, requestURIRange: requestURIRange
         )
+    }
+
+    // MARK: Start lines
+
+    /// `Method SP Request-URI SP SIP-Version` (RFC 3261 §7.1).
+    private static func requestLine(_ raw: UnsafeRawBufferPointer, _ end: Int) throws(SIPParseError) -> (SIPMethod, Range<Int>) {
+        guard let sp1 = firstIndex(of: 32, raw, 0, end), sp1 > 0 else {
+            throw SIPParseError(.badStartLine, "Malformed Request Line")
+        }
+        guard let sp2 = lastIndex(of: 32, raw, sp1 + 1, end), sp2 > sp1 + 1 else {
+            throw SIPParseError(.badStartLine, "Malformed Request Line")
+        }
+        for i in 0..<sp1 where !isTokenByte(raw[i]) { throw SIPParseError(.badStartLine, "Malformed Request Line") }
+        let version = UnsafeRawBufferPointer(rebasing: raw[(sp2 + 1)..<end])
+        guard version.elementsEqual("SIP/2.0".utf8) else {
+            if version.starts(with: "SIP/".utf8) {
+                throw SIPParseError(.unsupportedVersion, "Version Not Supported", canRespond: true, statusCode: 505)
+            }
+            throw SIPParseError(.badStartLine, "Malformed Request Line")
+        }
+        return (SIPMethod(text(raw, 0..<sp1)), (sp1 + 1)..<sp2)
+    }
+
+    /// `SIP-Version SP Status-Code SP Reason-Phrase` (RFC 3261 §7.2).
+    private static func statusLine(_ raw: UnsafeRawBufferPointer, _ end: Int) throws(SIPParseError) -> SIPMessage.StartLine {
+        guard end >= 11, UnsafeRawBufferPointer(rebasing: raw[0..<8]).elementsEqual("SIP/2.0 ".utf8), raw[11] == 32 || end == 11 else {
+            throw SIPParseError(.badStartLine, "Malformed Status Line")
+        }
+        var code = 0
+        for i in 8..<11 {
+            let d = Int(raw[i]) - 48
+            guard (0...9).contains(d) else { throw SIPParseError(.badStartLine, "Malformed Status Line") }
+            code = code * 10 + d
+        }
+        guard (100...699).contains(code) else { throw SIPParseError(.badStartLine, "Invalid Status Code") }
+        return .response(statusCode: code, reason: end > 12 ? text(raw, 12..<end) : "")
+    }
+
+    /// `CSeq: 1*DIGIT LWS Method` (RFC 3261 §20.16): the number fits 31 bits.
+    private static func parseCSeq(_ raw: UnsafeRawBufferPointer, _ f: HeaderField) throws(SIPParseError) -> CSeq {
+        var i = f.valueStart
+        var n: UInt64 = 0
+        while i < f.valueEnd, raw[i] >= 48, raw[i] <= 57, n < (1 << 32) {
+            n = n * 10 + UInt64(raw[i] - 48)
+            i += 1
+        }
+        let digits = i - f.valueStart
+        while i < f.valueEnd, raw[i] == 32 || raw[i] == 9 { i += 1 }
+        guard digits > 0, n < (1 << 31), i < f.valueEnd, i > f.valueStart + digits else {
+            throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true)
+        }
+        for j in i..<f.valueEnd where !isTokenByte(raw[j]) { throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true) }
+        return CSeq(number: UInt32(n), method: SIPMethod(text(raw, i..<f.valueEnd)))
+    }
+
+    /// RFC 3261 §25.1 token characters.
+    private static func isTokenByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "*"), UInt8(ascii: "_"),
+            UInt8(ascii: "+"), UInt8(ascii: "`"), UInt8(ascii: "'"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+
+    static func text(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: raw[r]), as: UTF8.self)
+    }
+
+    // MARK: libosip2 header parsers (on a NUL-terminated copy of one value)
+
+    private static func withCString<T>(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ body: (UnsafePointer<CChar>) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: r.count + 1) { buf in
+            let dst = UnsafeMutableRawBufferPointer(buf)
+            dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[r]))
+            buf[r.count] = 0
+            return body(UnsafePointer(buf.baseAddress!))
+        }
+    }
+
+    /// One Via value, or nil when libosip2 rejects it or the port is out of range.
+    static func parseVia(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Via? {
+        var vp: UnsafeMutablePointer<osip_via_t>?
+        guard osip_via_init(&vp) == 0, let v = vp else { return nil }
+        defer { osip_via_free(v) }
+        guard withCString(raw, r, { osip_via_parse(v, $0) }) == 0 else { return nil }
+        return via(v)
+    }
+
+    private static func parseURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
+        var up: UnsafeMutablePointer<osip_uri_t>?
+        guard osip_uri_init(&up) == 0, let u = up else { return nil }
+        defer { osip_uri_free(u) }
+        guard withCString(raw, r, { osip_uri_parse(u, $0) }) == 0 else { return nil }
+        return sipURI(u)
+    }
+
+    /// The URI of a Route element (`<sip:...;lr>`).
+    private static func parseRouteURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
+        var fp: UnsafeMutablePointer<osip_from_t>?
+        guard osip_from_init(&fp) == 0, let f = fp else { return nil }
+        defer { osip_from_free(f) }
+        guard withCString(raw, r, { osip_from_parse(f, $0) }) == 0, let u = f.pointee.url else { return nil }
+        return sipURI(u)
+    }
+
+    /// From/To (name-addr or addr-spec with parameters): nil when invalid, else the tag if any.
+    private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> (tag: String?, Void)? {
+        var fp: UnsafeMutablePointer<osip_from_t>?
+        guard osip_from_init(&fp) == 0, let f = fp else { return nil }
+        defer { osip_from_free(f) }
+        guard withCString(raw, r, { osip_from_parse(f, $0) }) == 0, f.pointee.url != nil else { return nil }
+        return (param(&f.pointee.gen_params, "tag"), ())
     }
 
     // MARK: libosip2 → Swift values

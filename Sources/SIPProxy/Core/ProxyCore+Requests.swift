@@ -277,6 +277,8 @@ extension ProxyCore {
 
     /// §16.3 step 4: the request already passed through us with the same loop hash.
     func isLoop(_ msg: SIPMessage, loopHash: UInt32) -> Bool {
+        // Only Vias carrying our branch marker can be ours: skip parsing the others.
+        guard msg.viaRanges.count > 1 || config.isOwn(msg.topVia) else { return false }
         let mark = hex(loopHash)
         for via in msg.vias where config.isOwn(via) {
             guard let branch = via.branch, branch.hasPrefix("z9hG4bKsy"), branch.utf8.count >= 17 else { continue }

@@ -27,14 +27,13 @@ extension ProxyCore {
     /// A response no transaction waits for: strip our Via and send it to the next Via, on the
     /// server transaction's connection when it is still known (RFC 6026 Accepted state).
     func forwardStateless(_ msg: SIPMessage) {
-        guard msg.vias.count >= 2 else {
+        guard let next = msg.via(at: 1) else {
             metrics.responsesDropped.increment()
             return
         }
         var editor = MessageEditor()
         editor.delete(msg.topViaRemovalRange)
         let bytes = editor.apply(to: msg)
-        let next = msg.vias[1]
         let key = ServerTransactionKey(branch: next.branch ?? "", sentBy: next.sentBy, isInvite: msg.cseq.method == .invite)
         let destination: SIPEndpoint
         if let st = serverTransactions[key] {

@@ -44,12 +44,17 @@ public final class ProxyCore {
         bootID = String(UInt16.random(in: 0...UInt16.max), radix: 16)
     }
 
-    /// Transactions still running (server and client): graceful shutdown waits for zero.
+    /// Transactions still running (server and client), including those only absorbing
+    /// retransmissions after their final response.
     public var activeTransactionCount: Int { serverTransactions.count + clientTransactions.count }
+
+    /// Requests still waiting for their final response: graceful shutdown waits for zero.
+    public var pendingRequestCount: Int { serverTransactions.values.lazy.filter { !$0.hasFinalResponse }.count }
 
     // MARK: - Inputs
 
-    /// One datagram, or one framed stream message, from `source`.
+    /// One datagram, or one framed stream message, from `source`. Sends are queued; the caller
+    /// flushes the transport once per read burst, so UDP writes leave in batches.
     public func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
         self.now = now
         metrics.messagesReceived.increment()
@@ -76,7 +81,6 @@ public final class ProxyCore {
                 )
             }
         }
-        transport.flush()
     }
 
     /// Advances timers to `now`. The NIO layer calls this every wheel tick.

@@ -37,7 +37,7 @@ public struct SIPProxyService: Service {
         try await loop.submit { bound.value.core?.draining = true }.get()
         let deadline = ContinuousClock.now + drainTimeout
         while ContinuousClock.now < deadline {
-            let active = try await loop.submit { bound.value.core?.activeTransactionCount ?? 0 }.get()
+            let active = try await loop.submit { bound.value.core?.pendingRequestCount ?? 0 }.get()
             if active == 0 { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
@@ -63,8 +63,10 @@ public struct SIPProxyService: Service {
             case .udp:
                 let channel = try await DatagramBootstrap(group: loop)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // recvmmsg: up to 32 datagrams per syscall under load.
+                    // recvmmsg: up to 32 datagrams per syscall under load, and one read per
+                    // wakeup (a second recvmmsg would mostly return EAGAIN).
                     .channelOption(.datagramVectorReadMessageCount, value: 32)
+                    .channelOption(.maxMessagesPerRead, value: 1)
                     .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
                     .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                     .channelInitializer { channel in

@@ -143,7 +143,11 @@ final class SIPDatagramHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        layer.core?.received(envelope.data, from: SIPEndpoint(transport: .udp, address: envelope.remoteAddress), now: .now)
+        // Copy the datagram out of the 2 MiB vector-read buffer: transactions keep messages for
+        // up to 32 s, and a slice would pin the whole buffer and defeat NIO's buffer reuse.
+        var bytes = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
+        bytes.writeImmutableBuffer(envelope.data)
+        layer.core?.received(bytes, from: SIPEndpoint(transport: .udp, address: envelope.remoteAddress), now: .now)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -189,6 +193,12 @@ final class SIPStreamHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let remote else { return }
         layer.core?.received(unwrapInboundIn(data), from: SIPEndpoint(transport: .tcp, address: remote, connectionID: connectionID), now: .now)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Requests that came in over TCP may have queued UDP sends towards the nodes.
+        layer.flush()
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -1,0 +1,16 @@
+#include "CMallocTuning.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int cmalloc_keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    int ok = 1;
+    ok &= mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    ok &= mallopt(M_TOP_PAD, 16 << 20);
+    ok &= mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    return ok;
+#else
+    return 1;
+#endif
+}
