@@ -102,7 +102,8 @@ public enum ResponseBuilder {
 
     /// Reason phrases are ASCII text without control characters (RFC 3261 §25.1).
     static func sanitize(_ reason: String) -> String {
-        String(String.UnicodeScalarView(reason.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }).prefix(80))
+        if reason.utf8.count <= 80, reason.utf8.allSatisfy({ $0 >= 32 && $0 < 127 }) { return reason }
+        return String(String.UnicodeScalarView(reason.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }).prefix(80))
     }
 }
 

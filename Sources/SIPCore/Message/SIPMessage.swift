@@ -26,7 +26,10 @@ public struct SIPMessage: Sendable {
     public let topVia: Via
     /// Byte ranges of every Via value, top first.
     public let viaRanges: [Range<Int>]
-    public let callID: String
+    /// Byte range of the Call-ID value.
+    public let callIDRange: Range<Int>
+    /// The Call-ID, made into a String only when asked for (logging, local tags).
+    public var callID: String { text(callIDRange) }
     public let cseq: CSeq
     public let fromTag: String?
     public let toTag: String?
@@ -92,12 +95,17 @@ public struct SIPMessage: Sendable {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 
+    /// FNV-1a over the bytes in `range`, continuing from `seed` (no String is made).
+    public func hash(_ range: Range<Int>, seed: UInt32 = 2_166_136_261) -> UInt32 {
+        bytes.withUnsafeReadableBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[range]), seed: seed) }
+    }
+
     /// The Request-URI exactly as written.
     public var requestURIText: String { requestURIRange.map(text) ?? "" }
 
     @usableFromInline
     init(
-        bytes: ByteBuffer, startLine: StartLine, topVia: Via, viaRanges: [Range<Int>], callID: String, cseq: CSeq, fromTag: String?,
+        bytes: ByteBuffer, startLine: StartLine, topVia: Via, viaRanges: [Range<Int>], callIDRange: Range<Int>, cseq: CSeq, fromTag: String?,
         toTag: String?, maxForwards: Int?, routes: [Route], proxyRequire: [String], hasContentLength: Bool, layout: MessageLayout,
         topViaFieldHasMore: Bool, topViaEmptyRPortEnd: Int?, requestURIRange: Range<Int>?
     ) {
@@ -105,7 +113,7 @@ public struct SIPMessage: Sendable {
         self.startLine = startLine
         self.topVia = topVia
         self.viaRanges = viaRanges
-        self.callID = callID
+        self.callIDRange = callIDRange
         self.cseq = cseq
         self.fromTag = fromTag
         self.toTag = toTag

@@ -128,8 +128,8 @@ public enum SIPMessageParser {
         guard let cidField = layout.first(.callID), cidField.valueEnd > cidField.valueStart else {
             throw SIPParseError(.missingHeader, "Missing Call-ID", canRespond: true)
         }
-        let callID = text(raw, cidField.valueStart..<cidField.valueEnd)
-        guard !callID.utf8.contains(where: { $0 == 32 || $0 == 9 || $0 == 13 || $0 == 10 }) else {
+        let callIDRange = cidField.valueStart..<cidField.valueEnd
+        for i in callIDRange where raw[i] <= 32 {
             throw SIPParseError(.badHeaderValue, "Invalid Call-ID", canRespond: true)
         }
         guard let cseqField = layout.first(.cseq) else { throw SIPParseError(.missingHeader, "Missing CSeq", canRespond: true) }
@@ -174,7 +174,7 @@ public enum SIPMessageParser {
         }
 
         return SIPMessage(
-            bytes: bytes, startLine: startLine, topVia: topVia, viaRanges: viaRanges, callID: callID, cseq: cseq,
+            bytes: bytes, startLine: startLine, topVia: topVia, viaRanges: viaRanges, callIDRange: callIDRange, cseq: cseq,
             fromTag: fromTag.tag, toTag: toTag.tag, maxForwards: maxForwards, routes: routes, proxyRequire: proxyRequire,
             hasContentLength: hasContentLength, layout: layout, topViaFieldHasMore: HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd).count > 1,
             topViaEmptyRPortEnd: emptyRPortEnd, requestURIRange: requestURIRange
@@ -199,7 +199,7 @@ public enum SIPMessageParser {
             }
             throw SIPParseError(.badStartLine, "Malformed Request Line")
         }
-        return (SIPMethod(text(raw, 0..<sp1)), (sp1 + 1)..<sp2)
+        return (SIPMethod(bytes: UnsafeRawBufferPointer(rebasing: raw[0..<sp1])), (sp1 + 1)..<sp2)
     }
 
     /// `SIP-Version SP Status-Code SP Reason-Phrase` (RFC 3261 §7.2).
@@ -231,7 +231,7 @@ public enum SIPMessageParser {
             throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true)
         }
         for j in i..<f.valueEnd where !isTokenByte(raw[j]) { throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true) }
-        return CSeq(number: UInt32(n), method: SIPMethod(text(raw, i..<f.valueEnd)))
+        return CSeq(number: UInt32(n), method: SIPMethod(bytes: UnsafeRawBufferPointer(rebasing: raw[i..<f.valueEnd])))
     }
 
     /// RFC 3261 §25.1 token characters.
@@ -328,7 +328,7 @@ public enum SIPMessageParser {
             }
         }
         return Via(
-            transport: proto.uppercased(), host: host, port: port, branch: param(&v.pointee.via_params, "branch"),
+            transport: proto.utf8.allSatisfy({ $0 < 97 }) ? proto : proto.uppercased(), host: host, port: port, branch: param(&v.pointee.via_params, "branch"),
             received: param(&v.pointee.via_params, "received"), rport: rport, maddr: param(&v.pointee.via_params, "maddr")
         )
     }

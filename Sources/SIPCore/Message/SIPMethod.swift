@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A SIP request method. Known methods compare without allocating; others keep their text.
 public enum SIPMethod: Sendable, Hashable, CustomStringConvertible {
     case invite, ack, bye, cancel, options, register, update, info, prack, subscribe, notify, refer, message, publish
@@ -20,6 +26,23 @@ public enum SIPMethod: Sendable, Hashable, CustomStringConvertible {
         case "MESSAGE": self = .message
         case "PUBLISH": self = .publish
         default: self = .other(text)
+        }
+    }
+
+    /// The method named by `bytes` (case-sensitive, RFC 3261 §7.1), without making a String for
+    /// the methods a proxy sees every second.
+    public init(bytes: UnsafeRawBufferPointer) {
+        @inline(__always) func eq(_ name: StaticString) -> Bool {
+            name.utf8CodeUnitCount == bytes.count && memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 3 where eq("ACK"): self = .ack
+        case 3 where eq("BYE"): self = .bye
+        case 6 where eq("INVITE"): self = .invite
+        case 6 where eq("CANCEL"): self = .cancel
+        case 6 where eq("UPDATE"): self = .update
+        case 7 where eq("OPTIONS"): self = .options
+        default: self = SIPMethod(String(decoding: bytes, as: UTF8.self))
         }
     }
 

@@ -115,7 +115,7 @@ extension ProxyCore {
         }
         // Stateless branch: derived from the incoming branch so retransmitted ACKs match (§16.11).
         let loop = loopHash(msg, removedRoutes: ownRoutes)
-        let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(fnv1a(msg.topVia.branch ?? msg.callID))
+        let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(msg.topVia.branch.map { fnv1a($0) } ?? msg.hash(msg.callIDRange))
         let plan = RequestForwarder.Plan(branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
         let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config), config: config)
         transport.send(bytes, to: destination, failureToken: nil)
@@ -268,7 +268,7 @@ extension ProxyCore {
         var h = fnv1a(msg.requestURIText)
         h = fnv1a(msg.fromTag ?? "", seed: h)
         h = fnv1a(msg.toTag ?? "", seed: h)
-        h = fnv1a(msg.callID, seed: h)
+        h = msg.hash(msg.callIDRange, seed: h)
         h = fnv1a(String(msg.cseq.number), seed: h)
         for r in msg.routes.dropFirst(removedRoutes) { h = fnv1a(msg.text(r.range), seed: h) }
         for tag in msg.proxyRequire { h = fnv1a(tag, seed: h) }

@@ -34,7 +34,7 @@ extension ProxyCore {
         var editor = MessageEditor()
         editor.delete(msg.topViaRemovalRange)
         let bytes = editor.apply(to: msg)
-        let key = ServerTransactionKey(branch: next.branch ?? "", sentBy: next.sentBy, isInvite: msg.cseq.method == .invite)
+        let key = ServerTransactionKey(branch: next.branch ?? "", via: next, isInvite: msg.cseq.method == .invite)
         let destination: SIPEndpoint
         if let st = serverTransactions[key] {
             destination = st.responseDestination

@@ -19,7 +19,7 @@ public final class ProxyCore {
     var now: ContinuousClock.Instant
     let nodeEndpoints: [String: SIPEndpoint]
     /// Per-process branch prefix part, so branches stay unique across restarts.
-    let bootID: String
+    let bootID: UInt16
     var branchCounter: UInt64 = 0
     var droppedLogBudget = RateLimitedLog(perSecond: 20)
     /// Set on graceful shutdown: new INVITEs get 503 while in-flight transactions finish.
@@ -41,7 +41,7 @@ public final class ProxyCore {
             }
         }
         nodeEndpoints = endpoints
-        bootID = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        bootID = UInt16.random(in: 0...UInt16.max)
     }
 
     /// Transactions still running (server and client), including those only absorbing
@@ -132,7 +132,33 @@ public final class ProxyCore {
     /// a unique part.
     func makeBranch(loopHash: UInt32) -> String {
         branchCounter &+= 1
-        return "z9hG4bKsy" + hex(loopHash) + bootID + "." + String(branchCounter, radix: 36)
+        // z9hG4bKsy + 8 hex (loop hash) + 4 hex (boot id) + "." + 12 hex (counter): built in place.
+        let counter = branchCounter
+        let boot = bootID
+        return String(unsafeUninitializedCapacity: 34) { buf in
+            let prefix: StaticString = "z9hG4bKsy"
+            var i = 0
+            for k in 0..<prefix.utf8CodeUnitCount {
+                buf[i] = prefix.utf8Start[k]
+                i += 1
+            }
+            let digits: StaticString = "0123456789abcdef"
+            for shift in stride(from: 28, through: 0, by: -4) {
+                buf[i] = digits.utf8Start[Int((loopHash >> UInt32(shift)) & 0xF)]
+                i += 1
+            }
+            for shift in stride(from: 12, through: 0, by: -4) {
+                buf[i] = digits.utf8Start[Int((boot >> UInt16(shift)) & 0xF)]
+                i += 1
+            }
+            buf[i] = UInt8(ascii: ".")
+            i += 1
+            for shift in stride(from: 44, through: 0, by: -4) {
+                buf[i] = digits.utf8Start[Int((counter >> UInt64(shift)) & 0xF)]
+                i += 1
+            }
+            return i
+        }
     }
 
     /// Where a response to `msg` goes (RFC 3261 §18.2.2, RFC 3581 §4).
@@ -149,7 +175,7 @@ public final class ProxyCore {
 
     /// A To tag for responses the proxy generates itself, stable across retransmissions.
     func localTag(_ msg: SIPMessage) -> String {
-        "sy" + hex(fnv1a(msg.topVia.branch ?? "", seed: fnv1a(msg.callID)))
+        "sy" + hex(fnv1a(msg.topVia.branch ?? "", seed: msg.hash(msg.callIDRange)))
     }
 
     /// Answers `msg` statelessly (no server transaction: a retransmission is answered again).
@@ -162,11 +188,11 @@ public final class ProxyCore {
     func serverKey(_ msg: SIPMessage, isInvite: Bool) -> ServerTransactionKey {
         let via = msg.topVia
         if let branch = via.branch, via.hasMagicCookie {
-            return ServerTransactionKey(branch: branch, sentBy: via.sentBy, isInvite: isInvite)
+            return ServerTransactionKey(branch: branch, via: via, isInvite: isInvite)
         }
         // RFC 2543 peers (§17.2.3): no usable branch, match on the dialog and CSeq instead.
         let legacy = "\(msg.callID)|\(msg.fromTag ?? "")|\(msg.cseq.number)|\(msg.requestURIText)"
-        return ServerTransactionKey(branch: legacy, sentBy: via.sentBy, isInvite: isInvite)
+        return ServerTransactionKey(branch: legacy, via: via, isInvite: isInvite)
     }
 
     /// Resolves a next-hop URI to an endpoint (IP literals only: no DNS on the hot path).

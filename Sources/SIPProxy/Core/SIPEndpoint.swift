@@ -1,4 +1,5 @@
 public import NIOCore
+import SIPCore
 
 /// Where a message came from or goes to: transport, address and, for TCP, the connection.
 public struct SIPEndpoint: Sendable, Hashable, CustomStringConvertible {
@@ -53,6 +54,14 @@ public struct ClientTransactionKey: Sendable, Hashable {
 /// matching INVITE.
 struct ServerTransactionKey: Hashable {
     var branch: String
-    var sentBy: String
+    var host: String
+    var port: Int
     var isInvite: Bool
+
+    init(branch: String, via: Via, isInvite: Bool) {
+        self.branch = branch
+        self.host = via.host
+        self.port = via.port ?? 5060
+        self.isInvite = isInvite
+    }
 }
