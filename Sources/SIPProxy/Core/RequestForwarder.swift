@@ -1,3 +1,4 @@
+import Dispatcher
 import NIOCore
 import SIPCore
 
@@ -56,6 +57,9 @@ enum RequestForwarder {
         let via = msg.topVia
         guard via.received == nil else { return }
         let rportEnd = msg.topViaEmptyRPortEnd
+        // Formatting the source address costs an inet_ntop: skip it when the Via already names
+        // the source (the common case on a trunk) and no rport was asked for.
+        if rportEnd == nil, let ip = source.ipv4, IPv4Network.parseIPv4(via.host) == ip { return }
         let sourceIP = source.address.ipAddress ?? via.host
         if let rportEnd {
             editor.insert("=\(source.address.port ?? 0)", at: rportEnd)

@@ -1,0 +1,26 @@
+# Switchyard — make targets (each is a thin wrapper; the scripts say what they do with --help).
+SWIFT ?= swift
+
+.PHONY: run test bench build release check clean
+
+run:      ## bootstrap, release build, two sipp stand-in nodes + the proxy on 127.0.0.1 (Ctrl-C stops all)
+	scripts/run
+
+test:     ## bootstrap, swift build --build-tests, swift test
+	scripts/test
+
+bench:    ## Switchyard vs Kamailio on ../shared/bench (release build); table in .bench/last.txt
+	scripts/bench
+
+build:    ## debug build: .build/debug/switchyard
+	$(SWIFT) build
+
+release:  ## release build: .build/release/switchyard
+	$(SWIFT) build -c release
+
+check:    ## validate regions.yaml (debug build of the switchyard product only)
+	$(SWIFT) build --product switchyard
+	.build/debug/switchyard check regions.yaml
+
+clean:    ## remove build products (keeps fetched packages and .bench results)
+	$(SWIFT) package clean
