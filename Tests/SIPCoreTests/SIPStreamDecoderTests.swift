@@ -40,4 +40,20 @@ import Testing
         var buffer = ByteBuffer(string: Self.message.replacingOccurrences(of: "Content-Length: 5", with: "Content-Length: \(value)"))
         #expect(throws: SIPStreamError.self) { try decoder.decode(buffer: &buffer) }
     }
+
+    @Test func aFramingErrorCarriesAnAnswerToTheRequest() throws {
+        var decoder = SIPStreamDecoder(limits: SIPLimits(maxHeaderSectionSize: 1_024))
+        let head = "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK9\r\nFrom: <sip:a@x>;tag=1\r\n"
+            + "To: <sip:b@y>\r\nCall-ID: big\r\nCSeq: 1 INVITE\r\n"
+        var buffer = ByteBuffer(string: head + String(repeating: "X-Pad: yyyyyyyy\r\n", count: 100))
+        do {
+            _ = try decoder.decode(buffer: &buffer)
+            Issue.record("an endless header section was accepted")
+        } catch let error as SIPStreamError {
+            let answer = try #require(error.rejection(limits: SIPLimits(maxHeaderSectionSize: 1_024)))
+            let text = String(buffer: answer)
+            #expect(text.hasPrefix("SIP/2.0 513 Header Section Too Large\r\n"))
+            #expect(text.contains("Call-ID: big\r\n"))
+        }
+    }
 }

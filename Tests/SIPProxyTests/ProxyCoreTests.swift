@@ -274,4 +274,18 @@ import Testing
         h.advance(.seconds(33))
         #expect(h.core.activeTransactionCount == 0)
     }
+
+    @Test func finalResponseThatLostTheCallersViaIsAnsweredLocally() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        // A broken node answers with only our Via: §16.7 step 3 forbids forwarding it.
+        let broken = ProxyHarness.response(to: fwd, 486, "Busy Here").replacingOccurrences(
+            of: "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1\r\n", with: "")
+        h.receive(broken, from: h.node1)
+        let sent = h.transport.take()
+        #expect(sent.map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "SIP/2.0 486 Busy Here"])
+        #expect(sent[1].to == h.caller)
+        #expect(sent[1].text.headers("Via") == ["SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1"])
+    }
 }

@@ -100,6 +100,23 @@ public enum ResponseBuilder {
         return value.contains(";tag=") || value.contains("; tag=")
     }
 
+    /// The RFC 3261 §21 reason phrase for `code`, or a generic one for its class.
+    public static func defaultReason(_ code: Int) -> String {
+        switch code {
+        case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 408: "Request Timeout"
+        case 480: "Temporarily Unavailable"
+        case 486: "Busy Here"
+        case 487: "Request Terminated"
+        case 500: "Server Internal Error"
+        case 503: "Service Unavailable"
+        case 603: "Decline"
+        default: code < 400 ? "Redirection" : code < 500 ? "Client Error" : code < 600 ? "Server Error" : "Global Failure"
+        }
+    }
+
     /// Reason phrases are ASCII text without control characters (RFC 3261 §25.1).
     static func sanitize(_ reason: String) -> String {
         if reason.utf8.count <= 80, reason.utf8.allSatisfy({ $0 >= 32 && $0 < 127 }) { return reason }

@@ -16,6 +16,20 @@ public struct SIPStreamError: Error, Sendable, Hashable, CustomStringConvertible
     public let code: Code
     /// The first bytes of the offending data (at most 64), for the log line.
     public let sample: String
+    /// The start of the offending message (at most `maxHeaderSectionSize` bytes), so the
+    /// connection can answer it (400/513) before closing.
+    public var head: ByteBuffer?
+
+    /// The status an answer to the offending request carries.
+    public var statusCode: Int { code == .headerSectionTooLarge ? 513 : 400 }
+
+    /// The answer to send before closing, when the offending bytes are a request whose Via,
+    /// From, To, Call-ID and CSeq lines can be found (RFC 3261 §16.3); nil otherwise.
+    public func rejection(limits: SIPLimits = .default) -> ByteBuffer? {
+        guard let head else { return nil }
+        let reason = code == .headerSectionTooLarge ? "Header Section Too Large" : code == .badContentLength ? "Invalid Content-Length" : "Malformed Headers"
+        return ResponseBuilder.rejection(for: head, error: SIPParseError(.syntax, reason, canRespond: true, statusCode: statusCode), limits: limits)
+    }
 
     public var description: String { "SIPStreamError(\(code), sample: \(sample.debugDescription))" }
 }
@@ -40,7 +54,18 @@ public struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
         }
         guard buffer.readableBytes > 0 else { return nil }
         let limits = self.limits
-        let frameLength: Int? = try buffer.withUnsafeReadableBytes { raw -> Int? in
+        let frameLength: Int?
+        do {
+            frameLength = try frame(buffer, limits: limits)
+        } catch let error as SIPStreamError {
+            throw attachHead(error, buffer)
+        }
+        guard let frameLength else { return nil }
+        return buffer.readSlice(length: frameLength)
+    }
+
+    private func frame(_ buffer: ByteBuffer, limits: SIPLimits) throws -> Int? {
+        try buffer.withUnsafeReadableBytes { raw -> Int? in
             let window = min(raw.count, limits.maxHeaderSectionSize)
             guard let headerEnd = Self.headerEnd(raw, window) else {
                 if raw.count >= limits.maxHeaderSectionSize { throw Self.error(.headerSectionTooLarge, raw) }
@@ -63,8 +88,12 @@ public struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
             let total = layout.bodyStart + contentLength
             return raw.count >= total ? total : nil
         }
-        guard let frameLength else { return nil }
-        return buffer.readSlice(length: frameLength)
+    }
+
+    private func attachHead(_ error: SIPStreamError, _ buffer: ByteBuffer) -> SIPStreamError {
+        var e = error
+        e.head = buffer.getSlice(at: buffer.readerIndex, length: min(buffer.readableBytes, limits.maxHeaderSectionSize + 4_096))
+        return e
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
@@ -87,6 +116,6 @@ public struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
 
     static func error(_ code: SIPStreamError.Code, _ raw: UnsafeRawBufferPointer) -> SIPStreamError {
         let sample = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<min(64, raw.count)]), as: UTF8.self)
-        return SIPStreamError(code: code, sample: sample)
+        return SIPStreamError(code: code, sample: sample, head: nil)
     }
 }

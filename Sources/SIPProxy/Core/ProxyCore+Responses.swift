@@ -212,6 +212,16 @@ extension ProxyCore {
 
     /// §16.7 steps 3 and 9: remove our Via and send through the server transaction.
     func forwardUpstream(_ ctx: ResponseContext, _ msg: SIPMessage, _ code: Int) {
+        guard msg.viaRanges.count >= 2 else {
+            // §16.7 step 3: with no Via left the response is not forwarded. A broken node dropped
+            // the caller's Via; the caller still gets the final status, from us.
+            metrics.responsesDropped.increment()
+            logger.warning("response from node lost the caller's Via", metadata: ["call-id": "\(msg.callID)", "status": "\(code)"])
+            if code >= 300 {
+                finishLocally(ctx, code, ResponseBuilder.defaultReason(code))
+            }
+            return
+        }
         var editor = MessageEditor()
         editor.delete(msg.topViaRemovalRange)
         sendResponse(ctx.server, editor.apply(to: msg), statusCode: code)

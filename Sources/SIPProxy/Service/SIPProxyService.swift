@@ -67,7 +67,9 @@ public struct SIPProxyService: Service {
                     // wakeup (a second recvmmsg would mostly return EAGAIN).
                     .channelOption(.datagramVectorReadMessageCount, value: 32)
                     .channelOption(.maxMessagesPerRead, value: 1)
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+                    // NIO splits one buffer evenly over the vector's messages: 32 × 64 KiB, so no
+                    // datagram is cut (it is copied out and the buffer reused, see SIPDatagramHandler).
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 65_536))
                     .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
@@ -76,6 +78,11 @@ public struct SIPProxyService: Service {
                     }
                     .bind(host: listen.address.host, port: listen.address.port)
                     .get()
+                // Bursts above the default 208 KiB (net.core.rmem_max) are dropped by the kernel
+                // before we see them; as root, SO_RCVBUFFORCE lifts the cap (else keep the default).
+                #if os(Linux)
+                _ = try? await channel.setOption(.socketOption(NIOBSDSocket.Option(rawValue: 33 /* SO_RCVBUFFORCE */)), value: 8 << 20).get()
+                #endif
                 try await loop.submit {
                     let layer = layerBox.value
                     if layer.udpChannel == nil { layer.udpChannel = channel }

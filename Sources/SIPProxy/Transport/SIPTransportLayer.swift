@@ -211,8 +211,14 @@ final class SIPStreamHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Framing errors (oversized headers, bad Content-Length) and resets: log and close.
+        // Framing errors (oversized headers, bad Content-Length): the stream cannot be trusted
+        // past this point. Answer the request when it is answerable (400/513), then close.
         layer.logger.info("closing SIP TCP connection", metadata: ["remote": "\(remote.map { "\($0)" } ?? "?")", "error": "\(error)"])
+        if let framing = error as? SIPStreamError, let response = framing.rejection(limits: layer.limits) {
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
         context.close(promise: nil)
     }
 }

@@ -1,0 +1,123 @@
+public import Foundation
+
+/// A `switchyard proxy` process for a test: its own regions.yaml (one region whose nodes are
+/// the given loopback ports, listening on a free UDP+TCP port, metrics off), started and
+/// awaited until it answers OPTIONS over UDP, stopped at the end.
+public final class SwitchyardProxy: Sendable {
+    /// Failover settings written to `dispatch.failover`.
+    public struct Failover: Sendable {
+        public var inviteTimeout: String
+        public var retryOn: [Int]
+        public var maxAttempts: Int
+        public var holdDown: String
+
+        public init(inviteTimeout: String = "2s", retryOn: [Int] = [408, 500, 502, 503, 504], maxAttempts: Int = 2, holdDown: String = "5s") {
+            self.inviteTimeout = inviteTimeout
+            self.retryOn = retryOn
+            self.maxAttempts = maxAttempts
+            self.holdDown = holdDown
+        }
+    }
+
+    /// The UDP and TCP port it listens on (127.0.0.1).
+    public let port: Int
+    public let configURL: URL
+    public let process: ManagedProcess
+
+    private init(port: Int, configURL: URL, process: ManagedProcess) {
+        self.port = port
+        self.configURL = configURL
+        self.process = process
+    }
+
+    deinit {
+        process.terminate(grace: .seconds(8))
+    }
+
+    /// Writes the config and starts the proxy; returns once it answers OPTIONS with 200 over UDP.
+    /// The process is bounded by `maxLifetime` even if the test process dies.
+    public static func start(
+        nodePorts: [Int],
+        failover: Failover = Failover(),
+        in directory: TemporaryDirectory,
+        logLevel: String = "info",
+        maxLifetime: Duration = .seconds(120)
+    ) async throws -> SwitchyardProxy {
+        let binary = try SwitchyardBinary.path()
+        var lastFailure = ""
+        for attempt in 0..<3 {
+            let port = try FreePort.next()
+            let configURL = directory.file(attempt == 0 ? "regions.yaml" : "regions-retry\(attempt).yaml")
+            try configYAML(port: port, nodePorts: nodePorts, failover: failover).write(to: configURL, atomically: true, encoding: .utf8)
+            let process = try ManagedProcess(
+                name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
+                executable: binary,
+                arguments: ["proxy", "--config", configURL.path, "--metrics", "off", "--log-level", logLevel],
+                directory: directory.url,
+                maxLifetime: maxLifetime
+            )
+            let proxy = SwitchyardProxy(port: port, configURL: configURL, process: process)
+            let client = try SIPUDPClient()
+            let ready = await Poll.until(timeout: .seconds(10), interval: .milliseconds(50)) {
+                guard process.isRunning else { return false }
+                guard let reply = try? proxy.options(over: client, timeout: .milliseconds(200)) else { return false }
+                return SIPTestMessages.statusCode(reply) == 200
+            }
+            if ready { return proxy }
+            let exitedAtStart = !process.isRunning
+            process.terminate()
+            lastFailure = "switchyard proxy on 127.0.0.1:\(port) never answered OPTIONS with 200 (config \(configURL.path))\n\(process.outputTail())"
+            // Retry on another port only when it died at start (a port taken in the meantime).
+            guard exitedAtStart else { break }
+        }
+        throw TestSupportError(lastFailure)
+    }
+
+    /// The regions.yaml the proxy runs with.
+    public static func configYAML(port: Int, nodePorts: [Int], failover: Failover) -> String {
+        let nodes = nodePorts.enumerated().map { i, nodePort in
+            "      - { name: node\(i + 1), sip: \"127.0.0.1:\(nodePort)\" }"
+        }
+        return """
+            # Written by TestSupport.SwitchyardProxy for one integration test.
+            proxy:
+              listen: [ "udp://127.0.0.1:\(port)", "tcp://127.0.0.1:\(port)" ]
+              trusted: [ "127.0.0.0/8" ]
+            dispatch:
+              policy: round-robin
+              failover: { invite_timeout: \(failover.inviteTimeout), retry_on: [\(failover.retryOn.map(String.init).joined(separator: ", "))], \
+            max_attempts: \(failover.maxAttempts), hold_down: \(failover.holdDown) }
+            regions:
+              test:
+                nodes:
+            \(nodes.joined(separator: "\n"))
+
+            """
+    }
+
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends an OPTIONS to the proxy over UDP from `client` and returns the reply, if any.
+    public func options(over client: SIPUDPClient, timeout: Duration = .seconds(1)) throws -> [UInt8]? {
+        let request = SIPTestMessages.options(toPort: port, fromPort: client.localPort)
+        return try client.request(Array(request.utf8), to: port, timeout: timeout)
+    }
+
+    /// Sends an OPTIONS to the proxy on a new TCP connection and returns what came back.
+    public func optionsOverTCP(timeout: Duration = .seconds(1)) throws -> [UInt8] {
+        let connection = try SIPTCPClient(connectingTo: port)
+        connection.write(SIPTestMessages.options(toPort: port, fromPort: connection.localPort, transport: "TCP"))
+        return connection.readSIPMessage(timeout: timeout)
+    }
+
+    /// Stops the proxy (SIGTERM; it drains for up to 5 s) and returns how it ended.
+    @discardableResult
+    public func stop() -> ManagedProcess.Termination? {
+        process.terminate(grace: .seconds(8))
+    }
+
+    /// Its log (stderr), for failure messages.
+    public func logTail(lines: Int = 40) -> String {
+        process.outputTail(lines: lines)
+    }
+}
