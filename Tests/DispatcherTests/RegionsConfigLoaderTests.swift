@@ -1,16 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Dispatcher
 
 @Suite struct RegionsConfigLoaderTests {
-    static var repoRoot: URL {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }
+    static var repoRoot: URL { Fixtures.repositoryRoot }
 
     @Test(arguments: ["regions.yaml", "Fixtures/bench-regions.yaml"])
     func shippedConfigurationsAreValid(_ file: String) throws {

@@ -1,16 +1,9 @@
 import Foundation
 import NIOCore
+import TestSupport
 
 /// The SIP fixture corpus in Fixtures/sip, with the expectations recorded by its generator.
 enum FixtureCorpus {
-    static let root: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("Fixtures/sip")
-    }()
-
     struct Expectation: Decodable, Sendable {
         var kind: String?
         var method: String?
@@ -22,19 +15,14 @@ enum FixtureCorpus {
         var expect: String?
     }
 
-    static let expectations: [String: Expectation] = {
-        let data = try! Data(contentsOf: root.appendingPathComponent("expectations.json"))
-        return try! JSONDecoder().decode([String: Expectation].self, from: data)
-    }()
+    static let expectations: [String: Expectation] = try! Fixtures.json("sip/expectations.json")
 
-    /// Relative paths (`valid/invite-sdp.sip`) of one folder, sorted.
+    /// Paths relative to Fixtures/sip (`valid/invite-sdp.sip`), sorted.
     static func files(_ folder: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)) ?? []
-        return names.filter { $0.hasSuffix(".sip") }.sorted().map { "\(folder)/\($0)" }
+        ((try? Fixtures.files(in: "sip/\(folder)", withExtension: "sip")) ?? []).map { String($0.dropFirst("sip/".count)) }
     }
 
     static func bytes(_ path: String) -> ByteBuffer {
-        let data = try! Data(contentsOf: root.appendingPathComponent(path))
-        return ByteBuffer(bytes: data)
+        ByteBuffer(bytes: try! Fixtures.bytes("sip/\(path)"))
     }
 }

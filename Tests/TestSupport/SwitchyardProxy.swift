@@ -41,6 +41,7 @@ public final class SwitchyardProxy: Sendable {
         failover: Failover = Failover(),
         in directory: TemporaryDirectory,
         logLevel: String = "info",
+        metricsPort: Int? = nil,
         maxLifetime: Duration = .seconds(120)
     ) async throws -> SwitchyardProxy {
         let binary = try SwitchyardBinary.path()
@@ -52,7 +53,7 @@ public final class SwitchyardProxy: Sendable {
             let process = try ManagedProcess(
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
                 executable: binary,
-                arguments: ["proxy", "--config", configURL.path, "--metrics", "off", "--log-level", logLevel],
+                arguments: ["proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel],
                 directory: directory.url,
                 maxLifetime: maxLifetime
             )
@@ -96,6 +97,16 @@ public final class SwitchyardProxy: Sendable {
     }
 
     public var isRunning: Bool { process.isRunning }
+
+    /// GET `path` from the proxy's metrics server on 127.0.0.1:`port`: the status line and body.
+    public static func httpGet(port: Int, path: String, timeout: Duration = .seconds(2)) throws -> (status: String, body: String) {
+        let client = try SIPTCPClient(connectingTo: port)
+        client.write("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        let text = String(decoding: client.read(timeout: timeout), as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw TestSupportError("no HTTP response from :\(port): \(text.prefix(200))") }
+        let status = String(text[..<split.lowerBound]).components(separatedBy: "\r\n")[0]
+        return (status, String(text[split.upperBound...]))
+    }
 
     /// Sends an OPTIONS to the proxy over UDP from `client` and returns the reply, if any.
     public func options(over client: SIPUDPClient, timeout: Duration = .seconds(1)) throws -> [UInt8]? {

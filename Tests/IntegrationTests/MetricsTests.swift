@@ -1,0 +1,38 @@
+import Testing
+import TestSupport
+
+extension Integration {
+    /// What an operator scrapes: `/metrics` counts what the proxy did, `/healthz` answers.
+    @Suite("Metrics endpoint", .serialized, .timeLimit(.minutes(1)))
+    struct MetricsTests {
+        @Test("/metrics counts routed INVITEs per node and malformed datagrams; /healthz answers")
+        func metricsCountWhatTheProxyDid() async throws {
+            let dir = try TemporaryDirectory()
+            let node1 = try await Sipp.startUAS(.fixture("uas.xml"), name: "node1", in: dir)
+            let node2 = try await Sipp.startUAS(.fixture("uas.xml"), name: "node2", in: dir)
+            let metricsPort = try FreePort.next()
+            let proxy = try await SwitchyardProxy.start(nodePorts: [node1.port, node2.port], in: dir, metricsPort: metricsPort)
+
+            let result = try await Sipp.runUAC(.benchCaller(holdMilliseconds: 20), targetPort: proxy.port, transport: .udp, calls: 10, rate: 20, in: dir)
+            let garbage = try SIPUDPClient()
+            for _ in 0..<3 { try garbage.send("not sip at all\r\n\r\n", to: proxy.port) }
+
+            var metrics = ""
+            let counted = await Poll.until(timeout: .seconds(3), interval: .milliseconds(100)) {
+                metrics = (try? SwitchyardProxy.httpGet(port: metricsPort, path: "/metrics").body) ?? ""
+                return metrics.contains("sip_malformed_total{action=\"dropped\"} 3")
+            }
+            let health = try SwitchyardProxy.httpGet(port: metricsPort, path: "/healthz")
+            await node1.stop()
+            await node2.stop()
+            proxy.stop()
+
+            #expect(result.successfulCalls == 10, "\(result)")
+            #expect(counted, "three garbage datagrams are counted as dropped:\n\(metrics)")
+            #expect(metrics.contains("sip_invites_routed_total{node=\"node1\"} 5"), "\(metrics)")
+            #expect(metrics.contains("sip_invites_routed_total{node=\"node2\"} 5"), "\(metrics)")
+            #expect(health.status == "HTTP/1.1 200 OK")
+            #expect(health.body == "ok\n")
+        }
+    }
+}
