@@ -83,7 +83,7 @@ public final class ProxyCore {
         }
     }
 
-    /// Advances timers to `now`. The NIO layer calls this every wheel tick.
+    /// Advances timers to `now`: after every read burst and from a coarse periodic task.
     public func tick(now: ContinuousClock.Instant) {
         self.now = now
         while let due = wheel.nextDue(upTo: now) {

@@ -103,8 +103,10 @@ public struct SIPProxyService: Service {
                 try await loop.submit { layerBox.value.listeners.append(channel) }.get()
             }
         }
-        // The timer wheel's clock: one repeating task per loop.
-        loop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { _ in
+        // The timer wheel's clock. Under traffic every read burst advances it (SIPDatagramHandler,
+        // SIPStreamHandler), so timers fire on the wheel's 10 ms grain; this task only covers quiet
+        // periods, at a coarser 50 ms, so an idle proxy wakes up 20 times a second, not 100.
+        loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { _ in
             layerBox.value.core?.tick(now: .now)
         }
         return layerBox

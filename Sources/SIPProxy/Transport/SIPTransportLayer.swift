@@ -151,6 +151,7 @@ final class SIPDatagramHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        layer.core?.tick(now: .now)
         layer.flush()
     }
 
@@ -197,6 +198,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Requests that came in over TCP may have queued UDP sends towards the nodes.
+        layer.core?.tick(now: .now)
         layer.flush()
         context.fireChannelReadComplete()
     }
