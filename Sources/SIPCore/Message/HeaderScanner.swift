@@ -177,6 +177,8 @@ enum HeaderScanner {
     /// Splits a header value into its comma-separated elements, honouring quotes and <...>
     /// (RFC 3261 §7.3.1), returning trimmed byte ranges.
     static func splitValues(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> [Range<Int>] {
+        // Most fields hold one value: no comma at all means no split (and the value is trimmed).
+        if indexOf(UInt8(ascii: ","), in: bytes, from: start, to: end) == nil { return [trim(bytes, start, end)] }
         var result: [Range<Int>] = []
         var inQuotes = false
         var inAngle = false

@@ -40,18 +40,19 @@ public enum SIPMessageParser {
         guard buffer.readableBytes <= limits.maxMessageSize else {
             throw SIPParseError(.tooLarge, "Message Too Large", statusCode: 513)
         }
-        let scanned: Result<(MessageLayout, Int, Bool), SIPParseError> = buffer.withUnsafeReadableBytes { raw in
-            do {
-                let layout = try HeaderScanner.scan(raw, limits: limits)
-                let (length, hasCL) = try messageLength(raw, layout: layout, limits: limits, datagram: datagram)
-                return .success((layout, length, hasCL))
-            } catch let e as SIPParseError {
-                return .failure(e)
+        var failure: SIPParseError?
+        var layout = MessageLayout()
+        var length = 0
+        var hasContentLength = false
+        buffer.withUnsafeReadableBytes { raw in
+            do throws(SIPParseError) {
+                layout = try HeaderScanner.scan(raw, limits: limits)
+                (length, hasContentLength) = try messageLength(raw, layout: layout, limits: limits, datagram: datagram)
             } catch {
-                return .failure(SIPParseError(.syntax, "Unreadable Message"))
+                failure = error
             }
         }
-        let (layout, length, hasContentLength) = try scanned.get()
+        if let failure { throw failure }
         let bytes = buffer.getSlice(at: buffer.readerIndex, length: length)!
         return try bytes.withUnsafeReadableBytes { raw throws(SIPParseError) in
             try extract(bytes: bytes, raw: raw, layout: layout, hasContentLength: hasContentLength)
@@ -113,8 +114,9 @@ public enum SIPMessageParser {
         // Via (RFC 3261 §8.1.1.7): required; the top one must be usable to answer at all.
         let viaFields = layout.all(.via)
         guard !viaFields.isEmpty else { throw SIPParseError(.missingHeader, "Missing Via") }
-        var viaRanges: [Range<Int>] = []
-        for f in viaFields { viaRanges += HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) }
+        var viaRanges: [Range<Int>] = HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd)
+        let topViaFieldHasMore = viaRanges.count > 1
+        for f in viaFields.dropFirst() { viaRanges += HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) }
         guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via") }
         if isRequest {
             // Every Via of a request is checked: they come back in our responses.
@@ -139,11 +141,19 @@ public enum SIPMessageParser {
         }
         guard let fromField = layout.first(.from) else { throw SIPParseError(.missingHeader, "Missing From", canRespond: true) }
         guard let toField = layout.first(.to) else { throw SIPParseError(.missingHeader, "Missing To", canRespond: true) }
-        guard let fromTag = nameAddrTag(raw, fromField.valueStart..<fromField.valueEnd) else {
-            throw SIPParseError(.badHeaderValue, "Invalid From", canRespond: true)
-        }
-        guard let toTag = nameAddrTag(raw, toField.valueStart..<toField.valueEnd) else {
-            throw SIPParseError(.badHeaderValue, "Invalid To", canRespond: true)
+        // A proxy routes responses by Via alone: their From/To are copied, never read, so only a
+        // request's are parsed (§16.3: validate what is needed, pass the rest through).
+        var fromTag: String?
+        var toTag: String?
+        if isRequest {
+            guard let from = nameAddrTag(raw, fromField.valueStart..<fromField.valueEnd) else {
+                throw SIPParseError(.badHeaderValue, "Invalid From", canRespond: true)
+            }
+            guard let to = nameAddrTag(raw, toField.valueStart..<toField.valueEnd) else {
+                throw SIPParseError(.badHeaderValue, "Invalid To", canRespond: true)
+            }
+            fromTag = from.tag
+            toTag = to.tag
         }
 
         // Max-Forwards (RFC 3261 §8.1.1.6): a decimal.
@@ -175,8 +185,8 @@ public enum SIPMessageParser {
 
         return SIPMessage(
             bytes: bytes, startLine: startLine, topVia: topVia, viaRanges: viaRanges, callIDRange: callIDRange, cseq: cseq,
-            fromTag: fromTag.tag, toTag: toTag.tag, maxForwards: maxForwards, routes: routes, proxyRequire: proxyRequire,
-            hasContentLength: hasContentLength, layout: layout, topViaFieldHasMore: HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd).count > 1,
+            fromTag: fromTag, toTag: toTag, maxForwards: maxForwards, routes: routes, proxyRequire: proxyRequire,
+            hasContentLength: hasContentLength, layout: layout, topViaFieldHasMore: topViaFieldHasMore,
             topViaEmptyRPortEnd: emptyRPortEnd, requestURIRange: requestURIRange
         )
     }
