@@ -48,3 +48,15 @@ import Testing
         #expect(d.candidates(now: .now).count == 2)
     }
 }
+
+@Suite struct IPv4ParsingTests {
+    @Test(arguments: [("127.0.0.1", UInt32(0x7F00_0001)), ("0.0.0.0", 0), ("255.255.255.255", 0xFFFF_FFFF), ("192.0.2.10", 0xC000_020A)])
+    func dottedQuadsParse(_ text: String, _ value: UInt32) {
+        #expect(IPv4Network.parseIPv4(text) == value)
+    }
+
+    @Test(arguments: ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.", ".1.2.3", "0001.2.3.4", "a.b.c.d", "::1", "1.2.3.4 "])
+    func anythingElseIsRejected(_ text: String) {
+        #expect(IPv4Network.parseIPv4(text) == nil)
+    }
+}

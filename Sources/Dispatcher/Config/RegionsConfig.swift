@@ -59,15 +59,29 @@ public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
 
     public static func mask(_ prefix: Int) -> UInt32 { prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix) }
 
+    /// Dotted-quad IPv4 (`192.0.2.1`) as a host-order integer; nil for anything else. Runs on the
+    /// SIP hot path (Via host checks), so it reads UTF-8 bytes without allocating.
     public static func parseIPv4(_ text: String) -> UInt32? {
-        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for o in octets {
-            guard !o.isEmpty, o.count <= 3, let n = UInt32(o), n <= 255 else { return nil }
-            v = v << 8 | n
+        var value: UInt32 = 0
+        var octet: UInt32 = 0
+        var digits = 0
+        var dots = 0
+        for b in text.utf8 {
+            if b == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0
+                digits = 0
+                dots += 1
+            } else {
+                guard b >= 48, b <= 57, digits < 3 else { return nil }
+                octet = octet * 10 + UInt32(b - 48)
+                guard octet <= 255 else { return nil }
+                digits += 1
+            }
         }
-        return v
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     public var description: String {

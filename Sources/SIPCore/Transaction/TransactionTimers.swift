@@ -16,20 +16,21 @@ public enum TransactionTimer: Int, Sendable, Hashable, CaseIterable, CustomStrin
 /// The RFC 3261 timer base values (Table 4).
 public struct TimerValues: Sendable, Hashable {
     /// RTT estimate, 500 ms by default.
-    public var t1: Duration
+    public let t1: Duration
     /// Maximum retransmit interval for non-INVITE requests and INVITE responses, 4 s.
-    public var t2: Duration
+    public let t2: Duration
     /// Maximum time a message stays in the network, 5 s.
-    public var t4: Duration
+    public let t4: Duration
+
+    /// 64·T1: Timers B, F, H, J, L (computed once: Duration arithmetic is 128-bit).
+    public let transactionTimeout: Duration
 
     public init(t1: Duration = .milliseconds(500), t2: Duration = .seconds(4), t4: Duration = .seconds(5)) {
         self.t1 = t1
         self.t2 = t2
         self.t4 = t4
+        self.transactionTimeout = t1 * 64
     }
-
-    /// 64·T1: Timers B, F, H, J, L.
-    public var transactionTimeout: Duration { t1 * 64 }
 
     public static let rfc3261 = TimerValues()
 }
