@@ -288,4 +288,20 @@ import Testing
         #expect(sent[1].to == h.caller)
         #expect(sent[1].text.headers("Via") == ["SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKc1"])
     }
+
+    @Test func finishedCallsAreFreedEvenWhileTheirCancelledTimersWait() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        weak var server = h.core.serverTransactions.values.first
+        weak var client = h.core.clientTransactions.values.first
+        #expect(server != nil && client != nil)
+        // 180 arms Timer C (3 minutes); the 200 cancels it, but its wheel entry stays until then.
+        h.receive(ProxyHarness.response(to: fwd, 180, "Ringing"), from: h.node1)
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        h.advance(.seconds(1))
+        #expect(client == nil, "the INVITE client transaction ended with the 2xx")
+        h.advance(.seconds(33))
+        #expect(server == nil, "the server transaction ended with Timer L; nothing may keep it alive")
+    }
 }

@@ -89,11 +89,11 @@ public final class ProxyCore {
         while let due = wheel.nextDue(upTo: now) {
             for payload in due {
                 switch payload {
-                case .server(let st, let timer, let generation):
-                    guard st.generations[timer] == generation, case .transaction(let t) = timer else { continue }
+                case .server(let ref, let timer, let generation):
+                    guard let st = ref.object, st.generations[timer] == generation, case .transaction(let t) = timer else { continue }
                     runServer(st.timerFired(t), st)
-                case .client(let ct, let timer, let generation):
-                    guard ct.generations[timer] == generation else { continue }
+                case .client(let ref, let timer, let generation):
+                    guard let ct = ref.object, ct.generations[timer] == generation else { continue }
                     clientTimerFired(ct, timer)
                 }
             }
@@ -114,12 +114,12 @@ public final class ProxyCore {
 
     func arm(_ st: ServerTransactionRecord, _ timer: CoreTimer, after delay: Duration) {
         let generation = st.generations.bump(timer)
-        wheel.schedule(.server(st, timer, generation), after: delay, now: now)
+        wheel.schedule(.server(Weak(st), timer, generation), after: delay, now: now)
     }
 
     func arm(_ ct: ClientTransactionRecord, _ timer: CoreTimer, after delay: Duration) {
         let generation = ct.generations.bump(timer)
-        wheel.schedule(.client(ct, timer, generation), after: delay, now: now)
+        wheel.schedule(.client(Weak(ct), timer, generation), after: delay, now: now)
     }
 
     func disarm(_ ct: ClientTransactionRecord, _ timer: CoreTimer) {
