@@ -270,39 +270,44 @@ public enum SIPMessageParser {
         }
     }
 
+    /// Parses one header value with libosip2: a fresh struct from `initialize`, `parse` on a
+    /// NUL-terminated copy, `read` into Swift values, then `free`. nil when any step fails.
+    private static func withParsed<T, R>(
+        _ raw: UnsafeRawBufferPointer, _ r: Range<Int>,
+        initialize: (UnsafeMutablePointer<UnsafeMutablePointer<T>?>) -> Int32,
+        parse: (UnsafeMutablePointer<T>, UnsafePointer<CChar>) -> Int32,
+        free: (UnsafeMutablePointer<T>) -> Void,
+        read: (UnsafeMutablePointer<T>) -> R?
+    ) -> R? {
+        var p: UnsafeMutablePointer<T>?
+        guard initialize(&p) == 0, let value = p else { return nil }
+        defer { free(value) }
+        guard withCString(raw, r, { parse(value, $0) }) == 0 else { return nil }
+        return read(value)
+    }
+
     /// One Via value, or nil when libosip2 rejects it or the port is out of range.
     static func parseVia(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Via? {
-        var vp: UnsafeMutablePointer<osip_via_t>?
-        guard osip_via_init(&vp) == 0, let v = vp else { return nil }
-        defer { osip_via_free(v) }
-        guard withCString(raw, r, { osip_via_parse(v, $0) }) == 0 else { return nil }
-        return via(v)
+        withParsed(raw, r, initialize: { osip_via_init($0) }, parse: { osip_via_parse($0, $1) }, free: { osip_via_free($0) }, read: via)
     }
 
     private static func parseURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
-        var up: UnsafeMutablePointer<osip_uri_t>?
-        guard osip_uri_init(&up) == 0, let u = up else { return nil }
-        defer { osip_uri_free(u) }
-        guard withCString(raw, r, { osip_uri_parse(u, $0) }) == 0 else { return nil }
-        return sipURI(u)
+        withParsed(raw, r, initialize: { osip_uri_init($0) }, parse: { osip_uri_parse($0, $1) }, free: { osip_uri_free($0) }, read: sipURI)
+    }
+
+    /// A name-addr header (From, To, Route element) parsed by libosip2.
+    private static func parseNameAddr<R>(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ read: (UnsafeMutablePointer<osip_from_t>) -> R?) -> R? {
+        withParsed(raw, r, initialize: { osip_from_init($0) }, parse: { osip_from_parse($0, $1) }, free: { osip_from_free($0) }, read: read)
     }
 
     /// The URI of a Route element (`<sip:...;lr>`).
     private static func parseRouteURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
-        var fp: UnsafeMutablePointer<osip_from_t>?
-        guard osip_from_init(&fp) == 0, let f = fp else { return nil }
-        defer { osip_from_free(f) }
-        guard withCString(raw, r, { osip_from_parse(f, $0) }) == 0, let u = f.pointee.url else { return nil }
-        return sipURI(u)
+        parseNameAddr(raw, r) { f in f.pointee.url.flatMap(sipURI) }
     }
 
     /// From/To (name-addr or addr-spec with parameters): nil when invalid, else the tag if any.
     private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> (tag: String?, Void)? {
-        var fp: UnsafeMutablePointer<osip_from_t>?
-        guard osip_from_init(&fp) == 0, let f = fp else { return nil }
-        defer { osip_from_free(f) }
-        guard withCString(raw, r, { osip_from_parse(f, $0) }) == 0, f.pointee.url != nil else { return nil }
-        return (param(&f.pointee.gen_params, "tag"), ())
+        parseNameAddr(raw, r) { f in f.pointee.url == nil ? nil : (param(&f.pointee.gen_params, "tag"), ()) }
     }
 
     // MARK: libosip2 → Swift values
