@@ -1,5 +1,6 @@
-/// The first dispatcher: round robin over the nodes of the proxy's own region, then the other
-/// regions, skipping (trying last) nodes that recently failed an INVITE.
+/// The first dispatcher: round robin over the healthy nodes of the proxy's own region, then of
+/// the other regions. A node is healthy when its `NodeHealth` is active (probes and calls decide)
+/// and it is not inside the hold-down that follows a failed call.
 ///
 /// Pure: no clock of its own. Time is passed in as `ContinuousClock.Instant`, so tests move it.
 public struct RoundRobinDispatcher: Sendable {
@@ -8,6 +9,8 @@ public struct RoundRobinDispatcher: Sendable {
     private var cursor: [String: Int] = [:]
     /// Node name → instant until which it is held down.
     private var heldUntil: [String: ContinuousClock.Instant] = [:]
+    /// Node name → observed health.
+    public private(set) var health: [String: NodeHealth] = [:]
     /// Candidate lists per region order, computed once.
     private let regionOrder: [Region]
 
@@ -19,38 +22,59 @@ public struct RoundRobinDispatcher: Sendable {
             order.insert(order.remove(at: i), at: 0)
         }
         regionOrder = order
+        for node in config.allNodes {
+            health[node.name] = NodeHealth(downAfter: config.probe.downAfter, upAfter: config.probe.upAfter)
+        }
     }
 
-    /// Nodes to try for a new INVITE, in order, at most `failover.maxAttempts` long. Healthy
-    /// nodes of the local region come first (rotated per call), then other regions; nodes held
-    /// down after a failure go last, so a call still has somewhere to go when all are suspect.
+    /// Nodes to try for a new INVITE, in order, at most `failover.maxAttempts` long: healthy
+    /// nodes of the local region first (rotated per call), then of the other regions. Empty when
+    /// no node can take a call (the proxy answers 503).
     public mutating func candidates(now: ContinuousClock.Instant) -> [Node] {
-        var healthy: [Node] = []
-        var held: [Node] = []
+        var result: [Node] = []
+        let limit = config.failover.maxAttempts
         for region in regionOrder where !region.nodes.isEmpty {
             let start = cursor[region.name, default: 0]
             cursor[region.name] = (start + 1) % region.nodes.count
-            for k in 0..<region.nodes.count {
+            for k in 0..<region.nodes.count where result.count < limit {
                 let node = region.nodes[(start + k) % region.nodes.count]
-                if let until = heldUntil[node.name], until > now {
-                    held.append(node)
-                } else {
-                    healthy.append(node)
-                }
+                if isUsable(node.name, now: now) { result.append(node) }
             }
         }
-        return Array((healthy + held).prefix(config.failover.maxAttempts))
+        return result
     }
 
-    /// A node failed an INVITE (timeout, 5xx, transport error): skip it for `holdDown`, or for
-    /// `retryAfter` when the node said so (503 Retry-After).
-    public mutating func reportFailure(node: String, now: ContinuousClock.Instant, retryAfter: Duration? = nil) {
+    /// Healthy and not held down.
+    public func isUsable(_ node: String, now: ContinuousClock.Instant) -> Bool {
+        guard health[node]?.acceptsCalls ?? false else { return false }
+        return !isHeldDown(node, now: now)
+    }
+
+    /// A node failed an INVITE (timeout, retry_on status, transport error): it is down at once
+    /// and stays out for at least `holdDown` (or `retryAfter`, when the node said so), then until
+    /// probes bring it back.
+    public mutating func reportFailure(node: String, now: ContinuousClock.Instant, reason: String = "call failed", retryAfter: Duration? = nil) {
         heldUntil[node] = now + (retryAfter ?? config.failover.holdDown)
+        health[node]?.callFailed(reason: reason, now: now)
     }
 
-    /// A node answered: it is usable again at once.
+    /// A node answered a call: the hold-down ends (health follows the probes).
     public mutating func reportSuccess(node: String) {
         heldUntil[node] = nil
+    }
+
+    /// A probe of `node` was answered after `rtt`. Returns the new state when it changed.
+    @discardableResult
+    public mutating func probeSucceeded(node: String, rtt: Duration, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node]?.probeSucceeded(rtt: rtt, now: now) == true else { return nil }
+        return health[node]?.state
+    }
+
+    /// A probe of `node` timed out or was refused. Returns the new state when it changed.
+    @discardableResult
+    public mutating func probeFailed(node: String, reason: String, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node]?.probeFailed(reason: reason, now: now) == true else { return nil }
+        return health[node]?.state
     }
 
     /// Whether `node` is currently held down.

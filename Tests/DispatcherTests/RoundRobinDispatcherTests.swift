@@ -29,17 +29,25 @@ import Testing
         #expect(d.candidates(now: .now).first?.name == "w1")
     }
 
-    @Test func failedNodeGoesLastUntilHoldDownEnds() throws {
+    @Test func failedNodeIsOutUntilHoldDownEndsAndProbesBringItBack() throws {
         var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
         let t = ContinuousClock.now
         d.reportFailure(node: "e1", now: t)
-        #expect(d.candidates(now: t + .seconds(1)).map(\.name) == ["e2", "w1", "e1"])
+        #expect(d.candidates(now: t + .seconds(1)).map(\.name) == ["e2", "w1"])
         #expect(d.isHeldDown("e1", now: t + .seconds(4)))
-        #expect(!d.isHeldDown("e1", now: t + .seconds(6)))
+        // Good probes during the hold-down do not bring it back early.
+        d.probeSucceeded(node: "e1", rtt: .milliseconds(1), now: t + .seconds(1))
+        d.probeSucceeded(node: "e1", rtt: .milliseconds(1), now: t + .seconds(2))
+        #expect(d.health["e1"]?.state == .active)
+        #expect(!d.candidates(now: t + .seconds(3)).contains { $0.name == "e1" })
         #expect(d.candidates(now: t + .seconds(6)).contains { $0.name == "e1" })
-        d.reportFailure(node: "e2", now: t)
-        d.reportSuccess(node: "e2")
-        #expect(!d.isHeldDown("e2", now: t))
+    }
+
+    @Test func noUsableNodeMeansNoCandidate() throws {
+        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        let t = ContinuousClock.now
+        for n in ["e1", "e2", "w1"] { d.reportFailure(node: n, now: t) }
+        #expect(d.candidates(now: t + .seconds(1)).isEmpty)
     }
 
     @Test func candidateListIsCappedAtMaxAttempts() throws {

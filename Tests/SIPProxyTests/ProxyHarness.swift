@@ -50,13 +50,16 @@ final class ProxyHarness {
               - { name: n2, sip: "127.0.0.1:5072" }
         """
 
-    init(yaml: String = ProxyHarness.yaml) throws {
+    /// `probing` turns the OPTIONS prober on (off by default, so tests see only call traffic).
+    init(yaml: String = ProxyHarness.yaml, probing: Bool = false) throws {
         let regions = try RegionsConfigLoader.load(yaml: yaml)
         now = ContinuousClock.now
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        var configuration = ProxyConfiguration(regions: regions)
+        configuration.probeEnabled = probing
         core = ProxyCore(
-            configuration: ProxyConfiguration(regions: regions), dispatcher: RoundRobinDispatcher(config: regions, localRegion: "test"),
+            configuration: configuration, dispatcher: RoundRobinDispatcher(config: regions, localRegion: "test"),
             transport: transport, logger: logger, now: now
         )
     }

@@ -9,6 +9,9 @@ public struct ProxyConfiguration: Sendable {
     public var listen: [ListenAddress]
     public var trusted: [IPv4Network]
     public var failover: FailoverSettings
+    public var probe: ProbeSettings
+    /// OPTIONS probing of the nodes (on unless tests turn it off).
+    public var probeEnabled: Bool
     public var timers: TimerValues
     /// RFC 3261 §16.6 step 11: how long an INVITE branch may ring (> 3 minutes).
     public var timerC: Duration
@@ -32,6 +35,8 @@ public struct ProxyConfiguration: Sendable {
         listen = regions.proxy.listen
         trusted = regions.proxy.trusted
         failover = regions.failover
+        probe = regions.probe
+        probeEnabled = true
         self.timers = timers
         self.timerC = timerC
         self.limits = limits

@@ -12,6 +12,7 @@ extension ProxyCore {
             metrics.responsesDropped.increment()
             return
         }
+        if msg.cseq.method == .options, handleProbeResponse(msg, branch: branch, code: code) { return }
         let key = ClientTransactionKey(branch: branch, isCancel: msg.cseq.method == .cancel)
         guard let ct = clientTransactions[key] else {
             forwardStateless(msg)
@@ -173,8 +174,7 @@ extension ProxyCore {
         guard !ctx.finished else { return }
         if ctx.isDispatch, !ctx.cancelled, config.failover.retryOn.contains(code), let node = ct.node {
             logger.notice("node refused INVITE, failing over", metadata: ["call-id": "\(msg.callID)", "node": "\(node.name)", "status": "\(code)"])
-            dispatcher.reportFailure(node: node.name, now: now)
-            metrics.failedOver(node.name)
+            nodeFailedCall(node, reason: "answered INVITE with \(code)")
             if tryNextCandidate(ctx) { return }
             finishLocally(ctx, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
             return
@@ -193,8 +193,7 @@ extension ProxyCore {
             return
         }
         if ctx.isDispatch, allowFailover, let node = ct.node {
-            dispatcher.reportFailure(node: node.name, now: now)
-            metrics.failedOver(node.name)
+            nodeFailedCall(node, reason: reason)
             if tryNextCandidate(ctx) { return }
             finishLocally(ctx, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
             return

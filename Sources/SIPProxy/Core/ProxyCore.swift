@@ -24,6 +24,9 @@ public final class ProxyCore {
     var droppedLogBudget = RateLimitedLog(perSecond: 20)
     /// Set on graceful shutdown: new INVITEs get 503 while in-flight transactions finish.
     public var draining = false
+    var pendingProbes: [String: PendingProbe] = [:]
+    var nextProbeAt: ContinuousClock.Instant
+    var probeCounter: UInt64 = 0
 
     public init(configuration: ProxyConfiguration, dispatcher: RoundRobinDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant) {
         self.config = configuration
@@ -31,6 +34,7 @@ public final class ProxyCore {
         self.transport = transport
         self.logger = logger
         self.now = now
+        self.nextProbeAt = now
         self.wheel = TimerWheel(origin: now)
         var endpoints: [String: SIPEndpoint] = [:]
         for node in dispatcher.config.allNodes {
@@ -98,6 +102,7 @@ public final class ProxyCore {
                 }
             }
         }
+        runProber(now: now)
         transport.flush()
     }
 

@@ -17,6 +17,24 @@ final class ProxyMetrics {
     let serverTransactions = Gauge(label: "sip_server_transactions")
     let clientTransactions = Gauge(label: "sip_client_transactions")
     private var perNode: [String: (routed: Counter, failed: Counter)] = [:]
+    private var probes: [String: Counter] = [:]
+    private var nodeStates: [String: Gauge] = [:]
+
+    /// `sip_probes_total{node, result}`: result is sent, ok or failed.
+    func probe(_ node: String, _ result: String) {
+        let key = node + "|" + result
+        if let c = probes[key] { return c.increment() }
+        let c = Counter(label: "sip_probes_total", dimensions: [("node", node), ("result", result)])
+        probes[key] = c
+        c.increment()
+    }
+
+    /// `sip_node_active{node}`: 1 while the node takes calls.
+    func nodeState(_ node: String, active: Bool) {
+        let g = nodeStates[node] ?? Gauge(label: "sip_node_active", dimensions: [("node", node)])
+        nodeStates[node] = g
+        g.record(active ? 1 : 0)
+    }
 
     func routed(_ node: String) {
         counters(node).routed.increment()

@@ -1,0 +1,87 @@
+import Dispatcher
+import Logging
+import NIOCore
+import SIPCore
+
+/// One OPTIONS probe in flight.
+struct PendingProbe {
+    let node: Node
+    let sentAt: ContinuousClock.Instant
+}
+
+extension ProxyCore {
+    static let probeBranchPrefix = "z9hG4bKsyp"
+
+    /// Sends due probes and expires those past `probe.timeout` (each probe has its own
+    /// deadline, independent of the interval). Called on every tick.
+    func runProber(now: ContinuousClock.Instant) {
+        guard config.probeEnabled else { return }
+        for (branch, probe) in pendingProbes where now - probe.sentAt >= config.probe.timeout {
+            pendingProbes[branch] = nil
+            probeFailed(probe.node, reason: "no answer to OPTIONS within \(config.probe.timeout)")
+        }
+        guard now >= nextProbeAt else { return }
+        nextProbeAt = now + config.probe.interval
+        for node in dispatcher.config.allNodes {
+            guard let destination = nodeEndpoints[node.name] else { continue }
+            probeCounter &+= 1
+            let branch = Self.probeBranchPrefix + String(bootID, radix: 16) + "." + String(probeCounter, radix: 36)
+            pendingProbes[branch] = PendingProbe(node: node, sentAt: now)
+            metrics.probe(node.name, "sent")
+            transport.send(probeRequest(to: node, branch: branch), to: destination, failureToken: nil)
+        }
+    }
+
+    /// OPTIONS to the node itself (RFC 3261 §11), Max-Forwards 70, one Via with our branch.
+    func probeRequest(to node: Node, branch: String) -> ByteBuffer {
+        let own = config.advertise.description
+        let target = node.sip.description
+        var out = ByteBufferAllocator().buffer(capacity: 320)
+        out.writeString("OPTIONS sip:\(target) SIP/2.0\r\n")
+        out.writeString("Via: SIP/2.0/UDP \(own);branch=\(branch)\r\n")
+        out.writeString("Max-Forwards: 70\r\n")
+        out.writeString("From: <sip:switchyard@\(own)>;tag=sy\(String(bootID, radix: 16))\r\n")
+        out.writeString("To: <sip:\(target)>\r\n")
+        out.writeString("Call-ID: \(branch)@\(config.advertise.host)\r\n")
+        out.writeString("CSeq: \(probeCounter % 2_000_000_000 + 1) OPTIONS\r\n")
+        out.writeString("User-Agent: switchyard\r\nContent-Length: 0\r\n\r\n")
+        return out
+    }
+
+    /// A response to one of our probes: 2xx-4xx means the node is alive and answering SIP;
+    /// 5xx/6xx (an overloaded or failing node) counts as a failed probe. Returns false when the
+    /// response is not a probe's.
+    func handleProbeResponse(_ msg: SIPMessage, branch: String, code: Int) -> Bool {
+        guard branch.hasPrefix(Self.probeBranchPrefix) else { return false }
+        guard code >= 200, let probe = pendingProbes.removeValue(forKey: branch) else { return true }
+        if code < 500 {
+            metrics.probe(probe.node.name, "ok")
+            if let state = dispatcher.probeSucceeded(node: probe.node.name, rtt: now - probe.sentAt, now: now) {
+                nodeStateChanged(probe.node, state, reason: "answered OPTIONS")
+            }
+        } else {
+            probeFailed(probe.node, reason: "answered OPTIONS with \(code)")
+        }
+        return true
+    }
+
+    func probeFailed(_ node: Node, reason: String) {
+        metrics.probe(node.name, "failed")
+        if let state = dispatcher.probeFailed(node: node.name, reason: reason, now: now) {
+            nodeStateChanged(node, state, reason: reason)
+        }
+    }
+
+    /// A call on `node` failed: down at once, without waiting for the next probe.
+    func nodeFailedCall(_ node: Node, reason: String) {
+        let wasUp = dispatcher.health[node.name]?.state != .inactive
+        dispatcher.reportFailure(node: node.name, now: now, reason: reason)
+        metrics.failedOver(node.name)
+        if wasUp { nodeStateChanged(node, .inactive, reason: reason) }
+    }
+
+    func nodeStateChanged(_ node: Node, _ state: NodeHealth.State, reason: String) {
+        metrics.nodeState(node.name, active: state == .active)
+        logger.notice("node state changed", metadata: ["node": "\(node.name)", "region": "\(node.region)", "state": "\(state.rawValue)", "reason": "\(reason)"])
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import SIPProxy
+
+/// The OPTIONS prober on fake time: deadlines, thresholds, and what dispatch does with them.
+@Suite struct ProberTests {
+    static let yaml = ProxyHarness.yaml.replacingOccurrences(
+        of: "dispatch:\n", with: "dispatch:\n  probe: { interval: 1s, timeout: 300ms, down_after: 2, up_after: 2 }\n")
+
+    /// Answers every pending probe to `node` with `status`.
+    func answerProbes(_ h: ProxyHarness, _ probes: [RecordingTransport.Sent], from node: SIPEndpoint, status: Int = 200) {
+        for p in probes where p.to == node {
+            h.receive(ProxyHarness.response(to: p.text, status, status == 200 ? "OK" : "Unavailable"), from: node)
+        }
+    }
+
+    @Test func probesGoToEveryNodeEachInterval() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        h.advance(.milliseconds(20))
+        let first = h.transport.take()
+        #expect(first.map(\.firstLine).sorted() == ["OPTIONS sip:127.0.0.1:5071 SIP/2.0", "OPTIONS sip:127.0.0.1:5072 SIP/2.0"])
+        #expect(first.allSatisfy { $0.text.header("Max-Forwards") == "70" && $0.text.header("CSeq")?.hasSuffix(" OPTIONS") == true })
+        answerProbes(h, first, from: h.node1)
+        answerProbes(h, first, from: h.node2)
+        h.advance(.milliseconds(900))
+        #expect(h.transport.take().isEmpty)
+        h.advance(.milliseconds(120))
+        #expect(h.transport.take().count == 2)
+    }
+
+    @Test func silentNodeIsTakenOutAfterDownAfterProbesAndComesBackAfterUpAfter() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        // Node 2 stays silent: two probes time out (300 ms each) -> inactive within 1.3 s.
+        for _ in 0..<2 {
+            h.advance(.milliseconds(20))
+            answerProbes(h, h.transport.take(), from: h.node1)
+            h.advance(.milliseconds(990))
+        }
+        h.advance(.milliseconds(320))
+        _ = h.transport.take()
+        #expect(h.core.dispatcher.health["n2"]?.state == .inactive)
+        #expect(h.core.dispatcher.health["n1"]?.state == .active)
+        // New calls only go to node 1 now.
+        for i in 0..<4 {
+            h.receive(ProxyHarness.invite(callID: "c\(i)", branch: "z9hG4bKc\(i)"))
+            let sent = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }
+            #expect(sent.map(\.to) == [h.node1])
+        }
+        // Node 2 answers again: probing after one answer, active after two.
+        h.advance(.milliseconds(700))
+        let probes = h.transport.take().filter { $0.firstLine.hasPrefix("OPTIONS") }
+        answerProbes(h, probes, from: h.node1)
+        answerProbes(h, probes, from: h.node2)
+        #expect(h.core.dispatcher.health["n2"]?.state == .probing)
+        h.advance(.seconds(1))
+        let next = h.transport.take().filter { $0.firstLine.hasPrefix("OPTIONS") }
+        answerProbes(h, next, from: h.node1)
+        answerProbes(h, next, from: h.node2)
+        #expect(h.core.dispatcher.health["n2"]?.state == .active)
+    }
+
+    @Test func probeAnswered503CountsAsFailed() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        for _ in 0..<2 {
+            h.advance(.milliseconds(20))
+            let probes = h.transport.take()
+            answerProbes(h, probes, from: h.node1)
+            answerProbes(h, probes, from: h.node2, status: 503)
+            h.advance(.milliseconds(990))
+        }
+        #expect(h.core.dispatcher.health["n2"]?.state == .inactive)
+        #expect(h.core.dispatcher.health["n2"]?.lastReason == "answered OPTIONS with 503")
+    }
+
+    @Test func nodeThatFailsAnInviteIsDownAtOnceWithoutWaitingForAProbe() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        h.advance(.milliseconds(20))
+        let probes = h.transport.take()
+        answerProbes(h, probes, from: h.node1)
+        answerProbes(h, probes, from: h.node2)
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }[0]
+        h.receive(ProxyHarness.response(to: fwd.text, 503, "Unavailable"), from: fwd.to)
+        #expect(h.core.dispatcher.health[fwd.to == h.node1 ? "n1" : "n2"]?.state == .inactive)
+    }
+}
