@@ -304,4 +304,23 @@ import Testing
         h.advance(.seconds(33))
         #expect(server == nil, "the server transaction ended with Timer L; nothing may keep it alive")
     }
+
+    @Test func nodeLoadCountsAnsweredCallsUntilTheirByeAndRefusedOnesNotAtAll() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        #expect(h.core.dispatcher.activeCalls["n1"] == 1)
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.core.dispatcher.activeCalls["n1"] == 1)
+        h.receive(
+            "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb9\r\n"
+                + "Route: <sip:127.0.0.1:5060;lr>\r\nFrom: <sip:caller@127.0.0.1:5999>;tag=from1\r\n"
+                + "To: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+        #expect(h.core.dispatcher.activeCalls["n1"] == 0)
+        h.receive(ProxyHarness.invite(callID: "call-2", branch: "z9hG4bKc2"))
+        let second = h.transport.take().last!
+        h.receive(ProxyHarness.response(to: second.text, 486, "Busy Here"), from: second.to)
+        #expect(h.core.dispatcher.activeCalls.values.reduce(0, +) == 0)
+        #expect(h.core.dispatcher.routedCalls.values.reduce(0, +) == 2)
+    }
 }

@@ -59,7 +59,7 @@ final class ProxyHarness {
         var configuration = ProxyConfiguration(regions: regions)
         configuration.probeEnabled = probing
         core = ProxyCore(
-            configuration: configuration, dispatcher: RoundRobinDispatcher(config: regions, localRegion: "test"),
+            configuration: configuration, dispatcher: NodeDispatcher(config: regions, localRegion: "test"),
             transport: transport, logger: logger, now: now
         )
     }

@@ -116,8 +116,12 @@ public struct Region: Sendable, Hashable {
     public var nodes: [Node]
 }
 
-/// Dispatch policies. Only `roundRobin` is implemented by `RoundRobinDispatcher` so far; the
-/// others are accepted so configurations written for the full dispatcher keep loading.
+/// How `NodeDispatcher` orders the usable nodes of a region.
+/// - `leastLoaded`: fewest calls per `max_channels` (the proxy's own count; ESL counts come later)
+/// - `weighted`: smooth weighted round robin by `weight`
+/// - `latency`: lowest smoothed OPTIONS round trip
+/// - `hashCallID`: rendezvous hash of the Call-ID (sticky; a lost node moves only its calls)
+/// - `roundRobin`: rotate
 public enum DispatchPolicy: String, Sendable, Hashable, CaseIterable {
     case leastLoaded = "least-loaded"
     case weighted

@@ -68,6 +68,7 @@ extension ProxyCore {
                 reply(msg, source, 503, "Cannot Resolve Next Hop")
                 return
             }
+            if method == .bye { byePassedNode(from: source, to: destination) }
             let st = startServerTransaction(msg, source, key: key)
             let ctx = ResponseContext(server: st, request: msg, isDispatch: false, removedRouteCount: ownRoutes, recordRoute: false, candidates: [])
             st.context = ctx
@@ -79,7 +80,8 @@ extension ProxyCore {
         case .options:
             replyOptions(msg, source)
         case .invite:
-            let candidates = draining ? [] : dispatcher.candidates(now: now).filter { nodeEndpoints[$0.name] != nil }
+            let candidates =
+                draining ? [] : dispatcher.candidates(callID: msg.callID, number: uri.user, now: now).filter { nodeEndpoints[$0.name] != nil }
             guard !candidates.isEmpty else {
                 metrics.invitesNoNode.increment()
                 reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
@@ -167,6 +169,7 @@ extension ProxyCore {
             ctx.nextCandidate += 1
             guard let destination = nodeEndpoints[node.name] else { continue }
             metrics.routed(node.name)
+            dispatcher.callStarted(node: node.name)
             let loop = loopHash ?? self.loopHash(ctx.request, removedRoutes: ctx.removedRouteCount)
             forwardBranch(ctx, to: destination, node: node, loopHash: loop)
             return true
@@ -256,6 +259,13 @@ extension ProxyCore {
 
     func replyOptions(_ msg: SIPMessage, _ source: SIPEndpoint) {
         reply(msg, source, 200, "OK", extraHeaders: [Self.allowHeader, "Accept: application/sdp"])
+    }
+
+    /// A BYE to or from a node ends one of its calls in the proxy's own load count.
+    func byePassedNode(from source: SIPEndpoint, to destination: SIPEndpoint) {
+        if let node = nodeByAddress[destination.address] ?? nodeByAddress[source.address] {
+            dispatcher.callEnded(node: node)
+        }
     }
 
     func isNodeAddress(_ source: SIPEndpoint) -> Bool {

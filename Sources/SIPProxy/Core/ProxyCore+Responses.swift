@@ -164,6 +164,8 @@ extension ProxyCore {
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
         if ctx.current === ct { ctx.current = nil }
+        // A refused call no longer counts on the node (an answered one ends with its BYE).
+        if code >= 300, ctx.isDispatch, let node = ct.node { dispatcher.callEnded(node: node.name) }
         if code < 300 {
             if let node = ct.node { dispatcher.reportSuccess(node: node.name) }
             // 2xx always goes upstream, even after another final (§16.7 step 9 for 2xx).
@@ -187,6 +189,7 @@ extension ProxyCore {
     func branchFailed(_ ct: ClientTransactionRecord, reason: String, allowFailover: Bool) {
         guard let ctx = ct.context, !ct.key.isCancel, ctx.current === ct else { return }
         ctx.current = nil
+        if ctx.isDispatch, let node = ct.node { dispatcher.callEnded(node: node.name) }
         guard !ctx.finished else { return }
         if ctx.cancelled {
             finishLocally(ctx, 487, "Request Terminated")

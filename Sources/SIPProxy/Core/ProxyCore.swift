@@ -8,7 +8,7 @@ import SIPCore
 /// one test), so it takes no locks. Time is always passed in.
 public final class ProxyCore {
     let config: ProxyConfiguration
-    var dispatcher: RoundRobinDispatcher
+    var dispatcher: NodeDispatcher
     let transport: any SIPTransportSender
     let logger: Logger
     let metrics = ProxyMetrics()
@@ -18,6 +18,8 @@ public final class ProxyCore {
     var wheel: TimerWheel<TimerPayload>
     var now: ContinuousClock.Instant
     let nodeEndpoints: [String: SIPEndpoint]
+    /// Node name by its SIP address, to account BYEs to the right node.
+    let nodeByAddress: [SocketAddress: String]
     /// Per-process branch prefix part, so branches stay unique across restarts.
     let bootID: UInt16
     var branchCounter: UInt64 = 0
@@ -28,7 +30,7 @@ public final class ProxyCore {
     var nextProbeAt: ContinuousClock.Instant
     var probeCounter: UInt64 = 0
 
-    public init(configuration: ProxyConfiguration, dispatcher: RoundRobinDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant) {
+    public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant) {
         self.config = configuration
         self.dispatcher = dispatcher
         self.transport = transport
@@ -45,6 +47,7 @@ public final class ProxyCore {
             }
         }
         nodeEndpoints = endpoints
+        nodeByAddress = Dictionary(endpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
         bootID = UInt16.random(in: 0...UInt16.max)
     }
 

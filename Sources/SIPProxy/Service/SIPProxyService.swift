@@ -53,7 +53,7 @@ public struct SIPProxyService: Service {
         let logger = self.logger
         let layerBox = try await loop.submit {
             let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, logger: logger)
-            let dispatcher = RoundRobinDispatcher(config: regions, localRegion: region)
+            let dispatcher = NodeDispatcher(config: regions, localRegion: region)
             layer.core = ProxyCore(configuration: configuration, dispatcher: dispatcher, transport: layer, logger: logger, now: .now)
             return NIOLoopBound(layer, eventLoop: loop)
         }.get()

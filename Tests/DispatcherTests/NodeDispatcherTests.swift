@@ -2,7 +2,7 @@ import Testing
 
 @testable import Dispatcher
 
-@Suite struct RoundRobinDispatcherTests {
+@Suite struct NodeDispatcherTests {
     static let yaml = """
         dispatch:
           failover: { max_attempts: 3, hold_down: 5s }
@@ -17,7 +17,7 @@ import Testing
         """
 
     @Test func localRegionIsRotatedAndOtherRegionsFollow() throws {
-        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        var d = NodeDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
         let t = ContinuousClock.now
         #expect(d.candidates(now: t).map(\.name) == ["e1", "e2", "w1"])
         #expect(d.candidates(now: t).map(\.name) == ["e2", "e1", "w1"])
@@ -25,12 +25,12 @@ import Testing
     }
 
     @Test func westProxyPrefersWest() throws {
-        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "west")
+        var d = NodeDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "west")
         #expect(d.candidates(now: .now).first?.name == "w1")
     }
 
     @Test func failedNodeIsOutUntilHoldDownEndsAndProbesBringItBack() throws {
-        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        var d = NodeDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
         let t = ContinuousClock.now
         d.reportFailure(node: "e1", now: t)
         #expect(d.candidates(now: t + .seconds(1)).map(\.name) == ["e2", "w1"])
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func noUsableNodeMeansNoCandidate() throws {
-        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
+        var d = NodeDispatcher(config: try RegionsConfigLoader.load(yaml: Self.yaml), localRegion: "east")
         let t = ContinuousClock.now
         for n in ["e1", "e2", "w1"] { d.reportFailure(node: n, now: t) }
         #expect(d.candidates(now: t + .seconds(1)).isEmpty)
@@ -52,7 +52,7 @@ import Testing
 
     @Test func candidateListIsCappedAtMaxAttempts() throws {
         let yaml = Self.yaml.replacingOccurrences(of: "max_attempts: 3", with: "max_attempts: 2")
-        var d = RoundRobinDispatcher(config: try RegionsConfigLoader.load(yaml: yaml), localRegion: "east")
+        var d = NodeDispatcher(config: try RegionsConfigLoader.load(yaml: yaml), localRegion: "east")
         #expect(d.candidates(now: .now).count == 2)
     }
 }

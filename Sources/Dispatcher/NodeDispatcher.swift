@@ -1,0 +1,163 @@
+/// Chooses the nodes a new call is offered to, in order, and keeps what that choice depends on:
+/// node health (probes and call outcomes), hold-downs after failed calls, the proxy's own count
+/// of calls per node, and round-robin cursors.
+///
+/// Order: the preferred region first — the one whose `prefer_for` prefix matches the called
+/// number, else the proxy's own region — then the other regions by probe latency. Within a
+/// region the policy orders the usable nodes. The list is capped at `failover.max_attempts`;
+/// empty means no node can take the call (the proxy answers 503).
+///
+/// Pure: no clock of its own. Time is passed in as `ContinuousClock.Instant`, so tests move it.
+public struct NodeDispatcher: Sendable {
+    public let config: RegionsConfig
+    public let localRegion: String?
+    private var cursor: [String: Int] = [:]
+    /// Smooth weighted round robin state per node (nginx's algorithm).
+    private var weightCredit: [String: Int] = [:]
+    /// Node name → instant until which it is held down.
+    private var heldUntil: [String: ContinuousClock.Instant] = [:]
+    /// Node name → observed health.
+    public private(set) var health: [String: NodeHealth] = [:]
+    /// Node name → calls the proxy sent there that have not ended (never below zero).
+    public private(set) var activeCalls: [String: Int] = [:]
+    /// Calls routed per node since start.
+    public private(set) var routedCalls: [String: Int] = [:]
+    /// Number prefixes homed to a region, longest first.
+    private let prefixes: [(prefix: String, region: String)]
+
+    public init(config: RegionsConfig, localRegion: String?) {
+        self.config = config
+        self.localRegion = localRegion
+        var prefixes: [(String, String)] = []
+        for region in config.regions {
+            for p in region.preferFor { prefixes.append((p, region.name)) }
+        }
+        self.prefixes = prefixes.sorted { $0.0.count > $1.0.count }
+        for node in config.allNodes {
+            health[node.name] = NodeHealth(downAfter: config.probe.downAfter, upAfter: config.probe.upAfter)
+        }
+    }
+
+    /// The region a called (or calling) number is homed to by `prefer_for`, if any.
+    public func homeRegion(of number: String?) -> String? {
+        guard let number, !number.isEmpty else { return nil }
+        let normalized = number.hasPrefix("+") ? number : "+" + number
+        for (prefix, region) in prefixes {
+            let p = prefix.hasPrefix("+") ? prefix : "+" + prefix
+            if normalized.hasPrefix(p) { return region }
+        }
+        return nil
+    }
+
+    /// Nodes to offer a new call to, in order (see the type's documentation).
+    public mutating func candidates(callID: String = "", number: String? = nil, now: ContinuousClock.Instant) -> [Node] {
+        let preferred = homeRegion(of: number) ?? localRegion
+        var regions = config.regions.filter { $0.name != preferred }
+        regions.sort { (regionLatency($0, now) ?? .seconds(3_600)) < (regionLatency($1, now) ?? .seconds(3_600)) }
+        if let preferred, let region = config.region(named: preferred) { regions.insert(region, at: 0) }
+        var result: [Node] = []
+        let limit = config.failover.maxAttempts
+        for region in regions where result.count < limit {
+            let usable = region.nodes.filter { isUsable($0.name, now: now) }
+            guard !usable.isEmpty else { continue }
+            result += order(usable, region: region.name, callID: callID).prefix(limit - result.count)
+        }
+        return result
+    }
+
+    /// The usable nodes of one region in policy order.
+    private mutating func order(_ nodes: [Node], region: String, callID: String) -> [Node] {
+        switch config.policy {
+        case .roundRobin:
+            let start = cursor[region, default: 0] % nodes.count
+            cursor[region] = start &+ 1
+            return Array(nodes[start...] + nodes[..<start])
+        case .weighted:
+            // Smooth weighted round robin: every node earns its weight, the richest is chosen and
+            // pays the total. The rest follow by remaining credit (failover order).
+            let total = nodes.reduce(0) { $0 + $1.weight }
+            for n in nodes { weightCredit[n.name, default: 0] += n.weight }
+            let sorted = nodes.sorted { weightCredit[$0.name, default: 0] > weightCredit[$1.name, default: 0] }
+            weightCredit[sorted[0].name, default: 0] -= total
+            return sorted
+        case .leastLoaded:
+            return nodes.sorted { load($0) < load($1) }
+        case .latency:
+            return nodes.sorted { (health[$0.name]?.smoothedRTT ?? .seconds(3_600)) < (health[$1.name]?.smoothedRTT ?? .seconds(3_600)) }
+        case .hashCallID:
+            // Rendezvous hashing: stable per Call-ID, and a node going down moves only its calls.
+            return nodes.sorted { score(callID, $0.name) > score(callID, $1.name) }
+        }
+    }
+
+    /// Channels in use over capacity.
+    public func load(_ node: Node) -> Double {
+        Double(activeCalls[node.name, default: 0]) / Double(max(1, node.maxChannels))
+    }
+
+    private func score(_ callID: String, _ node: String) -> UInt64 {
+        var h: UInt64 = 14_695_981_039_346_656_037
+        for b in callID.utf8 { h = (h ^ UInt64(b)) &* 1_099_511_628_211 }
+        h = (h ^ 0xFF) &* 1_099_511_628_211
+        for b in node.utf8 { h = (h ^ UInt64(b)) &* 1_099_511_628_211 }
+        return h
+    }
+
+    /// The best smoothed probe latency among a region's usable nodes.
+    private func regionLatency(_ region: Region, _ now: ContinuousClock.Instant) -> Duration? {
+        region.nodes.filter { isUsable($0.name, now: now) }.compactMap { health[$0.name]?.smoothedRTT }.min()
+    }
+
+    /// Healthy and not held down.
+    public func isUsable(_ node: String, now: ContinuousClock.Instant) -> Bool {
+        guard health[node]?.acceptsCalls ?? false else { return false }
+        return !isHeldDown(node, now: now)
+    }
+
+    // MARK: Call accounting (the proxy's own view of load)
+
+    /// The proxy sent a new call to `node`.
+    public mutating func callStarted(node: String) {
+        activeCalls[node, default: 0] += 1
+        routedCalls[node, default: 0] += 1
+    }
+
+    /// A call on `node` ended: failed, refused, or hung up. Never goes below zero.
+    public mutating func callEnded(node: String) {
+        activeCalls[node] = max(0, activeCalls[node, default: 0] - 1)
+    }
+
+    // MARK: Outcomes
+
+    /// A node failed an INVITE (timeout, retry_on status, transport error): it is down at once
+    /// and stays out for at least `holdDown` (or `retryAfter`, when the node said so), then until
+    /// probes bring it back.
+    public mutating func reportFailure(node: String, now: ContinuousClock.Instant, reason: String = "call failed", retryAfter: Duration? = nil) {
+        heldUntil[node] = now + (retryAfter ?? config.failover.holdDown)
+        health[node]?.callFailed(reason: reason, now: now)
+    }
+
+    /// A node answered a call: the hold-down ends (health follows the probes).
+    public mutating func reportSuccess(node: String) {
+        heldUntil[node] = nil
+    }
+
+    /// A probe of `node` was answered after `rtt`. Returns the new state when it changed.
+    @discardableResult
+    public mutating func probeSucceeded(node: String, rtt: Duration, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node]?.probeSucceeded(rtt: rtt, now: now) == true else { return nil }
+        return health[node]?.state
+    }
+
+    /// A probe of `node` timed out or was refused. Returns the new state when it changed.
+    @discardableResult
+    public mutating func probeFailed(node: String, reason: String, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node]?.probeFailed(reason: reason, now: now) == true else { return nil }
+        return health[node]?.state
+    }
+
+    /// Whether `node` is currently held down.
+    public func isHeldDown(_ node: String, now: ContinuousClock.Instant) -> Bool {
+        (heldUntil[node].map { $0 > now }) ?? false
+    }
+}
