@@ -86,3 +86,17 @@ import Testing
         #expect(h.core.dispatcher.health[fwd.to == h.node1 ? "n1" : "n2"]?.state == .inactive)
     }
 }
+
+@Suite struct RetryAfterTests {
+    @Test func aNodes503RetryAfterKeepsItOutThatLong() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        let busy = ProxyHarness.response(to: fwd, 503, "Overloaded").replacingOccurrences(
+            of: "Content-Length: 0", with: "Retry-After: 60\r\nContent-Length: 0")
+        h.receive(busy, from: h.node1)
+        _ = h.transport.take()
+        #expect(h.core.dispatcher.isHeldDown("n1", now: h.now + .seconds(59)))
+        #expect(!h.core.dispatcher.isHeldDown("n1", now: h.now + .seconds(61)))
+    }
+}

@@ -1,6 +1,6 @@
 /// The headers SIPCore locates by byte range so a proxy can splice them without re-serializing.
 public enum HeaderKind: UInt8, Sendable {
-    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, other
+    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, retryAfter, other
 }
 
 /// One header field: its whole extent (name to line end, continuation lines included) and its value.
@@ -167,6 +167,7 @@ enum HeaderScanner {
         case 4: return eq("cseq") ? .cseq : eq("from") ? .from : .other
         case 5: return eq("route") ? .route : .other
         case 7: return eq("call-id") ? .callID : .other
+        case 11: return eq("retry-after") ? .retryAfter : .other
         case 12: return eq("record-route") ? .recordRoute : eq("max-forwards") ? .maxForwards : .other
         case 13: return eq("proxy-require") ? .proxyRequire : .other
         case 14: return eq("content-length") ? .contentLength : .other

@@ -105,6 +105,16 @@ extension SIPMessage {
         layout.first(kind).map { $0.lineStart..<$0.lineEnd }
     }
 
+    /// Retry-After's delta-seconds (RFC 3261 §20.33), if present and numeric.
+    public var retryAfterSeconds: Int? {
+        guard let f = layout.first(.retryAfter) else { return nil }
+        return bytes.withUnsafeReadableBytes { raw in
+            var end = f.valueStart
+            while end < f.valueEnd, raw[end] >= 48, raw[end] <= 57 { end += 1 }
+            return SIPMessageParser.parseDecimal(raw, f.valueStart, end, max: 86_400)
+        }
+    }
+
     /// Where the first Via field starts: a proxy inserts its own Via line here.
     public var firstViaLineStart: Int { layout.first(.via)!.lineStart }
     /// Where the first Record-Route field starts, if any.

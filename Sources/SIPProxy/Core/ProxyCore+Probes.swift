@@ -73,9 +73,10 @@ extension ProxyCore {
     }
 
     /// A call on `node` failed: down at once, without waiting for the next probe.
-    func nodeFailedCall(_ node: Node, reason: String) {
+    /// `retryAfter`: the node's own Retry-After on a 503, kept (capped at 5 minutes) as its hold-down.
+    func nodeFailedCall(_ node: Node, reason: String, retryAfter: Duration? = nil) {
         let wasUp = dispatcher.health[node.name]?.state != .inactive
-        dispatcher.reportFailure(node: node.name, now: now, reason: reason)
+        dispatcher.reportFailure(node: node.name, now: now, reason: reason, retryAfter: retryAfter.map { min($0, .seconds(300)) })
         metrics.failedOver(node.name)
         if wasUp { nodeStateChanged(node, .inactive, reason: reason) }
     }

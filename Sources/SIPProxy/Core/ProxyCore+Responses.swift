@@ -176,7 +176,8 @@ extension ProxyCore {
         guard !ctx.finished else { return }
         if ctx.isDispatch, !ctx.cancelled, config.failover.retryOn.contains(code), let node = ct.node {
             logger.notice("node refused INVITE, failing over", metadata: ["call-id": "\(msg.callID)", "node": "\(node.name)", "status": "\(code)"])
-            nodeFailedCall(node, reason: "answered INVITE with \(code)")
+            let retryAfter = code == 503 ? msg.retryAfterSeconds.map { Duration.seconds($0) } : nil
+            nodeFailedCall(node, reason: "answered INVITE with \(code)", retryAfter: retryAfter)
             if tryNextCandidate(ctx) { return }
             finishLocally(ctx, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
             return
