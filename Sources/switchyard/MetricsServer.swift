@@ -1,4 +1,6 @@
 import Dispatcher
+import Foundation
+import SIPProxy
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -6,22 +8,24 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// `/metrics` (Prometheus text format) and `/healthz` over plain NIOHTTP1: two read-only routes
-/// do not justify an HTTP framework in the proxy process.
+/// `/metrics` (Prometheus text format), `/healthz` and `/nodes` (the dispatcher table as JSON)
+/// over plain NIOHTTP1: three read-only routes do not justify an HTTP framework in the proxy.
 struct MetricsServer: Service {
     let address: HostPort
     let registry: PrometheusCollectorRegistry
+    let proxy: ProxyHandle?
     let group: any EventLoopGroup
     let logger: Logger
 
     func run() async throws {
         let registry = self.registry
+        let proxy = self.proxy
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, proxy: proxy))
                 }
             }
             .bind(host: address.host, port: address.port)
@@ -37,14 +41,20 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let registry: PrometheusCollectorRegistry
+    let proxy: ProxyHandle?
     private var path = ""
+    private var keepAlive = true
 
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?) {
+        self.registry = registry
+        self.proxy = proxy
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             path = head.uri
+            keepAlive = head.isKeepAlive
         case .body:
             break
         case .end:
@@ -54,15 +64,44 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                 (status, contentType, body) = (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
             case "/healthz":
                 (status, contentType, body) = (.ok, "text/plain", Array("ok\n".utf8))
+            case "/nodes":
+                guard let table = proxy?.nodeStatuses() else {
+                    (status, contentType, body) = (.serviceUnavailable, "application/json", Array(#"{"error":"proxy not running"}"#.utf8))
+                    break
+                }
+                // The table is read on the proxy's loop; answer on ours when it arrives.
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let close = !keepAlive
+                table.hop(to: context.eventLoop).whenComplete { result in
+                    let json: [UInt8]
+                    switch result {
+                    case .success(let rows):
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                        json = Array((try? encoder.encode(rows)) ?? Data("[]".utf8)) + [10]
+                    case .failure:
+                        json = Array(#"{"error":"proxy not running"}"#.utf8)
+                    }
+                    Self.respond(bound.value, .ok, "application/json", json, close: close)
+                }
+                return
             default:
                 (status, contentType, body) = (.notFound, "text/plain", Array("not found\n".utf8))
             }
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: contentType)
-            headers.add(name: "Content-Length", value: String(body.count))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            Self.respond(context, status, contentType, body, close: !keepAlive)
+        }
+    }
+
+    /// Writes a whole response; closes the connection afterwards when the client asked for it.
+    static func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ contentType: String, _ body: [UInt8], close: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
+            if close { channel.close(promise: nil) }
         }
     }
 }

@@ -46,10 +46,11 @@ struct ProxyCommand: AsyncParsableCommand {
         let logger = Logger(label: "switchyard.proxy")
 
         let sipGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var services: [any Service] = [SIPProxyService(regions: regions, region: region, group: sipGroup, logger: logger)]
+        let handle = ProxyHandle()
+        var services: [any Service] = [SIPProxyService(regions: regions, region: region, group: sipGroup, logger: logger, handle: handle)]
         let metricsAddress = metrics == "off" ? nil : (metrics.flatMap(HostPort.init(parsing:)) ?? regions.proxy.metrics)
         if let metricsAddress {
-            services.append(MetricsServer(address: metricsAddress, registry: registry, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+            services.append(MetricsServer(address: metricsAddress, registry: registry, proxy: handle, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 
@@ -23,6 +24,7 @@ extension Integration {
                 return metrics.contains("sip_malformed_total{action=\"dropped\"} 3")
             }
             let health = try SwitchyardProxy.httpGet(port: metricsPort, path: "/healthz")
+            let nodes = try SwitchyardProxy.httpGet(port: metricsPort, path: "/nodes")
             await node1.stop()
             await node2.stop()
             proxy.stop()
@@ -31,6 +33,10 @@ extension Integration {
             #expect(counted, "three garbage datagrams are counted as dropped:\n\(metrics)")
             #expect(metrics.contains("sip_invites_routed_total{node=\"node1\"} 5"), "\(metrics)")
             #expect(metrics.contains("sip_invites_routed_total{node=\"node2\"} 5"), "\(metrics)")
+            #expect(nodes.status == "HTTP/1.1 200 OK")
+            let table = try JSONSerialization.jsonObject(with: Data(nodes.body.utf8)) as? [[String: Any]] ?? []
+            #expect(table.map { $0["name"] as? String } == ["node1", "node2"], "\(nodes.body)")
+            #expect(table.allSatisfy { $0["state"] as? String == "active" && $0["routedCalls"] as? Int == 5 }, "\(nodes.body)")
             #expect(health.status == "HTTP/1.1 200 OK")
             #expect(health.body == "ok\n")
         }

@@ -15,8 +15,14 @@ public struct SIPProxyService: Service {
     public let logger: Logger
     public let group: any EventLoopGroup
     public let drainTimeout: Duration
+    /// Admin access to the running proxy (node table).
+    public let handle: ProxyHandle
 
-    public init(regions: RegionsConfig, region: String?, configuration: ProxyConfiguration? = nil, group: any EventLoopGroup, logger: Logger, drainTimeout: Duration = .seconds(5)) {
+    public init(
+        regions: RegionsConfig, region: String?, configuration: ProxyConfiguration? = nil, group: any EventLoopGroup, logger: Logger,
+        drainTimeout: Duration = .seconds(5), handle: ProxyHandle = ProxyHandle()
+    ) {
+        self.handle = handle
         self.regions = regions
         self.region = region
         self.configuration = configuration ?? ProxyConfiguration(regions: regions)
@@ -28,6 +34,7 @@ public struct SIPProxyService: Service {
     public func run() async throws {
         let loop = group.next()
         let bound = try await start(on: loop)
+        handle.attach(bound)
         logger.notice(
             "SIP proxy listening",
             metadata: ["listen": "\(configuration.listen.map(\.description))", "region": "\(region ?? "-")", "advertise": "\(configuration.advertise)"]

@@ -1,0 +1,20 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// A thread-safe way into a running proxy for the admin endpoints: the core lives on its event
+/// loop, so every read hops there.
+public final class ProxyHandle: Sendable {
+    private let layer = NIOLockedValueBox<NIOLoopBound<SIPTransportLayer>?>(nil)
+
+    public init() {}
+
+    func attach(_ bound: NIOLoopBound<SIPTransportLayer>) {
+        layer.withLockedValue { $0 = bound }
+    }
+
+    /// The dispatcher table, read on the proxy's event loop. Fails when the proxy is not running.
+    public func nodeStatuses() -> EventLoopFuture<[NodeStatus]>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.nodeStatuses(now: .now) ?? [] }
+    }
+}
