@@ -22,6 +22,8 @@ public struct NodeDispatcher: Sendable {
     public private(set) var activeCalls: [String: Int] = [:]
     /// Calls routed per node since start.
     public private(set) var routedCalls: [String: Int] = [:]
+    /// Nodes an operator drained: no new calls, whatever their health (kept apart from it).
+    public private(set) var drained: Set<String> = []
     /// Number prefixes homed to a region, longest first.
     private let prefixes: [(prefix: String, region: String)]
 
@@ -108,10 +110,21 @@ public struct NodeDispatcher: Sendable {
         region.nodes.filter { isUsable($0.name, now: now) }.compactMap { health[$0.name]?.smoothedRTT }.min()
     }
 
-    /// Healthy and not held down.
+    /// Healthy, not drained and not held down.
     public func isUsable(_ node: String, now: ContinuousClock.Instant) -> Bool {
-        guard health[node]?.acceptsCalls ?? false else { return false }
+        guard health[node]?.acceptsCalls ?? false, !drained.contains(node) else { return false }
         return !isHeldDown(node, now: now)
+    }
+
+    // MARK: Operator state
+
+    /// Drains `node` (no new calls; calls in progress finish through the Route set) or puts it
+    /// back. Returns false for an unknown node.
+    @discardableResult
+    public mutating func setDrained(_ node: String, _ drain: Bool) -> Bool {
+        guard health[node] != nil else { return false }
+        if drain { drained.insert(node) } else { drained.remove(node) }
+        return true
     }
 
     // MARK: Call accounting (the proxy's own view of load)

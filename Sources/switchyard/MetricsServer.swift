@@ -43,6 +43,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     let registry: PrometheusCollectorRegistry
     let proxy: ProxyHandle?
     private var path = ""
+    private var method = HTTPMethod.GET
     private var keepAlive = true
 
     init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?) {
@@ -54,6 +55,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             path = head.uri
+            method = head.method
             keepAlive = head.isKeepAlive
         case .body:
             break
@@ -64,6 +66,24 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                 (status, contentType, body) = (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
             case "/healthz":
                 (status, contentType, body) = (.ok, "text/plain", Array("ok\n".utf8))
+            case let p where method == .POST && p.hasPrefix("/nodes/") && (p.hasSuffix("/drain") || p.hasSuffix("/enable")):
+                // POST /nodes/{name}/drain | /enable
+                let parts = p.split(separator: "/")
+                guard parts.count == 3, let done = proxy?.setDrained(String(parts[1]), parts[2] == "drain") else {
+                    (status, contentType, body) = (.notFound, "application/json", Array(#"{"error":"no such node"}"#.utf8))
+                    break
+                }
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let close = !keepAlive
+                let name = String(parts[1])
+                done.hop(to: context.eventLoop).whenComplete { result in
+                    if case .success(true) = result {
+                        Self.respond(bound.value, .ok, "application/json", Array(#"{"node":"\#(name)","state":"\#(parts[2] == "drain" ? "drained" : "enabled")"}"#.utf8) + [10], close: close)
+                    } else {
+                        Self.respond(bound.value, .notFound, "application/json", Array(#"{"error":"no such node"}"#.utf8), close: close)
+                    }
+                }
+                return
             case "/nodes":
                 guard let table = proxy?.nodeStatuses() else {
                     (status, contentType, body) = (.serviceUnavailable, "application/json", Array(#"{"error":"proxy not running"}"#.utf8))

@@ -19,11 +19,19 @@ struct NodesCommand: AsyncParsableCommand {
     @Flag(help: "Print the raw JSON instead of a table.")
     var json = false
 
+    @Option(help: "Drain this node first: no new calls, calls in progress finish.")
+    var drain: String?
+
+    @Option(help: "Put this drained node back into service first.")
+    var enable: String?
+
     func run() async throws {
         guard let address = HostPort(parsing: admin) else { throw ValidationError("--admin \(admin): not host:port") }
         let body: String
         do {
-            body = try await Self.get(address, path: "/nodes")
+            if let name = drain { _ = try await Self.request(address, method: "POST", path: "/nodes/\(name)/drain") }
+            if let name = enable { _ = try await Self.request(address, method: "POST", path: "/nodes/\(name)/enable") }
+            body = try await Self.request(address, method: "GET", path: "/nodes")
         } catch {
             throw CommandFailure("cannot read http://\(address)/nodes: \(error) (is `switchyard proxy` running with metrics on \(address)?)")
         }
@@ -41,7 +49,7 @@ struct NodesCommand: AsyncParsableCommand {
         func f(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         let header = ["NODE", "REGION", "SIP", "STATE", "CALLS", "MAX", "ROUTED", "RTT ms", "HELD", "SINCE s", "REASON"]
         let lines = rows.map { r in
-            [r.name, r.region, r.sip, r.state, String(r.activeCalls), String(r.maxChannels), String(r.routedCalls), f(r.rttMs, 2),
+            [r.name, r.region, r.sip, r.drained ? "drained" : r.state, String(r.activeCalls), String(r.maxChannels), String(r.routedCalls), f(r.rttMs, 2),
              r.heldDown ? "yes" : "no", f(r.sinceSeconds), r.reason]
         }
         var widths = header.map(\.count)
@@ -53,8 +61,8 @@ struct NodesCommand: AsyncParsableCommand {
         return ([render(header)] + lines.map(render)).joined(separator: "\n")
     }
 
-    /// A minimal HTTP/1.0 GET (the admin endpoint closes after answering).
-    static func get(_ address: HostPort, path: String) async throws -> String {
+    /// A minimal HTTP/1.1 request with `Connection: close` (the admin endpoint closes after answering).
+    static func request(_ address: HostPort, method: String, path: String) async throws -> String {
         let group = MultiThreadedEventLoopGroup.singleton
         let done = group.next().makePromise(of: ByteBuffer.self)
         let channel: any Channel
@@ -69,7 +77,8 @@ struct NodesCommand: AsyncParsableCommand {
             done.fail(error)
             throw error
         }
-        try await channel.writeAndFlush(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\n\r\n"))
+        try await channel.writeAndFlush(
+            ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\nHost: \(address)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
         channel.eventLoop.scheduleTask(in: .seconds(3)) { done.fail(ChannelError.connectTimeout(.seconds(3))) }
         let response = String(buffer: try await done.futureResult.get())
         guard let split = response.range(of: "\r\n\r\n") else { throw CommandFailure("malformed HTTP answer") }

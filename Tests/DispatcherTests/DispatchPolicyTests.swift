@@ -89,3 +89,21 @@ import Testing
         #expect(d.candidates(now: now + .seconds(1)).map(\.name) == ["w1"])
     }
 }
+
+@Suite struct DrainTests {
+    @Test func drainedNodeGetsNoNewCallsUntilEnabled() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "round-robin"), localRegion: "east")
+        let now = ContinuousClock.now
+        let known = d.setDrained("e1", true)
+        let unknown = d.setDrained("nope", true)
+        #expect(known && !unknown)
+        for _ in 0..<4 {
+            let names = d.candidates(now: now).map(\.name)
+            #expect(!names.contains("e1"))
+        }
+        #expect(d.health["e1"]?.state == .active, "drain is the operator's state, not health")
+        d.setDrained("e1", false)
+        let back = d.candidates(now: now).map(\.name)
+        #expect(back.contains("e1"))
+    }
+}

@@ -18,9 +18,20 @@ public struct NodeStatus: Sendable, Codable, Hashable {
     public var routedCalls: Int
     /// Out after a failed call (or a 503 Retry-After), even if probes answer.
     public var heldDown: Bool
+    /// Drained by an operator: no new calls whatever the health.
+    public var drained: Bool
 }
 
 extension ProxyCore {
+    /// Drains or re-enables a node (admin call). False for an unknown node.
+    public func setDrained(_ node: String, _ drain: Bool) -> Bool {
+        let known = dispatcher.setDrained(node, drain)
+        if known {
+            logger.notice("node \(drain ? "drained" : "enabled") by operator", metadata: ["node": "\(node)"])
+        }
+        return known
+    }
+
     /// The dispatcher table at `now`.
     public func nodeStatuses(now: ContinuousClock.Instant) -> [NodeStatus] {
         func ms(_ d: Duration?) -> Double? {
@@ -33,7 +44,7 @@ extension ProxyCore {
                 reason: health?.lastReason ?? "", sinceSeconds: health?.lastChange.map { ms(now - $0)! / 1_000 },
                 rttMs: ms(health?.smoothedRTT), lastRttMs: ms(health?.lastRTT), activeCalls: dispatcher.activeCalls[node.name, default: 0],
                 maxChannels: node.maxChannels, routedCalls: dispatcher.routedCalls[node.name, default: 0],
-                heldDown: dispatcher.isHeldDown(node.name, now: now)
+                heldDown: dispatcher.isHeldDown(node.name, now: now), drained: dispatcher.drained.contains(node.name)
             )
         }
     }

@@ -17,4 +17,10 @@ public final class ProxyHandle: Sendable {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
         return bound.eventLoop.submit { bound.value.core?.nodeStatuses(now: .now) ?? [] }
     }
+
+    /// Drains (`true`) or re-enables a node; the future holds false for an unknown node.
+    public func setDrained(_ node: String, _ drain: Bool) -> EventLoopFuture<Bool>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.setDrained(node, drain) ?? false }
+    }
 }
