@@ -9,7 +9,7 @@
 ///
 /// Pure: no clock of its own. Time is passed in as `ContinuousClock.Instant`, so tests move it.
 public struct NodeDispatcher: Sendable {
-    public let config: RegionsConfig
+    public private(set) var config: RegionsConfig
     public let localRegion: String?
     private var cursor: [String: Int] = [:]
     /// Smooth weighted round robin state per node (nginx's algorithm).
@@ -25,19 +25,74 @@ public struct NodeDispatcher: Sendable {
     /// Nodes an operator drained: no new calls, whatever their health (kept apart from it).
     public private(set) var drained: Set<String> = []
     /// Number prefixes homed to a region, longest first.
-    private let prefixes: [(prefix: String, region: String)]
+    private var prefixes: [(prefix: String, region: String)]
 
     public init(config: RegionsConfig, localRegion: String?) {
         self.config = config
         self.localRegion = localRegion
+        self.prefixes = Self.prefixes(of: config)
+        for node in config.allNodes {
+            health[node.name] = NodeHealth(downAfter: config.probe.downAfter, upAfter: config.probe.upAfter)
+        }
+    }
+
+    private static func prefixes(of config: RegionsConfig) -> [(prefix: String, region: String)] {
         var prefixes: [(String, String)] = []
         for region in config.regions {
             for p in region.preferFor { prefixes.append((p, region.name)) }
         }
-        self.prefixes = prefixes.sorted { $0.0.count > $1.0.count }
-        for node in config.allNodes {
-            health[node.name] = NodeHealth(downAfter: config.probe.downAfter, upAfter: config.probe.upAfter)
+        return prefixes.sorted { $0.0.count > $1.0.count }
+    }
+
+    /// What a reload changed, by node name.
+    public struct ReloadDiff: Sendable, Hashable {
+        public var added: [String] = []
+        public var removed: [String] = []
+        /// Same name, new SIP address: treated as a new node (its health starts over).
+        public var replaced: [String] = []
+        public var kept: [String] = []
+
+        public init() {}
+    }
+
+    /// Applies a new configuration as a diff: nodes that stay (same name and SIP address) keep
+    /// their health, latency, load, hold-down and drain; new nodes start active; removed nodes
+    /// are forgotten. Calls in progress are untouched (they follow their Route sets).
+    @discardableResult
+    public mutating func reload(_ new: RegionsConfig) -> ReloadDiff {
+        var diff = ReloadDiff()
+        let old = Dictionary(uniqueKeysWithValues: config.allNodes.map { ($0.name, $0) })
+        let next = Dictionary(uniqueKeysWithValues: new.allNodes.map { ($0.name, $0) })
+        for node in new.allNodes {
+            if let before = old[node.name] {
+                if before.sip == node.sip {
+                    diff.kept.append(node.name)
+                    continue
+                }
+                diff.replaced.append(node.name)
+            } else {
+                diff.added.append(node.name)
+            }
+            health[node.name] = NodeHealth(downAfter: new.probe.downAfter, upAfter: new.probe.upAfter)
+            activeCalls[node.name] = nil
+            heldUntil[node.name] = nil
+            drained.remove(node.name)
         }
+        for name in old.keys where next[name] == nil {
+            diff.removed.append(name)
+            health[name] = nil
+            activeCalls[name] = nil
+            heldUntil[name] = nil
+            weightCredit[name] = nil
+            drained.remove(name)
+        }
+        config = new
+        prefixes = Self.prefixes(of: new)
+        diff.added.sort()
+        diff.removed.sort()
+        diff.replaced.sort()
+        diff.kept.sort()
+        return diff
     }
 
     /// The region a called (or calling) number is homed to by `prefer_for`, if any.

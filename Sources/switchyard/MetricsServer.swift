@@ -14,18 +14,20 @@ struct MetricsServer: Service {
     let address: HostPort
     let registry: PrometheusCollectorRegistry
     let proxy: ProxyHandle?
+    let reloader: ConfigReloader?
     let group: any EventLoopGroup
     let logger: Logger
 
     func run() async throws {
         let registry = self.registry
         let proxy = self.proxy
+        let reloader = self.reloader
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, proxy: proxy))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, proxy: proxy, reloader: reloader))
                 }
             }
             .bind(host: address.host, port: address.port)
@@ -42,13 +44,15 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
 
     let registry: PrometheusCollectorRegistry
     let proxy: ProxyHandle?
+    let reloader: ConfigReloader?
     private var path = ""
     private var method = HTTPMethod.GET
     private var keepAlive = true
 
-    init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?) {
+    init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?, reloader: ConfigReloader?) {
         self.registry = registry
         self.proxy = proxy
+        self.reloader = reloader
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -82,6 +86,29 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                     } else {
                         Self.respond(bound.value, .notFound, "application/json", Array(#"{"error":"no such node"}"#.utf8), close: close)
                     }
+                }
+                return
+            case "/reload" where method == .POST:
+                guard let reloader else {
+                    (status, contentType, body) = (.serviceUnavailable, "application/json", Array(#"{"error":"no reloader"}"#.utf8))
+                    break
+                }
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let close = !keepAlive
+                let promise = context.eventLoop.makePromise(of: String.self)
+                promise.completeWithTask {
+                    switch await reloader.reload() {
+                    case .success(let diff):
+                        return #"{"reloaded":true,"added":\#(diff.added),"removed":\#(diff.removed),"replaced":\#(diff.replaced),"kept":\#(diff.kept.count)}"#
+                    case .failure(let error):
+                        let text = "\(error)".replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                            .replacingOccurrences(of: "\n", with: "\\n")
+                        return #"{"reloaded":false,"error":"\#(text)"}"#
+                    }
+                }
+                promise.futureResult.whenSuccess { json in
+                    let ok = json.hasPrefix(#"{"reloaded":true"#)
+                    Self.respond(bound.value, ok ? .ok : .unprocessableEntity, "application/json", Array(json.utf8) + [10], close: close)
                 }
                 return
             case "/nodes":

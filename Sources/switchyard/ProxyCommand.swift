@@ -48,9 +48,12 @@ struct ProxyCommand: AsyncParsableCommand {
         let sipGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let handle = ProxyHandle()
         var services: [any Service] = [SIPProxyService(regions: regions, region: region, group: sipGroup, logger: logger, handle: handle)]
+        let reloader = ConfigReloader(path: config, handle: handle, logger: logger)
+        services.append(reloader)
         let metricsAddress = metrics == "off" ? nil : (metrics.flatMap(HostPort.init(parsing:)) ?? regions.proxy.metrics)
         if let metricsAddress {
-            services.append(MetricsServer(address: metricsAddress, registry: registry, proxy: handle, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+            services.append(
+                MetricsServer(address: metricsAddress, registry: registry, proxy: handle, reloader: reloader, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -107,3 +107,37 @@ import Testing
         #expect(back.contains("e1"))
     }
 }
+
+@Suite struct ReloadTests {
+    @Test func reloadKeepsWhatStaysAndStartsNewNodesFresh() throws {
+        let old = try DispatchPolicyTests.config(policy: "least-loaded")
+        var d = NodeDispatcher(config: old, localRegion: "east")
+        let now = ContinuousClock.now
+        d.probeSucceeded(node: "e1", rtt: .milliseconds(5), now: now)
+        d.callStarted(node: "e1")
+        d.reportFailure(node: "e2", now: now)
+        d.setDrained("w1", true)
+        let new = try RegionsConfigLoader.load(
+            yaml: """
+                dispatch: { policy: round-robin }
+                regions:
+                  east:
+                    nodes:
+                      - { name: e1, sip: "127.0.0.1:5080", max_channels: 100 }
+                      - { name: e2, sip: "127.0.0.1:6082" }
+                      - { name: e3, sip: "127.0.0.1:5084" }
+                """)
+        let diff = d.reload(new)
+        #expect(diff.kept == ["e1"])
+        #expect(diff.replaced == ["e2"])
+        #expect(diff.added == ["e3"])
+        #expect(diff.removed == ["w1"])
+        #expect(d.health["e1"]?.smoothedRTT == .milliseconds(5), "kept nodes keep their latency")
+        #expect(d.activeCalls["e1"] == 1, "and their load")
+        #expect(d.health["e2"]?.state == .active, "a node at a new address starts over")
+        #expect(d.health["w1"] == nil && !d.drained.contains("w1"))
+        #expect(d.config.policy == .roundRobin)
+        let names = Set(d.candidates(now: now).map(\.name))
+        #expect(names == ["e1", "e2", "e3"])
+    }
+}

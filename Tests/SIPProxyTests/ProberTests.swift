@@ -1,3 +1,4 @@
+import Dispatcher
 import Foundation
 import NIOCore
 import Testing
@@ -98,5 +99,26 @@ import Testing
         _ = h.transport.take()
         #expect(h.core.dispatcher.isHeldDown("n1", now: h.now + .seconds(59)))
         #expect(!h.core.dispatcher.isHeldDown("n1", now: h.now + .seconds(61)))
+    }
+}
+
+@Suite struct ProxyReloadTests {
+    @Test func reloadedNodeTakesCallsAndTransactionsInFlightFinish() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        let regions = try RegionsConfigLoader.load(yaml: ProxyHarness.yaml.replacingOccurrences(of: "5071", with: "5073"))
+        let diff = h.core.reload(regions)
+        #expect(diff.replaced == ["n1"])
+        // The INVITE already on the old node 1 still completes.
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // New calls go to the node's new address.
+        var targets: Set<Int> = []
+        for i in 0..<2 {
+            h.receive(ProxyHarness.invite(callID: "r\(i)", branch: "z9hG4bKr\(i)"))
+            targets.insert(h.transport.take().last!.to.address.port!)
+        }
+        #expect(targets == [5073, 5072])
     }
 }

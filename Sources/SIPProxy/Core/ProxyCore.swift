@@ -7,7 +7,7 @@ import SIPCore
 /// `SIPTransportSender`. It owns the transaction tables and is confined to one event loop (or
 /// one test), so it takes no locks. Time is always passed in.
 public final class ProxyCore {
-    let config: ProxyConfiguration
+    var config: ProxyConfiguration
     var dispatcher: NodeDispatcher
     let transport: any SIPTransportSender
     let logger: Logger
@@ -17,9 +17,9 @@ public final class ProxyCore {
     var clientTransactions: [ClientTransactionKey: ClientTransactionRecord] = [:]
     var wheel: TimerWheel<TimerPayload>
     var now: ContinuousClock.Instant
-    let nodeEndpoints: [String: SIPEndpoint]
+    var nodeEndpoints: [String: SIPEndpoint]
     /// Node name by its SIP address, to account BYEs to the right node.
-    let nodeByAddress: [SocketAddress: String]
+    var nodeByAddress: [SocketAddress: String]
     /// Per-process branch prefix part, so branches stay unique across restarts.
     let bootID: UInt16
     var branchCounter: UInt64 = 0
@@ -38,17 +38,43 @@ public final class ProxyCore {
         self.now = now
         self.nextProbeAt = now
         self.wheel = TimerWheel(origin: now)
+        nodeEndpoints = Self.endpoints(of: dispatcher.config, logger: logger)
+        nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
+        bootID = UInt16.random(in: 0...UInt16.max)
+    }
+
+    static func endpoints(of regions: RegionsConfig, logger: Logger) -> [String: SIPEndpoint] {
         var endpoints: [String: SIPEndpoint] = [:]
-        for node in dispatcher.config.allNodes {
+        for node in regions.allNodes {
             if let address = try? SocketAddress(ipAddress: node.sip.host, port: node.sip.port) {
                 endpoints[node.name] = SIPEndpoint(transport: .udp, address: address)
             } else {
                 logger.error("node address is not an IP address; node ignored", metadata: ["node": "\(node.name)", "sip": "\(node.sip)"])
             }
         }
-        nodeEndpoints = endpoints
-        nodeByAddress = Dictionary(endpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
-        bootID = UInt16.random(in: 0...UInt16.max)
+        return endpoints
+    }
+
+    /// Applies a new `regions.yaml` while running (SIGHUP or the admin call): nodes, policy,
+    /// probing and failover settings change at once; nodes that stay keep their health and load;
+    /// transactions in flight are untouched. Listen and advertise addresses need a restart.
+    public func reload(_ regions: RegionsConfig) -> NodeDispatcher.ReloadDiff {
+        if regions.proxy.listen != config.listen || regions.proxy.advertise != config.advertise {
+            logger.warning("proxy.listen / proxy.advertise changed: they take effect on restart only")
+        }
+        let diff = dispatcher.reload(regions)
+        var next = ProxyConfiguration(regions: regions, timers: config.timers, timerC: config.timerC, limits: config.limits, retryAfterSeconds: config.retryAfterSeconds)
+        next.listen = config.listen
+        next.advertise = config.advertise
+        next.probeEnabled = config.probeEnabled
+        config = next
+        nodeEndpoints = Self.endpoints(of: regions, logger: logger)
+        nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
+        logger.notice(
+            "configuration reloaded",
+            metadata: ["added": "\(diff.added)", "removed": "\(diff.removed)", "replaced": "\(diff.replaced)", "kept": "\(diff.kept.count)"]
+        )
+        return diff
     }
 
     /// Transactions still running (server and client), including those only absorbing

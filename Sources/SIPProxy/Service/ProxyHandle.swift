@@ -1,3 +1,4 @@
+public import Dispatcher
 public import NIOCore
 import NIOConcurrencyHelpers
 
@@ -16,6 +17,12 @@ public final class ProxyHandle: Sendable {
     public func nodeStatuses() -> EventLoopFuture<[NodeStatus]>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
         return bound.eventLoop.submit { bound.value.core?.nodeStatuses(now: .now) ?? [] }
+    }
+
+    /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
+    public func reload(_ regions: RegionsConfig) -> EventLoopFuture<NodeDispatcher.ReloadDiff>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.reload(regions) ?? .init() }
     }
 
     /// Drains (`true`) or re-enables a node; the future holds false for an unknown node.
