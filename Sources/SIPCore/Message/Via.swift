@@ -29,9 +29,6 @@ public struct Via: Sendable, Hashable {
     /// The branch starts with the RFC 3261 magic cookie, so it identifies a transaction by itself.
     public var hasMagicCookie: Bool { branch?.hasPrefix("z9hG4bK") ?? false }
 
-    /// `host:port` as written (port 5060 implied when absent).
-    public var sentBy: String { "\(host):\(port ?? 5060)" }
-
     /// Where a response to this Via goes (RFC 3261 §18.2.2, RFC 3581 §4): received/rport first.
     public var responseTarget: (host: String, port: Int) {
         let h = maddr ?? received ?? host
