@@ -306,8 +306,13 @@ public enum SIPMessageParser {
     }
 
     /// From/To (name-addr or addr-spec with parameters): nil when invalid, else the tag if any.
-    private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> (tag: String?, Void)? {
-        parseNameAddr(raw, r) { f in f.pointee.url == nil ? nil : (param(&f.pointee.gen_params, "tag"), ()) }
+    private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> NameAddr? {
+        parseNameAddr(raw, r) { f in f.pointee.url == nil ? nil : NameAddr(tag: param(&f.pointee.gen_params, "tag")) }
+    }
+
+    /// A valid From/To value: what the proxy reads of it.
+    private struct NameAddr {
+        let tag: String?
     }
 
     // MARK: libosip2 → Swift values

@@ -81,7 +81,12 @@ extension ProxyCore {
             replyOptions(msg, source)
         case .invite:
             let candidates =
-                draining ? [] : dispatcher.candidates(callID: msg.callID, number: uri.user, now: now).filter { nodeEndpoints[$0.name] != nil }
+                draining
+                ? []
+                : dispatcher.candidates(
+                    // The Call-ID becomes a String only for the policy that hashes it.
+                    callID: dispatcher.config.policy == .hashCallID ? msg.callID : "", number: uri.user, now: now
+                ).filter { nodeEndpoints[$0.name] != nil }
             guard !candidates.isEmpty else {
                 metrics.invitesNoNode.increment()
                 reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
@@ -269,8 +274,7 @@ extension ProxyCore {
     }
 
     func isNodeAddress(_ source: SIPEndpoint) -> Bool {
-        for endpoint in nodeEndpoints.values where endpoint.address == source.address { return true }
-        return false
+        nodeByAddress[source.address] != nil
     }
 
     /// §16.6 step 8 / §16.3 step 4: a hash of what identifies this request at this hop.
