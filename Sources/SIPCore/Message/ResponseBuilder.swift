@@ -6,14 +6,16 @@ public import NIOCore
 public enum ResponseBuilder {
     /// A response to `request`. `toTag` is added to To when the request has none and the status
     /// is above 100 (§8.2.6.2). `extraHeaders` are complete lines without line ends.
+    /// `body`, when given, is sent with its `contentType`; `server` names the product in `Server`.
     public static func response(
         to request: SIPMessage, status: Int, reason: String, toTag: String? = nil, extraHeaders: [String] = [],
+        body: (contentType: String, text: String)? = nil, server: String = "switchyard",
         allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) -> ByteBuffer {
-        var out = allocator.buffer(capacity: 512)
+        var out = allocator.buffer(capacity: 512 + (body?.text.utf8.count ?? 0))
         request.bytes.withUnsafeReadableBytes { raw in
             write(into: &out, raw: raw, layout: request.layout, status: status, reason: reason,
-                  toTag: request.toTag == nil && status > 100 ? toTag : nil, extraHeaders: extraHeaders)
+                  toTag: request.toTag == nil && status > 100 ? toTag : nil, extraHeaders: extraHeaders, body: body, server: server)
         }
         return out
     }
@@ -57,7 +59,8 @@ public enum ResponseBuilder {
 
     private static func write(
         into out: inout ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, status: Int, reason: String,
-        toTag: String?, extraHeaders: [String], onlyTopVia: Bool = false
+        toTag: String?, extraHeaders: [String], onlyTopVia: Bool = false, body: (contentType: String, text: String)? = nil,
+        server: String = "switchyard"
     ) {
         out.writeString("SIP/2.0 \(status) \(sanitize(reason))\r\n")
         var wroteVia = false
@@ -84,7 +87,14 @@ public enum ResponseBuilder {
             out.writeString(h)
             out.writeString("\r\n")
         }
-        out.writeString("Server: switchyard\r\nContent-Length: 0\r\n\r\n")
+        if let body {
+            out.writeString("Server: \(server)\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.text.utf8.count)\r\n\r\n")
+            out.writeString(body.text)
+        } else if server == "switchyard" {
+            out.writeString("Server: switchyard\r\nContent-Length: 0\r\n\r\n")
+        } else {
+            out.writeString("Server: \(server)\r\nContent-Length: 0\r\n\r\n")
+        }
     }
 
     /// Copies a header field, normalising its final line end to CRLF.

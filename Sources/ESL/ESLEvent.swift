@@ -1,0 +1,177 @@
+import Foundation
+
+/// A FreeSWITCH event: headers (`Event-Name`, `Unique-ID`, `variable_*` ...) and an optional body
+/// (a BACKGROUND_JOB's API output, for instance).
+public struct ESLEvent: Sendable, Hashable {
+    public var headers: ESLHeaders
+    public var body: String?
+
+    public init(headers: ESLHeaders = ESLHeaders(), body: String? = nil) {
+        self.headers = headers
+        self.body = body
+    }
+
+    public subscript(_ name: String) -> String? { headers[name] }
+
+    /// `Event-Name` (CHANNEL_CREATE, HEARTBEAT, BACKGROUND_JOB, CUSTOM ...).
+    public var name: String { headers["Event-Name"] ?? "" }
+
+    /// The channel's `Unique-ID`, for CHANNEL_* events.
+    public var uniqueID: String? { headers["Unique-ID"] }
+
+    /// `Core-UUID`: changes every time FreeSWITCH restarts.
+    public var coreUUID: String? { headers["Core-UUID"] }
+
+    /// `Event-Date-Timestamp`: microseconds since the Unix epoch.
+    public var timestampMicros: Int64? { headers["Event-Date-Timestamp"].flatMap { Int64($0) } }
+
+    /// `Event-Sequence`: monotonic per FreeSWITCH boot.
+    public var sequence: Int64? { headers["Event-Sequence"].flatMap { Int64($0) } }
+
+    // MARK: text/event-plain
+
+    /// Parses the payload of a `text/event-plain` frame: URL-encoded `Name: value` lines, then
+    /// either a blank line or `Content-Length: n`, a blank line and n bytes of body
+    /// (`switch_event_serialize` with encoding on).
+    public static func parsePlain(_ payload: String) throws(ESLError) -> ESLEvent {
+        var event = ESLEvent()
+        // Walk by scalar: "\r\n" is one Character in Swift.
+        var rest = Substring(payload)
+        while !rest.isEmpty {
+            let lineEnd = rest.unicodeScalars.firstIndex(of: "\n") ?? rest.endIndex
+            var line = rest[..<lineEnd]
+            rest = lineEnd < rest.endIndex ? rest[rest.unicodeScalars.index(after: lineEnd)...] : rest[rest.endIndex...]
+            if line.unicodeScalars.last == "\r" { line = Substring(line.unicodeScalars.dropLast()) }
+            if line.isEmpty {
+                if let lengthText = event.headers["Content-Length"] {
+                    guard let length = Int(lengthText), length >= 0 else {
+                        throw ESLError(.malformedFrame, "event Content-Length \(lengthText.prefix(40).debugDescription)")
+                    }
+                    let bytes = Array(rest.utf8.prefix(length))
+                    event.body = String(decoding: bytes, as: UTF8.self)
+                    event.headers.remove("Content-Length")
+                }
+                break
+            }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw ESLError(.malformedFrame, "event header without a colon: \(line.prefix(80).debugDescription)")
+            }
+            let name = String(line[..<colon].trimmingSpaces())
+            let value = String(line[line.index(after: colon)...].trimmingSpaces())
+            event.headers.add(name, ESLEvent.urlDecode(value))
+        }
+        guard event.headers["Event-Name"] != nil else { throw ESLError(.malformedFrame, "event without Event-Name") }
+        return event
+    }
+
+    /// The `text/event-plain` payload of this event, values URL-encoded as FreeSWITCH does.
+    public func serializedPlain() -> String {
+        var out = ""
+        out.reserveCapacity(headers.count * 40)
+        for f in headers {
+            out += f.name
+            out += ": "
+            out += ESLEvent.urlEncode(f.value)
+            out += "\n"
+        }
+        if let body, !body.isEmpty {
+            out += "Content-Length: \(body.utf8.count)\n\n"
+            out += body
+        } else {
+            out += "\n"
+        }
+        return out
+    }
+
+    // MARK: text/event-json
+
+    /// Parses a `text/event-json` payload: one JSON object of strings, the body under `_body`.
+    public static func parseJSON(_ payload: String) throws(ESLError) -> ESLEvent {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
+            throw ESLError(.malformedFrame, "event JSON is not an object")
+        }
+        var event = ESLEvent()
+        // JSON objects have no order; FreeSWITCH's own output starts with Event-Name.
+        for key in object.keys.sorted(by: { a, b in (a == "Event-Name" ? 0 : 1, a) < (b == "Event-Name" ? 0 : 1, b) }) {
+            let value: String
+            switch object[key] {
+            case let s as String: value = s
+            case let n as NSNumber: value = n.stringValue
+            default: continue
+            }
+            if key == "_body" { event.body = value } else { event.headers.add(key, value) }
+        }
+        guard event.headers["Event-Name"] != nil else { throw ESLError(.malformedFrame, "event without Event-Name") }
+        return event
+    }
+
+    public func serializedJSON() -> String {
+        var object: [String: String] = [:]
+        for f in headers where object[f.name] == nil { object[f.name] = f.value }
+        if let body { object["_body"] = body }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    // MARK: URL encoding (switch_url_encode / switch_url_decode)
+
+    /// Characters FreeSWITCH percent-encodes in plain event values, besides controls and non-ASCII.
+    private static let unsafe: Set<UInt8> = Set("\r\n \"#%&+:;<=>?@[\\]^`{|}".utf8)
+
+    public static func urlEncode(_ value: String) -> String {
+        let utf8 = value.utf8
+        guard utf8.contains(where: { $0 < 32 || $0 > 126 || unsafe.contains($0) }) else { return value }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count + 16)
+        for b in utf8 {
+            if b < 32 || b > 126 || unsafe.contains(b) {
+                out.append(37)
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 15)])
+            } else {
+                out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func urlDecode(_ value: String) -> String {
+        guard value.utf8.contains(37) else { return value }
+        var out: [UInt8] = []
+        let bytes = Array(value.utf8)
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 37, i + 2 < bytes.count, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+}
+
+extension ESLEvent {
+    /// Decodes the body of an event frame according to its `Content-Type`.
+    public static func from(frame: ESLFrame) throws(ESLError) -> ESLEvent {
+        let payload = frame.body ?? ""
+        switch frame.contentType {
+        case "text/event-plain": return try parsePlain(payload)
+        case "text/event-json": return try parseJSON(payload)
+        default: throw ESLError(.unexpectedReply, "not an event frame: \(frame.contentType ?? "no Content-Type")")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import ESL
+import NIOCore
+import Testing
+import TestSupport
+
+@Suite("ESL events")
+struct ESLEventTests {
+    private func frame(_ file: String) throws -> ESLFrame {
+        var decoder = ESLFrameDecoder(direction: .fromServer)
+        var buffer = ByteBuffer(bytes: try Fixtures.bytes("esl/\(file)"))
+        return try #require(try decoder.decode(buffer: &buffer))
+    }
+
+    @Test("a BACKGROUND_JOB event carries the job and its output as body; values are URL-decoded")
+    func backgroundJob() throws {
+        let event = try ESLEvent.from(frame: frame("event-background-job.frame"))
+        #expect(event.name == "BACKGROUND_JOB")
+        #expect(event["Job-UUID"] == "7370aac1-93a2-4155-8c4a-2997edd4176b")
+        #expect(event["Job-Command-Arg"]?.hasPrefix("{origination_uuid=6f1c2a3e") == true)
+        #expect(event["Job-Command-Arg"]?.hasSuffix("sofia/gateway/gw1/+15551234567 &park()") == true)
+        #expect(event.body == "+OK 6f1c2a3e-0000-4000-8000-000000000001\n")
+        #expect(event["Content-Length"] == nil, "the inner Content-Length is framing, not a header")
+        #expect(event.timestampMicros == 1_589_448_930_194_500)
+    }
+
+    @Test("HEARTBEAT gives the node's session count and capacity")
+    func heartbeat() throws {
+        let event = try ESLEvent.from(frame: frame("event-heartbeat.frame"))
+        #expect(event.name == "HEARTBEAT")
+        #expect(event["Session-Count"] == "39")
+        #expect(event["Max-Sessions"] == "2000")
+        #expect(event["Event-Info"] == "System Ready")
+        #expect(event.body == nil)
+    }
+
+    @Test("CHANNEL_HANGUP_COMPLETE carries the CDR variables")
+    func hangupComplete() throws {
+        let event = try ESLEvent.from(frame: frame("event-hangup-complete.frame"))
+        #expect(event.uniqueID == "6f1c2a3e-0000-4000-8000-000000000001")
+        #expect(event["variable_billsec"] == "60")
+        #expect(event["variable_sip_h_X-Call-ID"] == "c_123")
+        #expect(event["Caller-Destination-Number"] == "+15551234567")
+    }
+
+    @Test("a text/event-json event parses to the same headers")
+    func jsonEvent() throws {
+        let event = try ESLEvent.from(frame: frame("event-json-answer.frame"))
+        #expect(event.name == "CHANNEL_ANSWER")
+        #expect(event["Answer-State"] == "answered")
+        #expect(event["Caller-Destination-Number"] == "+15551234567")
+    }
+
+    @Test("plain and JSON serialisation round-trip headers and body, with awkward values")
+    func roundTrip() throws {
+        var headers = ESLHeaders()
+        headers.add("Event-Name", "CUSTOM")
+        headers.add("Odd", "a b:c%d+e&f=g\nh{i}é")
+        headers.add("Empty", "")
+        let event = ESLEvent(headers: headers, body: "line 1\n\nline 3\n")
+        let plain = try ESLEvent.parsePlain(event.serializedPlain())
+        #expect(plain == event)
+        let json = try ESLEvent.parseJSON(event.serializedJSON())
+        #expect(json["Odd"] == event["Odd"])
+        #expect(json.body == event.body)
+        #expect(!event.serializedPlain().contains("a b"), "spaces are encoded in plain events")
+    }
+
+    @Test("an event without Event-Name is malformed")
+    func missingName() {
+        #expect(throws: ESLError.self) { try ESLEvent.parsePlain("Unique-ID: x\n\n") }
+        #expect(throws: ESLError.self) { try ESLEvent.parseJSON("[1,2]") }
+    }
+}
