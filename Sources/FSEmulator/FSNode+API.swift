@@ -124,7 +124,7 @@ extension FSNode {
             """
     }
 
-    /// `fsnode status` and `fsnode fault <stall|slow <ms>|refuse|drop-esl|die|clear>`: the
+    /// `fsnode status` and `fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>`: the
     /// emulator's own commands, for drills.
     func emulatorCommand(_ args: String) -> String {
         let words = args.lowercased().split(separator: " ").map(String.init)
@@ -132,13 +132,14 @@ extension FSNode {
         case "status", nil:
             return "+OK name=\(config.name) channels=\(channels.count) max=\(config.maxChannels) faults=\(faults)\n"
         case "fault":
-            guard words.count >= 2 else { return "-ERR usage: fsnode fault <stall|slow <ms>|refuse|drop-esl|die|clear>\n" }
+            guard words.count >= 2 else { return "-ERR usage: fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>\n" }
             switch words[1] {
             case "stall": faults.stall = true
             case "slow":
                 guard words.count >= 3, let ms = Int(words[2]), ms >= 0 else { return "-ERR usage: fsnode fault slow <ms>\n" }
                 faults.slow = ms == 0 ? nil : .milliseconds(ms)
             case "refuse": faults.refuse = true
+            case "mute-esl": faults.muteESL = true
             case "clear": faults = FSFaults()
             case "drop-esl":
                 // After this reply has been written.
@@ -155,7 +156,7 @@ extension FSNode {
             logger.notice("fault set", metadata: ["faults": "\(faults)", "command": "\(args)"])
             return "+OK faults=\(faults)\n"
         default:
-            return "-ERR usage: fsnode status | fsnode fault <stall|slow <ms>|refuse|drop-esl|die|clear>\n"
+            return "-ERR usage: fsnode status | fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>\n"
         }
     }
 }

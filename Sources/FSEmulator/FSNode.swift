@@ -81,7 +81,7 @@ final class FSNode {
 
     /// Sends `event` to every listener subscribed to it whose filters let it through.
     func deliver(_ event: ESLEvent) {
-        guard !listeners.isEmpty else { return }
+        guard !listeners.isEmpty, !faults.muteESL else { return }
         var encoded: [ESLEventFormat: ByteBuffer] = [:]
         for listener in listeners.values where listener.wants(event) {
             let bytes: ByteBuffer

@@ -46,7 +46,7 @@ public struct FSNodeConfiguration: Sendable {
 }
 
 /// Faults for failover drills. Set by flag at start, or at run time with
-/// `api fsnode fault <stall|slow <ms>|refuse|drop-esl|die|clear>` over ESL.
+/// `api fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>` over ESL.
 public struct FSFaults: Sendable, Hashable, CustomStringConvertible {
     /// SIP input is ignored: no answer to INVITE, OPTIONS or anything (a hung node).
     public var stall = false
@@ -54,11 +54,15 @@ public struct FSFaults: Sendable, Hashable, CustomStringConvertible {
     public var slow: Duration?
     /// New INVITEs are refused with 503 (a node that is up but will not take calls).
     public var refuse = false
+    /// ESL connections stay open but get no events, HEARTBEAT included (the "events stall"
+    /// that ESL users report); command replies still flow.
+    public var muteESL = false
 
-    public init(stall: Bool = false, slow: Duration? = nil, refuse: Bool = false) {
+    public init(stall: Bool = false, slow: Duration? = nil, refuse: Bool = false, muteESL: Bool = false) {
         self.stall = stall
         self.slow = slow
         self.refuse = refuse
+        self.muteESL = muteESL
     }
 
     public var description: String {
@@ -66,6 +70,7 @@ public struct FSFaults: Sendable, Hashable, CustomStringConvertible {
         if stall { parts.append("stall") }
         if let slow { parts.append("slow \(slow.milliseconds)ms") }
         if refuse { parts.append("refuse") }
+        if muteESL { parts.append("mute-esl") }
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 }

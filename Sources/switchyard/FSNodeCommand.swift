@@ -3,6 +3,7 @@ import FSEmulator
 import Foundation
 import Logging
 import NIOPosix
+import UnixSignals
 
 /// `switchyard fsnode`: one emulated FreeSWITCH node (ESL server + SIP UAS) for tests, the local
 /// stack and failover drills.
@@ -86,17 +87,7 @@ struct FSNodeCommand: AsyncParsableCommand {
             Foundation.exit(137)
         }
         // Until SIGTERM/SIGINT.
-        let signals = AsyncStream<Void> { continuation in
-            for sig in [SIGTERM, SIGINT] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { continuation.yield() }
-                source.resume()
-                nonisolated(unsafe) let keep = source
-                continuation.onTermination = { _ in keep.cancel() }
-            }
-        }
-        for await _ in signals { break }
+        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
         await server.stop()
         try await group.shutdownGracefully()
     }

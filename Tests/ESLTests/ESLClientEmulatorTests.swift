@@ -185,6 +185,25 @@ struct ESLClientEmulatorTests {
         await node.stop()
     }
 
+    @Test("the heartbeat watchdog replaces a connection that stays open but goes silent")
+    func watchdogReconnectsSilentConnection() async throws {
+        let node = try await startNode(heartbeat: .milliseconds(200))
+        defer { Task { await node.stop() } }
+        let session = ESLSession(.init(host: "127.0.0.1", port: node.eslPort, heartbeatTimeout: .milliseconds(800), initialBackoff: .milliseconds(50)))
+        let updates = UpdateLog()
+        let runner = Task { await session.run() }
+        let reader = Task { for await u in session.updates { await updates.append(u) } }
+        #expect(try await Poll.until(timeout: .seconds(5)) { await updates.ready })
+        _ = try await node.api("fsnode fault mute-esl")
+        #expect(try await Poll.until(timeout: .seconds(5)) { await updates.connects >= 2 }, "silence past the timeout reconnects")
+        _ = try await node.api("fsnode fault clear")
+        let beats = await updates.heartbeats
+        #expect(try await Poll.until(timeout: .seconds(3)) { await updates.heartbeats > beats }, "events flow again on the new connection")
+        runner.cancel()
+        await runner.value
+        reader.cancel()
+    }
+
     @Test("garbage on the ESL port gets -ERR or a closed connection; other clients keep working")
     func garbageInput() async throws {
         let node = try await startNode()
@@ -213,6 +232,7 @@ struct ESLClientEmulatorTests {
 }
 
 actor UpdateLog {
+    var ready: Bool { connects == 1 && heartbeats > 0 }
     var connects = 0
     var disconnects = 0
     var heartbeats = 0
