@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "SIPProxy",
             dependencies: [
-                "SIPCore", "Dispatcher",
+                "SIPCore", "Dispatcher", "ESL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -20,6 +20,13 @@ public struct NodeDispatcher: Sendable {
     public private(set) var health: [String: NodeHealth] = [:]
     /// Node name → calls the proxy sent there that have not ended (never below zero).
     public private(set) var activeCalls: [String: Int] = [:]
+    /// Node name → the node's own channel count, as last read over ESL (`show channels count`
+    /// or HEARTBEAT `Session-Count`). Absent while no ESL reading is current.
+    public private(set) var eslChannels: [String: Int] = [:]
+    /// Node name → calls started minus calls ended since that reading.
+    private var sinceReading: [String: Int] = [:]
+    /// Node name → OPTIONS probe counters ("why is it down").
+    public private(set) var probeCounters: [String: ProbeCounters] = [:]
     /// Calls routed per node since start.
     public private(set) var routedCalls: [String: Int] = [:]
     /// Nodes an operator drained: no new calls, whatever their health (kept apart from it).
@@ -67,6 +74,8 @@ public struct NodeDispatcher: Sendable {
             if let before = old[node.name] {
                 if before.sip == node.sip {
                     diff.kept.append(node.name)
+                    health[node.name]?.setThresholds(downAfter: new.probe.downAfter, upAfter: new.probe.upAfter)
+                    if before.esl != node.esl { forgetReading(node.name) }
                     continue
                 }
                 diff.replaced.append(node.name)
@@ -76,6 +85,8 @@ public struct NodeDispatcher: Sendable {
             health[node.name] = NodeHealth(downAfter: new.probe.downAfter, upAfter: new.probe.upAfter)
             activeCalls[node.name] = nil
             heldUntil[node.name] = nil
+            probeCounters[node.name] = nil
+            forgetReading(node.name)
             drained.remove(node.name)
         }
         for name in old.keys where next[name] == nil {
@@ -84,6 +95,8 @@ public struct NodeDispatcher: Sendable {
             activeCalls[name] = nil
             heldUntil[name] = nil
             weightCredit[name] = nil
+            probeCounters[name] = nil
+            forgetReading(name)
             drained.remove(name)
         }
         config = new
@@ -149,7 +162,15 @@ public struct NodeDispatcher: Sendable {
 
     /// Channels in use over capacity.
     public func load(_ node: Node) -> Double {
-        Double(activeCalls[node.name, default: 0]) / Double(max(1, node.maxChannels))
+        Double(channels(node.name)) / Double(max(1, node.maxChannels))
+    }
+
+    /// Channels in use on `node`: the node's last ESL count plus the calls the proxy started
+    /// there since, minus those that ended (never below zero); without a current ESL reading,
+    /// the proxy's own count.
+    public func channels(_ node: String) -> Int {
+        guard let base = eslChannels[node] else { return activeCalls[node, default: 0] }
+        return max(0, base + sinceReading[node, default: 0])
     }
 
     private func score(_ callID: String, _ node: String) -> UInt64 {
@@ -188,11 +209,30 @@ public struct NodeDispatcher: Sendable {
     public mutating func callStarted(node: String) {
         activeCalls[node, default: 0] += 1
         routedCalls[node, default: 0] += 1
+        if eslChannels[node] != nil { sinceReading[node, default: 0] += 1 }
     }
 
     /// A call on `node` ended: failed, refused, or hung up. Never goes below zero.
     public mutating func callEnded(node: String) {
         activeCalls[node] = max(0, activeCalls[node, default: 0] - 1)
+        if eslChannels[node] != nil { sinceReading[node, default: 0] -= 1 }
+    }
+
+    /// The node reported `count` channels over ESL: that becomes the base, and what the proxy
+    /// counted since the last reading is folded into it (reconciled, so the two cannot drift).
+    /// Channels the node has that the proxy did not send (API-originated calls) count too.
+    public mutating func channelCountRead(node: String, count: Int) {
+        guard health[node] != nil else { return }
+        eslChannels[node] = max(0, count)
+        sinceReading[node] = 0
+    }
+
+    /// The ESL connection to `node` is gone: its reading is stale, the proxy's own count rules.
+    public mutating func channelCountLost(node: String) { forgetReading(node) }
+
+    private mutating func forgetReading(_ node: String) {
+        eslChannels[node] = nil
+        sinceReading[node] = nil
     }
 
     // MARK: Outcomes
@@ -210,16 +250,29 @@ public struct NodeDispatcher: Sendable {
         heldUntil[node] = nil
     }
 
+    /// An OPTIONS probe was sent to `node`.
+    public mutating func probeSent(node: String) {
+        guard health[node] != nil else { return }
+        probeCounters[node, default: ProbeCounters()].sent += 1
+    }
+
     /// A probe of `node` was answered after `rtt`. Returns the new state when it changed.
     @discardableResult
     public mutating func probeSucceeded(node: String, rtt: Duration, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node] != nil else { return nil }
+        probeCounters[node, default: ProbeCounters()].ok += 1
         guard health[node]?.probeSucceeded(rtt: rtt, now: now) == true else { return nil }
         return health[node]?.state
     }
 
-    /// A probe of `node` timed out or was refused. Returns the new state when it changed.
+    /// A probe of `node` timed out (`timedOut`), failed at the transport or was answered with an
+    /// error. Returns the new state when it changed.
     @discardableResult
-    public mutating func probeFailed(node: String, reason: String, now: ContinuousClock.Instant) -> NodeHealth.State? {
+    public mutating func probeFailed(node: String, reason: String, timedOut: Bool = false, now: ContinuousClock.Instant) -> NodeHealth.State? {
+        guard health[node] != nil else { return nil }
+        probeCounters[node, default: ProbeCounters()].failed += 1
+        if timedOut { probeCounters[node, default: ProbeCounters()].timeouts += 1 }
+        probeCounters[node, default: ProbeCounters()].lastError = reason
         guard health[node]?.probeFailed(reason: reason, now: now) == true else { return nil }
         return health[node]?.state
     }
@@ -228,4 +281,15 @@ public struct NodeDispatcher: Sendable {
     public func isHeldDown(_ node: String, now: ContinuousClock.Instant) -> Bool {
         (heldUntil[node].map { $0 > now }) ?? false
     }
+}
+
+/// What the prober did for one node: enough to answer "why is it down".
+public struct ProbeCounters: Sendable, Hashable, Codable {
+    public var sent = 0
+    public var ok = 0
+    public var failed = 0
+    public var timeouts = 0
+    public var lastError: String?
+
+    public init() {}
 }

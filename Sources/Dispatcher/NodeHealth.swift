@@ -14,13 +14,21 @@ public struct NodeHealth: Sendable, Hashable {
     public private(set) var consecutiveSuccesses = 0
     public private(set) var lastChange: ContinuousClock.Instant?
     public private(set) var lastReason = "initial"
-    /// Probe round trip: the last sample and an EWMA (α = 1/8, like TCP's SRTT).
+    /// Probe round trip: the last sample, an EWMA (α = 1/8, like TCP's SRTT) and the mean
+    /// deviation as jitter (β = 1/4, like TCP's RTTVAR, RFC 6298).
     public private(set) var lastRTT: Duration?
     public private(set) var smoothedRTT: Duration?
-    public let downAfter: Int
-    public let upAfter: Int
+    public private(set) var rttJitter: Duration?
+    public private(set) var downAfter: Int
+    public private(set) var upAfter: Int
 
     public init(downAfter: Int, upAfter: Int) {
+        self.downAfter = max(1, downAfter)
+        self.upAfter = max(1, upAfter)
+    }
+
+    /// New thresholds from a reloaded configuration; the state and counters stay.
+    public mutating func setThresholds(downAfter: Int, upAfter: Int) {
         self.downAfter = max(1, downAfter)
         self.upAfter = max(1, upAfter)
     }
@@ -32,6 +40,12 @@ public struct NodeHealth: Sendable, Hashable {
     @discardableResult
     public mutating func probeSucceeded(rtt: Duration, now: ContinuousClock.Instant) -> Bool {
         lastRTT = rtt
+        if let srtt = smoothedRTT {
+            let deviation = srtt > rtt ? srtt - rtt : rtt - srtt
+            rttJitter = (rttJitter ?? deviation) + (deviation - (rttJitter ?? deviation)) / 4
+        } else {
+            rttJitter = rtt / 2
+        }
         smoothedRTT = smoothedRTT.map { $0 + (rtt - $0) / 8 } ?? rtt
         consecutiveFailures = 0
         consecutiveSuccesses += 1

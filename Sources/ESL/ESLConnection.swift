@@ -48,6 +48,12 @@ public final class ESLConnection: Sendable {
             continuation.finish()
             throw ESLError(.connectFailed, "\(peer): \(error)")
         }
+        // TCP simultaneous open: connecting to a free loopback port can pick that same port as
+        // the source and connect the socket to itself, which would then hold the port.
+        if let local = channel.localAddress, let remote = channel.remoteAddress, local == remote {
+            channel.close(promise: nil)
+            throw ESLError(.connectFailed, "\(peer): connected to itself (nothing listening)")
+        }
         let bound: NIOLoopBound<ESLClientHandler>
         do {
             bound = try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<ESLClientHandler>> in

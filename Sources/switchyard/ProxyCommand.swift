@@ -8,6 +8,7 @@ import Prometheus
 import SIPProxy
 import ServiceLifecycle
 import CMallocTuning
+import Foundation
 
 /// `switchyard proxy`: the SIP proxy and region router for one region.
 struct ProxyCommand: AsyncParsableCommand {
@@ -24,6 +25,9 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "Where /metrics and /healthz listen (host:port). Default: proxy.metrics from the config; 'off' disables.")
     var metrics: String?
+
+    @Option(help: "How often each node's channel count is read over ESL, in seconds (nodes with an `esl` address; 0 turns ESL monitoring off). The password comes from $SWITCHYARD_ESL_PASSWORD, default ClueCon.")
+    var eslPoll: Double = 1
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -48,6 +52,13 @@ struct ProxyCommand: AsyncParsableCommand {
         let sipGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let handle = ProxyHandle()
         var services: [any Service] = [SIPProxyService(regions: regions, region: region, group: sipGroup, logger: logger, handle: handle)]
+        if eslPoll > 0 {
+            let password = ProcessInfo.processInfo.environment["SWITCHYARD_ESL_PASSWORD"] ?? "ClueCon"
+            services.append(
+                NodeLoadMonitor(
+                    handle: handle, password: password, pollInterval: .milliseconds(Int64(eslPoll * 1000)),
+                    group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "switchyard.esl")))
+        }
         let reloader = ConfigReloader(path: config, handle: handle, logger: logger)
         services.append(reloader)
         let metricsAddress = metrics == "off" ? nil : (metrics.flatMap(HostPort.init(parsing:)) ?? regions.proxy.metrics)

@@ -173,7 +173,13 @@ struct ESLClientEmulatorTests {
         } catch {
             #expect(error.code == .notConnected || error.code == .connectionClosed)
         }
-        node = try await startNode(eslPort: port, heartbeat: .milliseconds(200))
+        // The port may still be in use for a moment (a reconnect attempt in flight).
+        var restarted: FSNodeServer?
+        _ = await Poll.until(timeout: .seconds(5)) {
+            restarted = try? await startNode(eslPort: port, heartbeat: .milliseconds(200))
+            return restarted != nil
+        }
+        node = try #require(restarted, "the node restarts on its port")
         #expect(try await Poll.until(timeout: .seconds(5)) { await updates.connects == 2 })
         #expect(try await session.api("status").contains("is ready"))
         let before = await updates.creates

@@ -19,6 +19,23 @@ public final class SwitchyardProxy: Sendable {
         }
     }
 
+    /// One node of the test's regions.yaml.
+    public struct TestNode: Sendable {
+        public var name: String
+        public var region: String
+        public var sip: Int
+        public var esl: Int?
+        public var maxChannels: Int
+
+        public init(name: String, region: String = "test", sip: Int, esl: Int? = nil, maxChannels: Int = 500) {
+            self.name = name
+            self.region = region
+            self.sip = sip
+            self.esl = esl
+            self.maxChannels = maxChannels
+        }
+    }
+
     /// The UDP and TCP port it listens on (127.0.0.1).
     public let port: Int
     public let configURL: URL
@@ -44,16 +61,37 @@ public final class SwitchyardProxy: Sendable {
         metricsPort: Int? = nil,
         maxLifetime: Duration = .seconds(120)
     ) async throws -> SwitchyardProxy {
+        try await start(
+            nodes: nodePorts.enumerated().map { TestNode(name: "node\($0 + 1)", sip: $1) }, failover: failover, in: directory, logLevel: logLevel,
+            metricsPort: metricsPort, maxLifetime: maxLifetime)
+    }
+
+    /// Starts a proxy over `nodes` (regions in order of first appearance; the proxy serves
+    /// `region`, default the first). `probe` is the `dispatch.probe` flow mapping, if any.
+    public static func start(
+        nodes: [TestNode],
+        policy: String = "round-robin",
+        probe: String? = nil,
+        region: String? = nil,
+        failover: Failover = Failover(),
+        in directory: TemporaryDirectory,
+        logLevel: String = "info",
+        metricsPort: Int? = nil,
+        eslPoll: String = "0.2",
+        maxLifetime: Duration = .seconds(120)
+    ) async throws -> SwitchyardProxy {
         let binary = try SwitchyardBinary.path()
         var lastFailure = ""
         for attempt in 0..<3 {
             let port = try FreePort.next()
             let configURL = directory.file(attempt == 0 ? "regions.yaml" : "regions-retry\(attempt).yaml")
-            try configYAML(port: port, nodePorts: nodePorts, failover: failover).write(to: configURL, atomically: true, encoding: .utf8)
+            try configYAML(port: port, nodes: nodes, policy: policy, probe: probe, failover: failover)
+                .write(to: configURL, atomically: true, encoding: .utf8)
             let process = try ManagedProcess(
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
                 executable: binary,
-                arguments: ["proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel],
+                arguments: ["proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel,
+                            "--esl-poll", eslPoll] + (region.map { ["--region", $0] } ?? []),
                 directory: directory.url,
                 maxLifetime: maxLifetime
             )
@@ -75,9 +113,14 @@ public final class SwitchyardProxy: Sendable {
     }
 
     /// The regions.yaml the proxy runs with.
-    public static func configYAML(port: Int, nodePorts: [Int], failover: Failover) -> String {
-        let nodes = nodePorts.enumerated().map { i, nodePort in
-            "      - { name: node\(i + 1), sip: \"127.0.0.1:\(nodePort)\" }"
+    public static func configYAML(port: Int, nodes: [TestNode], policy: String = "round-robin", probe: String? = nil, failover: Failover) -> String {
+        var regions: [String] = []
+        for n in nodes where !regions.contains(n.region) { regions.append(n.region) }
+        let regionText = regions.map { region in
+            let lines = nodes.filter { $0.region == region }.map { n in
+                "      - { name: \(n.name), sip: \"127.0.0.1:\(n.sip)\"\(n.esl.map { ", esl: \"127.0.0.1:\($0)\"" } ?? ""), max_channels: \(n.maxChannels) }"
+            }
+            return "  \(region):\n    nodes:\n" + lines.joined(separator: "\n")
         }
         return """
             # Written by TestSupport.SwitchyardProxy for one integration test.
@@ -85,15 +128,24 @@ public final class SwitchyardProxy: Sendable {
               listen: [ "udp://127.0.0.1:\(port)", "tcp://127.0.0.1:\(port)" ]
               trusted: [ "127.0.0.0/8" ]
             dispatch:
-              policy: round-robin
+              policy: \(policy)
+            \(probe.map { "  probe: \($0)\n" } ?? "")\
               failover: { invite_timeout: \(failover.inviteTimeout), retry_on: [\(failover.retryOn.map(String.init).joined(separator: ", "))], \
             max_attempts: \(failover.maxAttempts), hold_down: \(failover.holdDown) }
             regions:
-              test:
-                nodes:
-            \(nodes.joined(separator: "\n"))
+            \(regionText.joined(separator: "\n"))
 
             """
+    }
+
+    /// POST `path` (empty body) to the proxy's admin server: the status line and body.
+    public static func httpPost(port: Int, path: String, timeout: Duration = .seconds(2)) throws -> (status: String, body: String) {
+        let client = try SIPTCPClient(connectingTo: port)
+        client.write("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let text = String(decoding: client.read(timeout: timeout), as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw TestSupportError("no HTTP response from :\(port): \(text.prefix(200))") }
+        let status = String(text[..<split.lowerBound]).components(separatedBy: "\r\n")[0]
+        return (status, String(text[split.upperBound...]))
     }
 
     public var isRunning: Bool { process.isRunning }

@@ -18,7 +18,7 @@ extension ProxyCore {
         guard config.probeEnabled else { return }
         for (branch, probe) in pendingProbes where now - probe.sentAt >= config.probe.timeout {
             pendingProbes[branch] = nil
-            probeFailed(probe.node, reason: "no answer to OPTIONS within \(config.probe.timeout)")
+            probeFailed(probe.node, reason: "no answer to OPTIONS within \(config.probe.timeout)", timedOut: true)
         }
         guard now >= nextProbeAt else { return }
         nextProbeAt = now + config.probe.interval
@@ -28,6 +28,7 @@ extension ProxyCore {
             let branch = Self.probeBranchPrefix + String(bootID, radix: 16) + "." + String(probeCounter, radix: 36)
             pendingProbes[branch] = PendingProbe(node: node, sentAt: now)
             metrics.probe(node.name, "sent")
+            dispatcher.probeSent(node: node.name)
             transport.send(probeRequest(to: node, branch: branch), to: destination, failureToken: nil)
         }
     }
@@ -65,9 +66,9 @@ extension ProxyCore {
         return true
     }
 
-    func probeFailed(_ node: Node, reason: String) {
+    func probeFailed(_ node: Node, reason: String, timedOut: Bool = false) {
         metrics.probe(node.name, "failed")
-        if let state = dispatcher.probeFailed(node: node.name, reason: reason, now: now) {
+        if let state = dispatcher.probeFailed(node: node.name, reason: reason, timedOut: timedOut, now: now) {
             nodeStateChanged(node, state, reason: reason)
         }
     }

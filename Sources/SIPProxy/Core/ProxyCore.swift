@@ -27,6 +27,8 @@ public final class ProxyCore {
     /// Set on graceful shutdown: new INVITEs get 503 while in-flight transactions finish.
     public var draining = false
     var pendingProbes: [String: PendingProbe] = [:]
+    /// Nodes whose ESL connection (channel counts) is up.
+    var eslConnected: Set<String> = []
     var nextProbeAt: ContinuousClock.Instant
     var probeCounter: UInt64 = 0
 

@@ -19,6 +19,7 @@ final class ProxyMetrics {
     private var perNode: [String: (routed: Counter, failed: Counter)] = [:]
     private var probes: [String: Counter] = [:]
     private var nodeStates: [String: Gauge] = [:]
+    private var nodeChannels: [String: Gauge] = [:]
 
     /// `sip_probes_total{node, result}`: result is sent, ok or failed.
     func probe(_ node: String, _ result: String) {
@@ -34,6 +35,12 @@ final class ProxyMetrics {
         let g = nodeStates[node] ?? Gauge(label: "sip_node_active", dimensions: [("node", node)])
         nodeStates[node] = g
         g.record(active ? 1 : 0)
+    }
+
+    func channels(_ node: String, _ count: Int) {
+        let g = nodeChannels[node] ?? Gauge(label: "sip_node_channels", dimensions: [("node", node)])
+        nodeChannels[node] = g
+        g.record(count)
     }
 
     func routed(_ node: String) {

@@ -1,3 +1,5 @@
+public import Dispatcher
+
 /// One row of the live dispatcher table (`GET /nodes`, `switchyard nodes`), like
 /// `kamcmd dispatcher.list`: what the proxy knows about a node right now.
 public struct NodeStatus: Sendable, Codable, Hashable {
@@ -12,6 +14,14 @@ public struct NodeStatus: Sendable, Codable, Hashable {
     /// Smoothed and last OPTIONS round trip, milliseconds.
     public var rttMs: Double?
     public var lastRttMs: Double?
+    /// Mean deviation of the round trip (RFC 6298 RTTVAR), milliseconds.
+    public var jitterMs: Double?
+    /// Channels used for dispatch: the node's ESL count reconciled with the proxy's calls since.
+    public var channels: Int
+    /// The node's own count at the last ESL reading; nil without a live ESL connection.
+    public var eslChannels: Int?
+    /// ESL monitoring: "connected", "down" (configured, not connected) or "off" (no `esl` address).
+    public var esl: String
     /// Calls the proxy counts on the node, its capacity, and calls routed since start.
     public var activeCalls: Int
     public var maxChannels: Int
@@ -20,9 +30,36 @@ public struct NodeStatus: Sendable, Codable, Hashable {
     public var heldDown: Bool
     /// Drained by an operator: no new calls whatever the health.
     public var drained: Bool
+    /// OPTIONS probes sent, answered, failed, timed out, and the last error.
+    public var probes: ProbeCounters
 }
 
 extension ProxyCore {
+    /// Nodes with an ESL address, for the load monitor.
+    public func eslTargets() -> [String: HostPort] {
+        var out: [String: HostPort] = [:]
+        for node in dispatcher.config.allNodes { if let esl = node.esl { out[node.name] = esl } }
+        return out
+    }
+
+    /// A channel count read from `node` over ESL.
+    public func channelCountRead(node: String, count: Int) {
+        dispatcher.channelCountRead(node: node, count: count)
+        metrics.channels(node, dispatcher.channels(node))
+    }
+
+    /// The ESL connection to `node` came up or went away.
+    public func eslConnection(node: String, up: Bool) {
+        if up {
+            guard eslConnected.insert(node).inserted else { return }
+            logger.info("ESL monitoring connected", metadata: ["node": "\(node)"])
+        } else {
+            guard eslConnected.remove(node) != nil else { return }
+            dispatcher.channelCountLost(node: node)
+            logger.warning("ESL monitoring lost; counting the proxy's own calls", metadata: ["node": "\(node)"])
+        }
+    }
+
     /// Drains or re-enables a node (admin call). False for an unknown node.
     public func setDrained(_ node: String, _ drain: Bool) -> Bool {
         let known = dispatcher.setDrained(node, drain)
@@ -42,9 +79,13 @@ extension ProxyCore {
             return NodeStatus(
                 name: node.name, region: node.region, sip: node.sip.description, state: health?.state.rawValue ?? "unknown",
                 reason: health?.lastReason ?? "", sinceSeconds: health?.lastChange.map { ms(now - $0)! / 1_000 },
-                rttMs: ms(health?.smoothedRTT), lastRttMs: ms(health?.lastRTT), activeCalls: dispatcher.activeCalls[node.name, default: 0],
+                rttMs: ms(health?.smoothedRTT), lastRttMs: ms(health?.lastRTT), jitterMs: ms(health?.rttJitter),
+                channels: dispatcher.channels(node.name), eslChannels: dispatcher.eslChannels[node.name],
+                esl: node.esl == nil ? "off" : (eslConnected.contains(node.name) ? "connected" : "down"),
+                activeCalls: dispatcher.activeCalls[node.name, default: 0],
                 maxChannels: node.maxChannels, routedCalls: dispatcher.routedCalls[node.name, default: 0],
-                heldDown: dispatcher.isHeldDown(node.name, now: now), drained: dispatcher.drained.contains(node.name)
+                heldDown: dispatcher.isHeldDown(node.name, now: now), drained: dispatcher.drained.contains(node.name),
+                probes: dispatcher.probeCounters[node.name] ?? ProbeCounters()
             )
         }
     }

@@ -30,4 +30,22 @@ public final class ProxyHandle: Sendable {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
         return bound.eventLoop.submit { bound.value.core?.setDrained(node, drain) ?? false }
     }
+
+    /// Nodes that have an ESL address (name → address), from the live configuration.
+    public func eslTargets() -> EventLoopFuture<[String: HostPort]>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.eslTargets() ?? [:] }
+    }
+
+    /// Feeds a channel count read over ESL into the dispatcher.
+    public func channelCountRead(node: String, count: Int) {
+        guard let bound = layer.withLockedValue({ $0 }) else { return }
+        bound.eventLoop.execute { bound.value.core?.channelCountRead(node: node, count: count) }
+    }
+
+    /// Tells the dispatcher that ESL to `node` is up or down (down: its reading is dropped).
+    public func eslConnection(node: String, up: Bool) {
+        guard let bound = layer.withLockedValue({ $0 }) else { return }
+        bound.eventLoop.execute { bound.value.core?.eslConnection(node: node, up: up) }
+    }
 }

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@testable import Dispatcher
+
+/// Load = the node's ESL channel count + the calls the proxy sent since − those that ended,
+/// reconciled on every reading; probe counters and jitter for the admin view.
+@Suite struct ChannelReconciliationTests {
+    let now = ContinuousClock.now
+
+    @Test func channelsAreTheEslReadingPlusCallsSentSinceAndAReadingResetsTheDelta() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "least-loaded"), localRegion: "east")
+        #expect(d.channels("e1") == 0)
+        d.channelCountRead(node: "e1", count: 40)
+        #expect(d.channels("e1") == 40, "channels the proxy did not send (API calls) count")
+        for _ in 0..<5 { d.callStarted(node: "e1") }
+        #expect(d.channels("e1") == 45, "a burst counts before the next reading")
+        d.callEnded(node: "e1")
+        #expect(d.channels("e1") == 44)
+        d.channelCountRead(node: "e1", count: 43)
+        #expect(d.channels("e1") == 43, "the node's count wins: no drift")
+        for _ in 0..<100 { d.callEnded(node: "e1") }
+        #expect(d.channels("e1") == 0, "never below zero")
+        d.channelCountRead(node: "e1", count: 2)
+        #expect(d.channels("e1") == 2)
+    }
+
+    @Test func aLostEslConnectionFallsBackToTheProxysOwnCount() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "least-loaded"), localRegion: "east")
+        d.callStarted(node: "e1")
+        d.channelCountRead(node: "e1", count: 90)
+        #expect(d.channels("e1") == 90)
+        d.channelCountLost(node: "e1")
+        #expect(d.channels("e1") == 1)
+        #expect(d.eslChannels["e1"] == nil)
+    }
+
+    @Test func leastLoadedFollowsTheEslCounts() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "least-loaded"), localRegion: "east")
+        // e1: 50 of 100 (50 %), e2: 60 of 200 (30 %) -> e2 first.
+        d.channelCountRead(node: "e1", count: 50)
+        d.channelCountRead(node: "e2", count: 60)
+        #expect(d.candidates(now: now).map(\.name).prefix(2) == ["e2", "e1"])
+        // 41 calls to e2 before the next reading: 101/200 = 50.5 % -> e1 first.
+        for _ in 0..<41 { d.callStarted(node: "e2") }
+        #expect(d.candidates(now: now).first?.name == "e1")
+    }
+
+    @Test func readingsForUnknownNodesAreIgnoredAndReloadKeepsOrDropsThem() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "least-loaded"), localRegion: "east")
+        d.channelCountRead(node: "ghost", count: 5)
+        #expect(d.eslChannels["ghost"] == nil)
+        d.channelCountRead(node: "e1", count: 7)
+        d.channelCountRead(node: "w1", count: 3)
+        let next = try RegionsConfigLoader.load(
+            yaml: """
+                dispatch: { policy: least-loaded, probe: { down_after: 4, up_after: 3 } }
+                regions:
+                  east:
+                    nodes:
+                      - { name: e1, sip: "127.0.0.1:5080", max_channels: 100 }
+                """)
+        d.reload(next)
+        #expect(d.channels("e1") == 7, "a kept node keeps its reading")
+        #expect(d.eslChannels["w1"] == nil, "a removed node is forgotten")
+        #expect(d.health["e1"]?.downAfter == 4, "a kept node takes the new probe thresholds")
+        #expect(d.health["e1"]?.upAfter == 3)
+    }
+
+    @Test func probeCountersSayWhyANodeIsDown() throws {
+        var d = NodeDispatcher(config: try DispatchPolicyTests.config(policy: "round-robin"), localRegion: "east")
+        for _ in 0..<3 { d.probeSent(node: "e1") }
+        d.probeSucceeded(node: "e1", rtt: .milliseconds(2), now: now)
+        d.probeFailed(node: "e1", reason: "no answer to OPTIONS within 500 ms", timedOut: true, now: now)
+        d.probeFailed(node: "e1", reason: "answered OPTIONS with 503", now: now)
+        let c = try #require(d.probeCounters["e1"])
+        #expect(c.sent == 3)
+        #expect(c.ok == 1)
+        #expect(c.failed == 2)
+        #expect(c.timeouts == 1)
+        #expect(c.lastError == "answered OPTIONS with 503")
+    }
+
+    @Test func jitterIsTheMeanDeviationOfTheRoundTrip() {
+        var h = NodeHealth(downAfter: 2, upAfter: 2)
+        h.probeSucceeded(rtt: .milliseconds(10), now: now)
+        #expect(h.rttJitter == .milliseconds(5))
+        for _ in 0..<50 { h.probeSucceeded(rtt: .milliseconds(10), now: now) }
+        #expect(h.rttJitter! < .milliseconds(1), "steady round trips: jitter decays")
+        h.probeSucceeded(rtt: .milliseconds(50), now: now)
+        #expect(h.rttJitter! > .milliseconds(5), "a spike shows")
+    }
+}
