@@ -277,6 +277,16 @@ public struct NodeDispatcher: Sendable {
         return health[node]?.state
     }
 
+    /// How long to wait for a provisional response from `node` before failing over: three
+    /// smoothed probe round trips plus four deviations, within [`inviteTimeoutMin`,
+    /// `inviteTimeout`]; the ceiling while the node has no round-trip estimate.
+    public func provisionalTimeout(for node: String) -> Duration {
+        let f = config.failover
+        guard let srtt = health[node]?.smoothedRTT else { return f.inviteTimeout }
+        let estimate = srtt * 3 + (health[node]?.rttJitter ?? .zero) * 4
+        return min(f.inviteTimeout, max(f.inviteTimeoutMin, estimate))
+    }
+
     /// Whether `node` is currently held down.
     public func isHeldDown(_ node: String, now: ContinuousClock.Instant) -> Bool {
         (heldUntil[node].map { $0 > now }) ?? false

@@ -91,3 +91,35 @@ import Testing
         #expect(h.rttJitter! > .milliseconds(5), "a spike shows")
     }
 }
+
+@Suite struct ProvisionalTimeoutTests {
+    let now = ContinuousClock.now
+
+    static func config(_ failover: String) throws -> RegionsConfig {
+        try RegionsConfigLoader.load(
+            yaml: """
+                dispatch: { failover: \(failover) }
+                regions:
+                  east:
+                    nodes:
+                      - { name: e1, sip: "127.0.0.1:5080" }
+                """)
+    }
+
+    @Test func theProvisionalTimeoutFollowsTheRoundTripWithinFloorAndCeiling() throws {
+        var d = NodeDispatcher(config: try Self.config("{ invite_timeout: 2s, invite_timeout_min: 200ms }"), localRegion: "east")
+        #expect(d.provisionalTimeout(for: "e1") == .seconds(2), "no estimate yet: the ceiling")
+        d.probeSucceeded(node: "e1", rtt: .microseconds(300), now: now)
+        #expect(d.provisionalTimeout(for: "e1") == .milliseconds(200), "a fast node: the floor")
+        for _ in 0..<40 { d.probeSucceeded(node: "e1", rtt: .milliseconds(100), now: now) }
+        let t = d.provisionalTimeout(for: "e1")
+        #expect(t > .milliseconds(290) && t < .milliseconds(400), "a 100 ms node: about 3 round trips: \(t)")
+        for _ in 0..<40 { d.probeSucceeded(node: "e1", rtt: .seconds(1), now: now) }
+        #expect(d.provisionalTimeout(for: "e1") == .seconds(2), "never above invite_timeout")
+    }
+
+    @Test func aFloorAboveTheCeilingIsAConfigError() {
+        #expect(throws: (any Error).self) { try Self.config("{ invite_timeout: 1s, invite_timeout_min: 2s }") }
+        #expect((try? Self.config("{ invite_timeout: 100ms }"))?.failover.inviteTimeoutMin == .milliseconds(100), "the default floor follows a lower ceiling")
+    }
+}

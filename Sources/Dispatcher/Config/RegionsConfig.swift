@@ -138,8 +138,14 @@ public struct ProbeSettings: Sendable, Hashable {
 }
 
 public struct FailoverSettings: Sendable, Hashable {
-    /// No provisional response within this time: try the next node.
+    /// No provisional response within this time: try the next node. The ceiling of the
+    /// adaptive timeout (see `inviteTimeoutMin`).
     public var inviteTimeout: Duration = .seconds(2)
+    /// The floor of the adaptive provisional timeout: a node with a probe round trip gets
+    /// `3·SRTT + 4·RTTVAR` clamped to [`inviteTimeoutMin`, `inviteTimeout`] (an RFC 6298-style
+    /// estimate: a live node sends 100 Trying within about one round trip). Equal to
+    /// `inviteTimeout` turns the adaptation off.
+    public var inviteTimeoutMin: Duration = .milliseconds(250)
     /// Final responses from a node that send the INVITE to the next node.
     public var retryOn: Set<Int> = [408, 500, 502, 503, 504]
     /// Nodes tried per INVITE, the first included.

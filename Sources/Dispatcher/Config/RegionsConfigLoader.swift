@@ -162,6 +162,11 @@ public enum RegionsConfigLoader {
         var failover = FailoverSettings()
         if let f = raw.dispatch?.failover {
             failover.inviteTimeout = duration(f.invite_timeout, "dispatch.failover.invite_timeout", default: failover.inviteTimeout, &issues)
+            failover.inviteTimeoutMin = duration(
+                f.invite_timeout_min, "dispatch.failover.invite_timeout_min", default: min(failover.inviteTimeoutMin, failover.inviteTimeout), &issues)
+            if failover.inviteTimeoutMin > failover.inviteTimeout {
+                issues.append(ConfigIssue(path: "dispatch.failover.invite_timeout_min", message: "must not exceed invite_timeout"))
+            }
             failover.holdDown = duration(f.hold_down, "dispatch.failover.hold_down", default: failover.holdDown, &issues)
             failover.maxAttempts = positive(f.max_attempts, "dispatch.failover.max_attempts", default: failover.maxAttempts, &issues)
             if let codes = f.retry_on {

@@ -16,6 +16,7 @@ struct RegionsFile: Decodable, Sendable {
     }
     struct Failover: Decodable, Sendable {
         var invite_timeout: String?
+        var invite_timeout_min: String?
         var retry_on: [Int]?
         var max_attempts: Int?
         var hold_down: String?
@@ -47,7 +48,7 @@ struct RegionsFile: Decodable, Sendable {
         "proxy": ["listen", "advertise", "trusted", "metrics", "region"],
         "dispatch": ["policy", "probe", "failover"],
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
-        "dispatch.failover": ["invite_timeout", "retry_on", "max_attempts", "hold_down"],
+        "dispatch.failover": ["invite_timeout", "invite_timeout_min", "retry_on", "max_attempts", "hold_down"],
         "regions.*": ["prefer_for", "nodes"],
         "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight"],
     ]

@@ -200,7 +200,7 @@ extension ProxyCore {
         ctx.current = ct
         clientTransactions[key] = ct
         if ct.isInvite && ctx.isDispatch {
-            arm(ct, .inviteTimeout, after: config.failover.inviteTimeout)
+            arm(ct, .inviteTimeout, after: node.map { dispatcher.provisionalTimeout(for: $0.name) } ?? config.failover.inviteTimeout)
         }
         logger.debug("forwarding", metadata: ["call-id": "\(msg.callID)", "method": "\(msg.method)", "node": "\(node?.name ?? "-")", "to": "\(destination)"])
         runClient(ct.start(), ct, response: nil)
