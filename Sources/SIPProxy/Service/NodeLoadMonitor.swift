@@ -1,4 +1,4 @@
-public import Dispatcher
+import Dispatcher
 import ESL
 public import Logging
 public import NIOCore
