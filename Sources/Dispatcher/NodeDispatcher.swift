@@ -40,6 +40,7 @@ public struct NodeDispatcher: Sendable {
         self.prefixes = Self.prefixes(of: config)
         for node in config.allNodes {
             health[node.name] = NodeHealth(downAfter: config.probe.downAfter, upAfter: config.probe.upAfter)
+            if node.drain { drained.insert(node.name) }
         }
     }
 
@@ -74,6 +75,8 @@ public struct NodeDispatcher: Sendable {
             if let before = old[node.name] {
                 if before.sip == node.sip {
                     diff.kept.append(node.name)
+                    // `drain` in the file wins when it changed there; otherwise the admin's state stays.
+                    if before.drain != node.drain { _ = setDrained(node.name, node.drain) }
                     health[node.name]?.setThresholds(downAfter: new.probe.downAfter, upAfter: new.probe.upAfter)
                     if before.esl != node.esl { forgetReading(node.name) }
                     continue
@@ -87,7 +90,7 @@ public struct NodeDispatcher: Sendable {
             heldUntil[node.name] = nil
             probeCounters[node.name] = nil
             forgetReading(node.name)
-            drained.remove(node.name)
+            if node.drain { drained.insert(node.name) } else { drained.remove(node.name) }
         }
         for name in old.keys where next[name] == nil {
             diff.removed.append(name)

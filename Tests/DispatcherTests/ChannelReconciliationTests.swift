@@ -123,3 +123,26 @@ import Testing
         #expect((try? Self.config("{ invite_timeout: 100ms }"))?.failover.inviteTimeoutMin == .milliseconds(100), "the default floor follows a lower ceiling")
     }
 }
+
+@Suite struct ConfigDrainTests {
+    @Test func drainInTheFileStartsTheNodeDrainedAndAReloadAppliesAChange() throws {
+        func config(_ drain: Bool) throws -> RegionsConfig {
+            try RegionsConfigLoader.load(
+                yaml: """
+                    regions:
+                      east:
+                        nodes:
+                          - { name: e1, sip: "127.0.0.1:5080", drain: \(drain) }
+                          - { name: e2, sip: "127.0.0.1:5082" }
+                    """)
+        }
+        var d = NodeDispatcher(config: try config(true), localRegion: "east")
+        #expect(d.drained == ["e1"])
+        #expect(d.candidates(now: .now).map(\.name) == ["e2"])
+        d.reload(try config(false))
+        #expect(d.drained.isEmpty, "the file changed: it wins")
+        d.setDrained("e2", true)
+        d.reload(try config(false))
+        #expect(d.drained == ["e2"], "an unchanged file keeps the admin's drain")
+    }
+}

@@ -97,14 +97,17 @@ public struct Node: Sendable, Hashable, CustomStringConvertible {
     public var esl: HostPort?
     public var maxChannels: Int
     public var weight: Int
+    /// `drain: true` in the file: the operator's state from config (no new calls).
+    public var drain: Bool
 
-    public init(name: String, region: String, sip: HostPort, esl: HostPort? = nil, maxChannels: Int = 500, weight: Int = 1) {
+    public init(name: String, region: String, sip: HostPort, esl: HostPort? = nil, maxChannels: Int = 500, weight: Int = 1, drain: Bool = false) {
         self.name = name
         self.region = region
         self.sip = sip
         self.esl = esl
         self.maxChannels = maxChannels
         self.weight = weight
+        self.drain = drain
     }
 
     public var description: String { "\(name)@\(sip)" }

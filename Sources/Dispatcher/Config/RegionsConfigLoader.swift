@@ -224,7 +224,7 @@ public enum RegionsConfigLoader {
                 }
                 let maxChannels = positive(n.max_channels, "\(npath).max_channels", default: 500, &issues)
                 let weight = positive(n.weight, "\(npath).weight", default: 1, &issues)
-                nodes.append(Node(name: nodeName, region: name, sip: sip, esl: esl, maxChannels: maxChannels, weight: weight))
+                nodes.append(Node(name: nodeName, region: name, sip: sip, esl: esl, maxChannels: maxChannels, weight: weight, drain: n.drain ?? false))
             }
             for (i, prefix) in (r.prefer_for ?? []).enumerated() {
                 let digits = prefix.hasPrefix("+") ? prefix.dropFirst() : Substring(prefix)

@@ -32,6 +32,7 @@ struct RegionsFile: Decodable, Sendable {
         var esl: String?
         var max_channels: Int?
         var weight: Int?
+        var drain: Bool?
     }
     struct Region: Decodable, Sendable {
         var prefer_for: [String]?
@@ -50,6 +51,6 @@ struct RegionsFile: Decodable, Sendable {
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
         "dispatch.failover": ["invite_timeout", "invite_timeout_min", "retry_on", "max_attempts", "hold_down"],
         "regions.*": ["prefer_for", "nodes"],
-        "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight"],
+        "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight", "drain"],
     ]
 }

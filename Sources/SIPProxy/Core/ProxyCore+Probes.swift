@@ -57,6 +57,7 @@ extension ProxyCore {
         guard code >= 200, let probe = pendingProbes.removeValue(forKey: branch) else { return true }
         if code < 500 {
             metrics.probe(probe.node.name, "ok")
+            metrics.rtt(probe.node.name, now - probe.sentAt)
             if let state = dispatcher.probeSucceeded(node: probe.node.name, rtt: now - probe.sentAt, now: now) {
                 nodeStateChanged(probe.node, state, reason: "answered OPTIONS")
             }

@@ -20,6 +20,7 @@ final class ProxyMetrics {
     private var probes: [String: Counter] = [:]
     private var nodeStates: [String: Gauge] = [:]
     private var nodeChannels: [String: Gauge] = [:]
+    private var nodeRTT: [String: Gauge] = [:]
 
     /// `sip_probes_total{node, result}`: result is sent, ok or failed.
     func probe(_ node: String, _ result: String) {
@@ -35,6 +36,12 @@ final class ProxyMetrics {
         let g = nodeStates[node] ?? Gauge(label: "sip_node_active", dimensions: [("node", node)])
         nodeStates[node] = g
         g.record(active ? 1 : 0)
+    }
+
+    func rtt(_ node: String, _ rtt: Duration) {
+        let g = nodeRTT[node] ?? Gauge(label: "sip_node_rtt_seconds", dimensions: [("node", node)])
+        nodeRTT[node] = g
+        g.record(Double(rtt.components.seconds) + Double(rtt.components.attoseconds) / 1e18)
     }
 
     func channels(_ node: String, _ count: Int) {
