@@ -60,6 +60,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Store",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "FSEmulator",
             dependencies: [
                 "ESL", "SIPCore",
@@ -72,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "SIPProxy", "Dispatcher", "CMallocTuning", "ESL", "FSEmulator",
+                "SIPProxy", "Dispatcher", "CMallocTuning", "ESL", "FSEmulator", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,6 +115,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ESLTests",
             dependencies: ["ESL", "FSEmulator", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

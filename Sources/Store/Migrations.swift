@@ -1,0 +1,106 @@
+/// Versioned schema migrations, applied in order at start-up (`switchyard migrate` too). Each
+/// runs in its own transaction under an advisory lock, so several processes starting at once
+/// apply each migration exactly once.
+public enum Migrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "accounts, calls, cdr, rates", sql: """
+            CREATE TABLE accounts (
+                id          uuid PRIMARY KEY,
+                name        text NOT NULL,
+                key_prefix  text NOT NULL UNIQUE,
+                key_hash    bytea NOT NULL UNIQUE,          -- sha256 of the API key; the key itself is never stored
+                created_at  timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE calls (
+                id                      uuid PRIMARY KEY,
+                account_id              uuid NOT NULL REFERENCES accounts(id),
+                to_number               text NOT NULL,
+                from_number             text NOT NULL,
+                url                     text NOT NULL,
+                status_callback         text,
+                status_callback_events  text[] NOT NULL DEFAULT '{}',
+                timeout_s               integer NOT NULL,
+                time_limit_s            integer,
+                region                  text,
+                client_state            text,
+                status                  text NOT NULL CHECK (status IN
+                    ('queued', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled')),
+                node                    text,
+                idempotency_key         text,
+                request_hash            text,
+                created_at              timestamptz NOT NULL DEFAULT now(),
+                updated_at              timestamptz NOT NULL DEFAULT now(),
+                answered_at             timestamptz,
+                ended_at                timestamptz,
+                published_at            timestamptz       -- NULL: not yet on the stream (the outbox)
+            );
+            CREATE UNIQUE INDEX calls_idempotency ON calls (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+            CREATE INDEX calls_account_page ON calls (account_id, created_at DESC, id DESC);
+            CREATE INDEX calls_unpublished ON calls (created_at) WHERE published_at IS NULL;
+            CREATE TABLE cdr (
+                channel_uuid    text PRIMARY KEY,             -- one row per channel: a duplicate event writes nothing
+                call_id         text NOT NULL,
+                node            text NOT NULL,
+                region          text,
+                direction       text NOT NULL,
+                from_number     text,
+                to_number       text,
+                start_at        timestamptz,
+                answer_at       timestamptz,
+                end_at          timestamptz,
+                duration_s      integer NOT NULL DEFAULT 0,
+                billsec         integer NOT NULL DEFAULT 0,
+                hangup_cause    text,
+                codec           text,
+                rtp_in_packets  bigint,
+                rtp_in_skipped  bigint,
+                jitter_max_ms   double precision,
+                loss_pct        double precision,
+                mos             double precision,
+                cost            numeric(12, 5),
+                created_at      timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX cdr_call ON cdr (call_id);
+            CREATE TABLE rates (
+                prefix          text PRIMARY KEY,
+                per_minute      numeric(12, 5) NOT NULL CHECK (per_minute >= 0)
+            );
+            """),
+    ]
+
+    /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.
+    @discardableResult
+    public static func migrate(_ pool: PostgresPool) async throws(StoreError) -> [Int] {
+        // Under the lock too: two concurrent CREATE TABLE IF NOT EXISTS can still collide (23505).
+        try await pool.transaction { (c: PostgresConnectionHandle) throws(StoreError) in
+            try c.query("SELECT pg_advisory_xact_lock(7201994)")
+            try c.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+        }
+        var applied: [Int] = []
+        for m in all {
+            let done = try await pool.transaction { (c: PostgresConnectionHandle) throws(StoreError) -> Bool in
+                // One migrator at a time across processes.
+                try c.query("SELECT pg_advisory_xact_lock(7201994)")
+                guard try c.query("SELECT 1 FROM schema_migrations WHERE version = $1", [String(m.version)]).rows.isEmpty else { return false }
+                do throws(StoreError) {
+                    try c.query(m.sql, context: "migration \(m.version)")
+                } catch {
+                    throw StoreError(.migrationFailed, error.message, sqlState: error.sqlState, context: "migration \(m.version) \(m.name)")
+                }
+                try c.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [String(m.version), m.name])
+                return true
+            }
+            if done { applied.append(m.version) }
+        }
+        return applied
+    }
+}

@@ -1,0 +1,149 @@
+internal import CLibPQ
+import Logging
+
+/// One libpq connection. Not thread-safe: the pool hands it to one thread at a time, and every
+/// call here blocks that thread (never an event loop or the cooperative pool).
+final class PostgresConnection: @unchecked Sendable {
+    // @unchecked: a PGconn is used by one thread at a time, enforced by the pool's checkout.
+    private var conn: OpaquePointer?
+    let conninfo: String
+    private var prepared: Set<String> = []
+    /// Retained once for the connection's life: libpq's notice callback reads it.
+    private let notices: Unmanaged<NoticeBox>
+
+    init(conninfo: String, logger: Logger) throws(StoreError) {
+        self.conninfo = conninfo
+        self.notices = Unmanaged.passRetained(NoticeBox(logger: logger))
+        do {
+            try connect()
+        } catch {
+            if let conn { PQfinish(conn) }
+            conn = nil
+            notices.release()
+            throw error
+        }
+    }
+
+    deinit {
+        if let conn {
+            PQfinish(conn)
+            notices.release()
+        }
+    }
+
+    private func connect() throws(StoreError) {
+        if let conn { PQfinish(conn) }
+        prepared.removeAll()
+        let c = PQconnectdb(conninfo)
+        conn = c
+        guard let c, PQstatus(c) == CONNECTION_OK else {
+            let message = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            throw StoreError(.connectionFailed, message.trimmingTrailingNewlines(), context: "connect")
+        }
+        // Notices (e.g. "relation already exists, skipping") go to the logger, not stderr.
+        let box = notices.toOpaque()
+        PQsetNoticeProcessor(c, { arg, message in
+            guard let arg, let message else { return }
+            Unmanaged<NoticeBox>.fromOpaque(arg).takeUnretainedValue().log(String(cString: message))
+        }, box)
+    }
+
+    /// Reconnects if the connection was lost (`PQstatus` not OK).
+    func ensureConnected() throws(StoreError) {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            try connect()
+            return
+        }
+    }
+
+    var isHealthy: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    /// Runs `sql` with text parameters `$1…` (`nil` is NULL).
+    @discardableResult
+    func query(_ sql: String, _ params: [String?] = [], context: String = "") throws(StoreError) -> QueryResult {
+        try ensureConnected()
+        // Without parameters, the simple protocol: it allows several statements (migrations).
+        let result = params.isEmpty
+            ? PQexec(conn, sql)
+            : withCStrings(params) { values in PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0) }
+        return try consume(result, context: context.isEmpty ? String(sql.prefix(60)) : context)
+    }
+
+    /// Runs a named prepared statement, preparing it on first use on this connection.
+    @discardableResult
+    func execute(_ name: String, _ sql: String, _ params: [String?]) throws(StoreError) -> QueryResult {
+        try ensureConnected()
+        if !prepared.contains(name) {
+            let r = PQprepare(conn, name, sql, Int32(params.count), nil)
+            _ = try consume(r, context: "prepare \(name)")
+            prepared.insert(name)
+        }
+        let result = withCStrings(params) { values in
+            PQexecPrepared(conn, name, Int32(params.count), values, nil, nil, 0)
+        }
+        return try consume(result, context: name)
+    }
+
+    private func consume(_ result: OpaquePointer?, context: String) throws(StoreError) -> QueryResult {
+        guard let result else {
+            let message = conn.map { String(cString: PQerrorMessage($0)) } ?? "no connection"
+            throw StoreError(.connectionFailed, message.trimmingTrailingNewlines(), context: context)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
+            let code: StoreError.Code = sqlState == "23505" ? .uniqueViolation : (conn.map { PQstatus($0) != CONNECTION_OK } ?? true) ? .connectionFailed : .queryFailed
+            throw StoreError(code, message, sqlState: sqlState, context: context)
+        }
+        let nFields = Int(PQnfields(result))
+        let nRows = Int(PQntuples(result))
+        var columns: [String] = []
+        columns.reserveCapacity(nFields)
+        for f in 0..<nFields { columns.append(String(cString: PQfname(result, Int32(f)))) }
+        var rows: [QueryResult.Row] = []
+        rows.reserveCapacity(nRows)
+        for r in 0..<nRows {
+            var values: [String?] = []
+            values.reserveCapacity(nFields)
+            for f in 0..<nFields {
+                if PQgetisnull(result, Int32(r), Int32(f)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(r), Int32(f))))
+                }
+            }
+            rows.append(QueryResult.Row(columns: columns, values: values))
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return QueryResult(columns: columns, rows: rows, affected: affected)
+    }
+}
+
+/// Holds the logger for libpq's notice callback (a C function pointer cannot capture).
+final class NoticeBox: @unchecked Sendable {
+    // @unchecked: immutable after init; Logger is a value type used read-only.
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+    func log(_ message: String) { logger.debug("postgres notice", metadata: ["notice": "\(message.trimmingTrailingNewlines())"]) }
+}
+
+/// Calls `body` with a C array of NUL-terminated copies of `strings` (NULL for nil).
+func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { for c in copies { free(c) } }
+    return body(copies.map { $0.map { UnsafePointer($0) } })
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var s = Substring(self)
+        while let l = s.last, l == "\n" || l == "\r" || l == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

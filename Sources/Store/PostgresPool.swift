@@ -1,0 +1,124 @@
+public import Logging
+public import NIOPosix
+import NIOCore
+
+/// A pool of libpq connections. Every blocking libpq call runs on the pool's own threads
+/// (`NIOThreadPool`), never on an event loop or Swift's cooperative pool; a connection is used
+/// by one thread at a time. Connection settings are libpq's: a `postgres://` URL or
+/// `key=value` string, and the `PG*` environment variables for anything it leaves out.
+public actor PostgresPool {
+    public let conninfo: String
+    public let size: Int
+    private let logger: Logger
+    private let threads: NIOThreadPool
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+    private var waiters: [CheckedContinuation<PostgresConnection, any Error>] = []
+    private var closed = false
+
+    public init(conninfo: String = "", size: Int = 4, logger: Logger = Logger(label: "switchyard.store")) {
+        self.conninfo = conninfo
+        self.size = max(1, size)
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: max(1, size))
+        threads.start()
+    }
+
+    /// Runs `body` with a connection on a pool thread; the connection returns to the pool after.
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnectionHandle) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let connection = try await checkout()
+        do {
+            let value = try await threads.runIfActive { () throws -> T in
+                try body(PostgresConnectionHandle(connection))
+            }
+            checkin(connection)
+            return value
+        } catch {
+            checkin(connection)
+            throw (error as? StoreError) ?? StoreError(.connectionFailed, "\(error)", context: "thread pool")
+        }
+    }
+
+    /// `BEGIN`, `body`, `COMMIT` on one connection; `ROLLBACK` if `body` throws.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnectionHandle) throws(StoreError) -> T) async throws(StoreError) -> T {
+        try await withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> T in
+            try c.query("BEGIN")
+            do throws(StoreError) {
+                let value = try body(c)
+                try c.query("COMMIT")
+                return value
+            } catch {
+                _ = try? c.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// One statement on any connection.
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?] = []) async throws(StoreError) -> QueryResult {
+        try await withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in try c.query(sql, params) }
+    }
+
+    private func checkout() async throws(StoreError) -> PostgresConnection {
+        guard !closed else { throw StoreError(.poolClosed, "the pool is shut down") }
+        if let c = idle.popLast() { return c }
+        if open < size {
+            open += 1
+            let conninfo = self.conninfo
+            let logger = self.logger
+            do {
+                return try await threads.runIfActive { try PostgresConnection(conninfo: conninfo, logger: logger) }
+            } catch {
+                open -= 1
+                throw (error as? StoreError) ?? StoreError(.connectionFailed, "\(error)", context: "connect")
+            }
+        }
+        do {
+            return try await withCheckedThrowingContinuation { waiters.append($0) }
+        } catch {
+            throw (error as? StoreError) ?? StoreError(.poolClosed, "\(error)")
+        }
+    }
+
+    private func checkin(_ connection: PostgresConnection) {
+        if closed {
+            open -= 1
+            return
+        }
+        if !waiters.isEmpty {
+            waiters.removeFirst().resume(returning: connection)
+        } else {
+            idle.append(connection)
+        }
+    }
+
+    /// Closes idle connections and stops the threads; waiters fail with `.poolClosed`.
+    public func shutdown() async {
+        closed = true
+        for w in waiters { w.resume(throwing: StoreError(.poolClosed, "the pool is shut down")) }
+        waiters.removeAll()
+        idle.removeAll()
+        try? await threads.shutdownGracefully()
+    }
+}
+
+/// What a pool body gets: the connection's statements, on the pool thread.
+public struct PostgresConnectionHandle: @unchecked Sendable {
+    // @unchecked: only used inside the pool body, on the one thread that holds the connection.
+    let connection: PostgresConnection
+
+    init(_ connection: PostgresConnection) { self.connection = connection }
+
+    /// `sql` with text parameters `$1…`.
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?] = [], context: String = "") throws(StoreError) -> QueryResult {
+        try connection.query(sql, params, context: context)
+    }
+
+    /// A named statement, prepared once per connection.
+    @discardableResult
+    public func execute(_ name: String, _ sql: String, _ params: [String?]) throws(StoreError) -> QueryResult {
+        try connection.execute(name, sql, params)
+    }
+}
