@@ -70,6 +70,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Bus",
+            dependencies: [
+                "CNATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "FSEmulator",
             dependencies: [
                 "ESL", "SIPCore",
@@ -116,6 +126,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ESLTests",
             dependencies: ["ESL", "FSEmulator", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

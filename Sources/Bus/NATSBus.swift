@@ -1,0 +1,259 @@
+internal import CNATS
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+
+/// A NATS connection with JetStream: streams, publish with acknowledgement and message-id
+/// dedupe, durable pull consumers. libnats handles are thread-safe; its blocking calls
+/// (`js_Publish` waits for the PubAck, `Fetch` waits for messages) run on the bus's own threads,
+/// never on Swift's cooperative pool or an event loop. The connection reconnects by itself.
+public final class NATSBus: @unchecked Sendable {
+    // @unchecked: natsConnection and jsCtx are thread-safe (libnats locks internally); the
+    // pointers are set once in init and destroyed once in close().
+    private let connection: OpaquePointer
+    private let js: OpaquePointer
+    private let threads: NIOThreadPool
+    let logger: Logger
+    public let url: String
+
+    private init(connection: OpaquePointer, js: OpaquePointer, threads: NIOThreadPool, url: String, logger: Logger) {
+        self.connection = connection
+        self.js = js
+        self.threads = threads
+        self.url = url
+        self.logger = logger
+    }
+
+    /// Connects to `url` (`nats://127.0.0.1:4222`; a comma-separated list for a cluster).
+    /// `retry`: keep trying in the background when the first connect fails (a server not up yet).
+    public static func connect(url: String, name: String = "switchyard", threads: Int = 4, logger: Logger = Logger(label: "switchyard.bus")) async throws(BusError) -> NATSBus {
+        let pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        pool.start()
+        do {
+            let (nc, js) = try await pool.runIfActive { () throws -> (UncheckedPointer, UncheckedPointer) in
+                var opts: OpaquePointer?
+                try check(natsOptions_Create(&opts), .connectionFailed, "options")
+                defer { natsOptions_Destroy(opts) }
+                try check(natsOptions_SetURL(opts, url), .connectionFailed, "url \(url)")
+                _ = natsOptions_SetName(opts, name)
+                _ = natsOptions_SetTimeout(opts, 2000)
+                _ = natsOptions_SetMaxReconnect(opts, -1)        // forever
+                _ = natsOptions_SetReconnectWait(opts, 250)
+                _ = natsOptions_SetAllowReconnect(opts, true)
+                var nc: OpaquePointer?
+                try check(natsConnection_Connect(&nc, opts), .connectionFailed, "connect \(url)")
+                var jsOpts = jsOptions()
+                jsOptions_Init(&jsOpts)
+                jsOpts.Wait = 5000
+                var js: OpaquePointer?
+                let s = natsConnection_JetStream(&js, nc, &jsOpts)
+                guard s == NATS_OK else {
+                    natsConnection_Destroy(nc)
+                    throw BusError(.connectionFailed, "JetStream context", status: text(s))
+                }
+                return (UncheckedPointer(nc!), UncheckedPointer(js!))
+            }
+            return NATSBus(connection: nc.pointer, js: js.pointer, threads: pool, url: url, logger: logger)
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw (error as? BusError) ?? BusError(.connectionFailed, "\(error)")
+        }
+    }
+
+    /// Whether the connection is up right now (it reconnects by itself when not).
+    public var isConnected: Bool { natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
+
+    /// Creates the stream, or updates its configuration when it exists (idempotent at start-up).
+    public func ensureStream(_ config: StreamConfig) async throws(BusError) {
+        let js = UncheckedPointer(self.js)
+        try await run { () throws(BusError) in
+            try withStreamConfig(config) { (cfg: inout jsStreamConfig) throws(BusError) in
+                var err = jsErrCode(0)
+                var info: UnsafeMutablePointer<jsStreamInfo>?
+                var s = js_GetStreamInfo(&info, js.pointer, config.name, nil, &err)
+                if s == NATS_OK {
+                    jsStreamInfo_Destroy(info)
+                    info = nil
+                    s = js_UpdateStream(&info, js.pointer, &cfg, nil, &err)
+                } else {
+                    err = jsErrCode(0)
+                    s = js_AddStream(&info, js.pointer, &cfg, nil, &err)
+                }
+                if info != nil { jsStreamInfo_Destroy(info) }
+                guard s == NATS_OK else {
+                    throw BusError(.streamFailed, "stream \(config.name)", status: lastError(s), jsErrorCode: Int(err.rawValue))
+                }
+            }
+        }
+    }
+
+    /// Publishes `data` on `subject` and waits for JetStream's acknowledgement. `messageID`
+    /// makes a re-publish within the stream's duplicate window harmless (`duplicate` is true).
+    @discardableResult
+    public func publish(_ subject: String, _ data: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(5)) async throws(BusError) -> PublishAck {
+        let js = UncheckedPointer(self.js)
+        let ms = Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return try await run { () throws(BusError) -> PublishAck in
+            var opts = jsPubOptions()
+            jsPubOptions_Init(&opts)
+            opts.MaxWait = ms
+            var ack: UnsafeMutablePointer<jsPubAck>?
+            var err = jsErrCode(0)
+            let s: natsStatus = messageID.withOptionalCString { id in
+                opts.MsgId = id
+                return data.withUnsafeBytes { raw in
+                    js_Publish(&ack, js.pointer, subject, raw.baseAddress, Int32(raw.count), &opts, &err)
+                }
+            }
+            guard s == NATS_OK, let ack else {
+                throw BusError(.publishFailed, "publish \(subject)", status: lastError(s), jsErrorCode: Int(err.rawValue))
+            }
+            defer { jsPubAck_Destroy(ack) }
+            return PublishAck(stream: String(cString: ack.pointee.Stream), sequence: ack.pointee.Sequence, duplicate: ack.pointee.Duplicate)
+        }
+    }
+
+    /// A durable pull consumer on `stream` (created if needed) delivering `subject`'s messages.
+    public func pullConsumer(_ config: ConsumerConfig) async throws(BusError) -> PullConsumer {
+        let js = UncheckedPointer(self.js)
+        let sub = try await run { () throws(BusError) -> UncheckedPointer in
+            var subOpts = jsSubOptions()
+            jsSubOptions_Init(&subOpts)
+            subOpts.ManualAck = true
+            var err = jsErrCode(0)
+            var sub: OpaquePointer?
+            let s: natsStatus = config.stream.withCString { stream in
+                subOpts.Stream = stream
+                subOpts.Config.AckPolicy = js_AckExplicit
+                subOpts.Config.AckWait = Int64(config.ackWait.components.seconds) * 1_000_000_000 + config.ackWait.components.attoseconds / 1_000_000_000
+                subOpts.Config.MaxDeliver = Int64(config.maxDeliver)
+                subOpts.Config.MaxAckPending = Int64(config.maxAckPending)
+                return js_PullSubscribe(&sub, js.pointer, config.subject, config.durable, nil, &subOpts, &err)
+            }
+            guard s == NATS_OK, let sub else {
+                throw BusError(.consumerFailed, "pull consumer \(config.durable) on \(config.stream)", status: lastError(s), jsErrorCode: Int(err.rawValue))
+            }
+            return UncheckedPointer(sub)
+        }
+        return PullConsumer(subscription: sub.pointer, config: config, logger: logger)
+    }
+
+    /// Closes the connection (pending publishes fail).
+    public func close() async {
+        natsConnection_Close(connection)
+        jsCtx_Destroy(js)
+        natsConnection_Destroy(connection)
+        try? await threads.shutdownGracefully()
+    }
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable () throws(BusError) -> T) async throws(BusError) -> T {
+        do {
+            return try await threads.runIfActive { try body() }
+        } catch {
+            throw (error as? BusError) ?? BusError(.closed, "\(error)")
+        }
+    }
+}
+
+/// The acknowledgement of a JetStream publish.
+public struct PublishAck: Sendable, Hashable {
+    public var stream: String
+    public var sequence: UInt64
+    /// The message id was seen within the duplicate window: the stream kept the first copy.
+    public var duplicate: Bool
+}
+
+public struct StreamConfig: Sendable, Hashable {
+    public var name: String
+    public var subjects: [String]
+    /// Messages older than this are dropped (0: kept until other limits).
+    public var maxAge: Duration
+    /// Total size limit in bytes (-1: none).
+    public var maxBytes: Int64
+    /// The window in which a repeated message id is recognised as a duplicate.
+    public var duplicateWindow: Duration
+
+    public init(name: String, subjects: [String], maxAge: Duration = .seconds(7 * 86400), maxBytes: Int64 = 1 << 30, duplicateWindow: Duration = .seconds(86400)) {
+        self.name = name
+        self.subjects = subjects
+        self.maxAge = maxAge
+        self.maxBytes = maxBytes
+        self.duplicateWindow = duplicateWindow
+    }
+}
+
+public struct ConsumerConfig: Sendable, Hashable {
+    public var stream: String
+    public var durable: String
+    public var subject: String
+    /// Unacknowledged longer than this: redelivered.
+    public var ackWait: Duration
+    public var maxDeliver: Int
+    /// At most this many messages delivered and not yet acknowledged (the backpressure).
+    public var maxAckPending: Int
+    public var batch: Int
+
+    public init(stream: String, durable: String, subject: String, ackWait: Duration = .seconds(30), maxDeliver: Int = 20, maxAckPending: Int = 256, batch: Int = 64) {
+        self.stream = stream
+        self.durable = durable
+        self.subject = subject
+        self.ackWait = ackWait
+        self.maxDeliver = maxDeliver
+        self.maxAckPending = maxAckPending
+        self.batch = batch
+    }
+}
+
+/// A pointer that crosses to a pool thread; the handles it points at are thread-safe.
+struct UncheckedPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+func check(_ s: natsStatus, _ code: BusError.Code, _ what: String) throws(BusError) {
+    guard s == NATS_OK else { throw BusError(code, what, status: lastError(s)) }
+}
+
+func text(_ s: natsStatus) -> String { String(cString: natsStatus_GetText(s)) }
+
+/// The status text plus libnats's thread-local detail, if any.
+func lastError(_ s: natsStatus) -> String {
+    var st = NATS_OK
+    if let detail = nats_GetLastError(&st), detail.pointee != 0 { return "\(text(s)): \(String(cString: detail))" }
+    return text(s)
+}
+
+/// Fills a `jsStreamConfig` whose C strings live for the duration of `body`.
+func withStreamConfig<T>(_ config: StreamConfig, _ body: (inout jsStreamConfig) throws(BusError) -> T) throws(BusError) -> T {
+    var cfg = jsStreamConfig()
+    jsStreamConfig_Init(&cfg)
+    let name = strdup(config.name)
+    let subjects: [UnsafeMutablePointer<CChar>?] = config.subjects.map { strdup($0) }
+    defer {
+        free(name)
+        for s in subjects { free(s) }
+    }
+    var subjectPointers: [UnsafePointer<CChar>?] = subjects.map { $0.map { UnsafePointer($0) } }
+    cfg.Name = UnsafePointer(name)
+    cfg.Storage = js_FileStorage
+    cfg.Retention = js_LimitsPolicy
+    cfg.Discard = js_DiscardOld
+    cfg.MaxAge = Int64(config.maxAge.components.seconds) * 1_000_000_000
+    cfg.MaxBytes = config.maxBytes
+    cfg.Duplicates = Int64(config.duplicateWindow.components.seconds) * 1_000_000_000
+    return try subjectPointers.withUnsafeMutableBufferPointer { buffer throws(BusError) -> T in
+        cfg.Subjects = buffer.baseAddress
+        cfg.SubjectsLen = Int32(buffer.count)
+        return try body(&cfg)
+    }
+}
+
+extension Optional where Wrapped == String {
+    func withOptionalCString<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {
+        switch self {
+        case .some(let s): s.withCString { body($0) }
+        case .none: body(nil)
+        }
+    }
+}
