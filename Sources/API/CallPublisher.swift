@@ -1,0 +1,81 @@
+public import Bus
+import Foundation
+public import Logging
+public import Store
+
+/// Puts call jobs on the `calls` stream and records that they are there. A failed publish
+/// leaves the call in the outbox (`published_at IS NULL`) for the sweeper; the message id
+/// (= the call id) makes a second publish of the same call harmless.
+public struct CallPublisher: Sendable {
+    let bus: NATSBus
+    let calls: CallStore
+    let logger: Logger
+
+    public static let stream = StreamConfig(name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: .seconds(86400))
+
+    public init(bus: NATSBus, calls: CallStore, logger: Logger) {
+        self.bus = bus
+        self.calls = calls
+        self.logger = logger
+    }
+
+    /// Publishes the originate job; true when it is on the stream.
+    @discardableResult
+    func publish(_ call: CallStore.Call, timeout: Duration = .seconds(2)) async -> Bool {
+        let job = CallJob(call)
+        // NATS down: do not make the caller wait for a publish timeout; the sweeper has it.
+        guard bus.isConnected else {
+            logger.warning("NATS disconnected; call left in the outbox", metadata: ["call": "\(call.id)"])
+            return false
+        }
+        do {
+            let data = try JSONEncoder().encode(job)
+            try await bus.publish(job.subject, Array(data), messageID: job.messageID, timeout: timeout)
+        } catch {
+            logger.warning("call not published yet; the outbox sweeper will retry", metadata: ["call": "\(call.id)", "error": "\(error)"])
+            return false
+        }
+        do {
+            try await calls.markPublished(id: call.id)
+        } catch {
+            // The sweeper will publish it again: a duplicate the stream drops by message id.
+            logger.warning("published call not marked", metadata: ["call": "\(call.id)", "error": "\(error)"])
+        }
+        return true
+    }
+
+    func publishCancel(_ call: CallStore.Call) async throws {
+        let job = CallJob(call, type: "cancel")
+        try await bus.publish(job.subject, Array(try JSONEncoder().encode(job)), messageID: job.messageID, timeout: .seconds(2))
+    }
+}
+
+/// Republishes calls whose publish failed (the outbox), every `interval`.
+public struct OutboxSweeper: Sendable {
+    let publisher: CallPublisher
+    let interval: Duration
+    let minimumAge: Duration
+
+    public init(publisher: CallPublisher, interval: Duration = .seconds(1), minimumAge: Duration = .seconds(2)) {
+        self.publisher = publisher
+        self.interval = interval
+        self.minimumAge = minimumAge
+    }
+
+    /// One pass: returns how many calls were put on the stream.
+    @discardableResult
+    public func sweep() async -> Int {
+        guard let pending = try? await publisher.calls.unpublished(olderThan: minimumAge) else { return 0 }
+        var done = 0
+        for call in pending where await publisher.publish(call) { done += 1 }
+        if done > 0 { publisher.logger.notice("outbox: republished calls", metadata: ["count": "\(done)"]) }
+        return done
+    }
+
+    public func run() async {
+        while !Task.isCancelled {
+            await sweep()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

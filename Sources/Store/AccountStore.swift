@@ -1,0 +1,50 @@
+/// API accounts. A key is shown once at creation; only its SHA-256 (computed by PostgreSQL) is
+/// stored, with a short prefix to tell keys apart in logs.
+public struct AccountStore: Sendable {
+    public struct Account: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var keyPrefix: String
+    }
+
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// Creates an account and returns it with its new key (`sy_live_` + 40 hex digits).
+    public func create(name: String) async throws(StoreError) -> (account: Account, key: String) {
+        var rng = SystemRandomNumberGenerator()
+        let secret = (0..<5).map { _ in String(rng.next() as UInt64, radix: 16).leftPadded(16) }.joined().prefix(40)
+        let key = "sy_live_\(secret)"
+        let prefix = String(key.prefix(14))
+        let id = newUUID()
+        try await pool.query(
+            "INSERT INTO accounts (id, name, key_prefix, key_hash) VALUES ($1::uuid, $2, $3, sha256(convert_to($4, 'UTF8')))",
+            [id, name, prefix, key])
+        return (Account(id: id, name: name, keyPrefix: prefix), key)
+    }
+
+    /// The account a key belongs to, or nil.
+    public func authenticate(key: String) async throws(StoreError) -> Account? {
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("account_by_key", "SELECT id, name, key_prefix FROM accounts WHERE key_hash = sha256(convert_to($1, 'UTF8'))", [key])
+        }
+        guard let row = r.first else { return nil }
+        return Account(id: try row.string("id"), name: try row.string("name"), keyPrefix: try row.string("key_prefix"))
+    }
+}
+
+/// A random (version 4) UUID, lower-case.
+public func newUUID() -> String {
+    var rng = SystemRandomNumberGenerator()
+    var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    bytes[6] = (bytes[6] & 0x0F) | 0x40
+    bytes[8] = (bytes[8] & 0x3F) | 0x80
+    let hex = bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+    let c = Array(hex)
+    return "\(String(c[0..<8]))-\(String(c[8..<12]))-\(String(c[12..<16]))-\(String(c[16..<20]))-\(String(c[20..<32]))"
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

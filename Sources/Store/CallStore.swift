@@ -1,0 +1,238 @@
+/// The `calls` table: inserts with idempotency keys, reads scoped to an account, cursor
+/// pagination, the publish outbox, and status changes that only move forward.
+public struct CallStore: Sendable {
+    public static let statuses = ["queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"]
+    public static let finalStatuses: Set<String> = ["completed", "busy", "failed", "no-answer", "canceled"]
+
+    public struct NewCall: Sendable, Hashable {
+        public var id: String
+        public var accountID: String
+        public var to: String
+        public var from: String
+        public var url: String
+        public var statusCallback: String?
+        public var statusCallbackEvents: [String]
+        public var timeout: Int
+        public var timeLimit: Int?
+        public var region: String?
+        public var clientState: String?
+        public var idempotencyKey: String?
+        /// A digest of the request body, to tell a retry from a different request with the same key.
+        public var requestHash: String?
+
+        public init(
+            id: String, accountID: String, to: String, from: String, url: String, statusCallback: String? = nil, statusCallbackEvents: [String] = [],
+            timeout: Int = 60, timeLimit: Int? = nil, region: String? = nil, clientState: String? = nil, idempotencyKey: String? = nil,
+            requestHash: String? = nil
+        ) {
+            self.id = id
+            self.accountID = accountID
+            self.to = to
+            self.from = from
+            self.url = url
+            self.statusCallback = statusCallback
+            self.statusCallbackEvents = statusCallbackEvents
+            self.timeout = timeout
+            self.timeLimit = timeLimit
+            self.region = region
+            self.clientState = clientState
+            self.idempotencyKey = idempotencyKey
+            self.requestHash = requestHash
+        }
+    }
+
+    public struct Call: Sendable, Hashable, Codable {
+        public var id: String
+        public var accountID: String
+        public var to: String
+        public var from: String
+        public var url: String
+        public var statusCallback: String?
+        public var statusCallbackEvents: [String]
+        public var timeout: Int
+        public var timeLimit: Int?
+        public var region: String?
+        public var clientState: String?
+        public var status: String
+        public var node: String?
+        public var createdAt: String
+        public var updatedAt: String
+        public var answeredAt: String?
+        public var endedAt: String?
+        /// Microseconds since the epoch of `createdAt`: the pagination cursor's first half.
+        public var createdMicros: Int64
+        var requestHash: String?
+    }
+
+    public enum InsertOutcome: Sendable, Hashable {
+        case created(Call)
+        /// The same idempotency key and the same request within 24 h: the first call.
+        case replayed(Call)
+        /// The same idempotency key with a different request.
+        case keyReused(Call)
+    }
+
+    public struct Page: Sendable, Hashable {
+        public var calls: [Call]
+        /// Opaque; pass it back to get the next page. Nil on the last page.
+        public var nextCursor: String?
+    }
+
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    static let columns = """
+        id::text, account_id::text, to_number, from_number, url, status_callback, array_to_string(status_callback_events, ',') AS events,
+        timeout_s, time_limit_s, region, client_state, status, node, request_hash,
+        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created,
+        to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated,
+        to_char(answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS answered,
+        to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ended,
+        (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
+        """
+
+    static func call(_ r: QueryResult.Row) throws(StoreError) -> Call {
+        Call(
+            id: try r.string("id"), accountID: try r.string("account_id"), to: try r.string("to_number"), from: try r.string("from_number"),
+            url: try r.string("url"), statusCallback: r["status_callback"],
+            statusCallbackEvents: (r["events"] ?? "").split(separator: ",").map(String.init), timeout: try r.int("timeout_s"),
+            timeLimit: r.optionalInt("time_limit_s"), region: r["region"], clientState: r["client_state"], status: try r.string("status"),
+            node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"],
+            createdMicros: Int64(try r.string("created_us")) ?? 0, requestHash: r["request_hash"])
+    }
+
+    /// Inserts a queued call. With an idempotency key already used by the account in the last
+    /// 24 hours, nothing is inserted: the earlier call comes back (replayed, or keyReused when
+    /// the request differs). Keys older than 24 hours are released first.
+    public func insert(_ new: NewCall) async throws(StoreError) -> InsertOutcome {
+        let params: [String?] = [
+            new.id, new.accountID, new.to, new.from, new.url, new.statusCallback, "{" + new.statusCallbackEvents.joined(separator: ",") + "}",
+            String(new.timeout), new.timeLimit.map(String.init), new.region, new.clientState, new.idempotencyKey, new.requestHash,
+        ]
+        return try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> InsertOutcome in
+            if let key = new.idempotencyKey {
+                try c.execute(
+                    "release_old_key",
+                    "UPDATE calls SET idempotency_key = NULL WHERE account_id = $1::uuid AND idempotency_key = $2 AND created_at < now() - interval '24 hours'",
+                    [new.accountID, key])
+            }
+            let inserted = try c.execute("insert_call", """
+                INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
+                                   time_limit_s, region, client_state, status, idempotency_key, request_hash)
+                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13)
+                ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING \(Self.columns)
+                """, params)
+            if let row = inserted.first { return .created(try Self.call(row)) }
+            let existing = try c.execute(
+                "call_by_key", "SELECT \(Self.columns) FROM calls WHERE account_id = $1::uuid AND idempotency_key = $2", [new.accountID, new.idempotencyKey])
+            guard let row = existing.first else {
+                throw StoreError(.queryFailed, "idempotency key conflict but no call found", context: "insert_call")
+            }
+            let call = try Self.call(row)
+            return call.requestHash == new.requestHash ? .replayed(call) : .keyReused(call)
+        }
+    }
+
+    /// A call of `account`, or nil (another account's call is nil too).
+    public func get(account: String, id: String) async throws(StoreError) -> Call? {
+        guard isUUID(id) else { return nil }
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("call_by_id", "SELECT \(Self.columns) FROM calls WHERE id = $1::uuid AND account_id = $2::uuid", [id, account])
+        }
+        return try r.first.map(Self.call)
+    }
+
+    /// A page of the account's calls, newest first, optionally filtered.
+    public func list(account: String, status: String? = nil, to: String? = nil, from: String? = nil, pageSize: Int, cursor: String? = nil) async throws(StoreError) -> Page {
+        var after: (Int64, String)?
+        if let cursor {
+            let parts = cursor.split(separator: "_")
+            guard parts.count == 2, let micros = Int64(parts[0]), isUUID(String(parts[1])) else {
+                throw StoreError(.decodeFailed, "page token is not one this API issued", context: "list")
+            }
+            after = (micros, String(parts[1]))
+        }
+        let params: [String?] = [account, status, to, from, after.map { String($0.0) }, after?.1, String(pageSize + 1)]
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("list_calls", """
+                SELECT \(Self.columns) FROM calls
+                WHERE account_id = $1::uuid
+                  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR to_number = $3) AND ($4::text IS NULL OR from_number = $4)
+                  AND ($5::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
+                ORDER BY created_at DESC, id DESC
+                LIMIT $7::int
+                """, params)
+        }
+        var calls = try r.rows.map(Self.call)
+        var next: String?
+        if calls.count > pageSize {
+            calls.removeLast()
+            if let last = calls.last { next = "\(last.createdMicros)_\(last.id)" }
+        }
+        return Page(calls: calls, nextCursor: next)
+    }
+
+    /// The call is on the stream.
+    public func markPublished(id: String) async throws(StoreError) {
+        try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
+            try c.execute("mark_published", "UPDATE calls SET published_at = now() WHERE id = $1::uuid AND published_at IS NULL", [id])
+        }
+    }
+
+    /// Queued calls not yet on the stream, older than `age` (the outbox sweeper's work).
+    public func unpublished(olderThan age: Duration, limit: Int = 500) async throws(StoreError) -> [Call] {
+        let ms = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
+        let r = try await pool.query("""
+            SELECT \(Self.columns) FROM calls
+            WHERE published_at IS NULL AND created_at < now() - $1::bigint * interval '1 millisecond'
+            ORDER BY created_at LIMIT $2::int
+            """, [String(ms), String(limit)])
+        return try r.rows.map(Self.call)
+    }
+
+    /// Cancels a call that is still queued; nil when it is not queued (or not the account's).
+    public func cancelQueued(account: String, id: String) async throws(StoreError) -> Call? {
+        guard isUUID(id) else { return nil }
+        let r = try await pool.query("""
+            UPDATE calls SET status = 'canceled', updated_at = now(), ended_at = now()
+            WHERE id = $1::uuid AND account_id = $2::uuid AND status = 'queued'
+            RETURNING \(Self.columns)
+            """, [id, account])
+        return try r.first.map(Self.call)
+    }
+
+    /// Moves a call's status forward only (queued → ringing → in-progress → a final status);
+    /// a late or repeated event changes nothing. Returns the call when it changed.
+    @discardableResult
+    public func advance(id: String, to status: String, node: String? = nil) async throws(StoreError) -> Call? {
+        guard let rank = Self.rank[status], isUUID(id) else { return nil }
+        let r = try await pool.query("""
+            UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
+                answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
+                ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END
+            WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
+            RETURNING \(Self.columns)
+            """, [id, status, node, String(rank)])
+        return try r.first.map(Self.call)
+    }
+
+    static let rank: [String: Int] = [
+        "queued": 0, "ringing": 1, "in-progress": 2, "completed": 3, "busy": 3, "failed": 3, "no-answer": 3, "canceled": 3,
+    ]
+}
+
+/// `8-4-4-4-12` hex digits.
+public func isUUID(_ s: String) -> Bool {
+    let u = Array(s.utf8)
+    guard u.count == 36 else { return false }
+    for (i, c) in u.enumerated() {
+        if i == 8 || i == 13 || i == 18 || i == 23 {
+            if c != 45 { return false }
+        } else if !((48...57).contains(c) || (97...102).contains(c) || (65...70).contains(c)) {
+            return false
+        }
+    }
+    return true
+}

@@ -1,0 +1,122 @@
+import API
+import ArgumentParser
+import Bus
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Store
+
+/// `switchyard api`: the call API (Hummingbird) over PostgreSQL and NATS JetStream.
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Run the call API: POST /v1/calls and friends, backed by PostgreSQL and the JetStream stream 'calls'."
+    )
+
+    @Option(help: "Where the API listens, host:port.")
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(help: "libpq connection string or postgres:// URL. Default: $DATABASE_URL, else libpq's PG* variables.")
+    var database: String?
+
+    @Option(help: "NATS server URL(s). Default: $NATS_URL, else nats://127.0.0.1:4222.")
+    var nats: String?
+
+    @Option(help: "PostgreSQL connections (and NATS publish threads).")
+    var pool: Int = 8
+
+    @Option(help: "Log level.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        guard let (host, port) = splitHostPort(listen) else { throw ValidationError("--listen \(listen): not host:port") }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "switchyard.api")
+        let env = ProcessInfo.processInfo.environment
+        let postgres = PostgresPool(conninfo: database ?? env["DATABASE_URL"] ?? "", size: pool, logger: logger)
+        do {
+            let applied = try await Migrations.migrate(postgres)
+            if !applied.isEmpty { logger.notice("applied migrations", metadata: ["versions": "\(applied)"]) }
+        } catch {
+            throw CommandFailure("PostgreSQL: \(error)")
+        }
+        let natsURL = nats ?? env["NATS_URL"] ?? "nats://127.0.0.1:4222"
+        let bus: NATSBus
+        do {
+            bus = try await NATSBus.connect(url: natsURL, name: "switchyard-api", threads: pool, logger: logger)
+            try await bus.ensureStream(CallPublisher.stream)
+        } catch {
+            throw CommandFailure("NATS \(natsURL): \(error)")
+        }
+        let server = APIServer(pool: postgres, bus: bus, logger: logger) {
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return String(decoding: buffer, as: UTF8.self)
+        }
+        let app = Application(
+            router: server.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "switchyard"),
+            logger: logger)
+        let sweeper = OutboxService(sweeper: OutboxSweeper(publisher: server.publisher))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app), .init(service: sweeper)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.notice("API listening", metadata: ["listen": "\(host):\(port)", "nats": "\(natsURL)"])
+        try await group.run()
+        await bus.close()
+        await postgres.shutdown()
+    }
+}
+
+/// The outbox sweeper as a service: stops on graceful shutdown.
+struct OutboxService: Service {
+    let sweeper: OutboxSweeper
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await sweeper.run() }
+    }
+}
+
+/// `switchyard accounts create --name NAME`: prints a new API key once.
+struct AccountsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accounts", abstract: "Manage API accounts.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account and print its API key (shown only once).")
+
+        @Option(help: "Account name.")
+        var name: String
+
+        @Option(help: "libpq connection string or postgres:// URL. Default: $DATABASE_URL, else libpq's PG* variables.")
+        var database: String?
+
+        @Flag(help: "Print only the key (for scripts).")
+        var quiet = false
+
+        func run() async throws {
+            let pool = PostgresPool(conninfo: database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", size: 1)
+            do {
+                try await Migrations.migrate(pool)
+                let (account, key) = try await AccountStore(pool: pool).create(name: name)
+                await pool.shutdown()
+                if quiet {
+                    print(key)
+                } else {
+                    print("account \(account.id) (\(account.name))\napi key: \(key)\n(store it now: only its hash is kept)")
+                }
+            } catch {
+                await pool.shutdown()
+                throw CommandFailure("\(error)")
+            }
+        }
+    }
+}
