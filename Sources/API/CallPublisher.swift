@@ -10,6 +10,10 @@ public struct CallPublisher: Sendable {
     let bus: NATSBus
     let calls: CallStore
     let logger: Logger
+    /// Published call ids waiting to be marked, written in batches (one commit per batch
+    /// instead of one per call). Unmarked calls are only republished by the sweeper, which the
+    /// message id makes harmless.
+    let marks = PublishedMarks()
 
     public static let stream = StreamConfig(name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: .seconds(86400))
 
@@ -35,11 +39,19 @@ public struct CallPublisher: Sendable {
             logger.warning("call not published yet; the outbox sweeper will retry", metadata: ["call": "\(call.id)", "error": "\(error)"])
             return false
         }
-        do {
-            try await calls.markPublished(id: call.id)
-        } catch {
-            // The sweeper will publish it again: a duplicate the stream drops by message id.
-            logger.warning("published call not marked", metadata: ["call": "\(call.id)", "error": "\(error)"])
+        if await marks.add(call.id) {
+            // First in a new batch: flush it shortly, with whatever joined meanwhile.
+            let calls = self.calls, marks = self.marks, logger = self.logger
+            Task {
+                try? await Task.sleep(for: .milliseconds(20))
+                let ids = await marks.take()
+                do {
+                    try await calls.markPublished(ids: ids)
+                } catch {
+                    // The sweeper will publish them again: duplicates the stream drops by message id.
+                    logger.warning("published calls not marked", metadata: ["count": "\(ids.count)", "error": "\(error)"])
+                }
+            }
         }
         return true
     }
@@ -77,5 +89,21 @@ public struct OutboxSweeper: Sendable {
             await sweep()
             try? await Task.sleep(for: interval)
         }
+    }
+}
+
+/// Call ids published and not yet marked in PostgreSQL.
+actor PublishedMarks {
+    private var pending: [String] = []
+
+    /// Adds an id; true when it starts a new batch (the caller schedules the flush).
+    func add(_ id: String) -> Bool {
+        pending.append(id)
+        return pending.count == 1
+    }
+
+    func take() -> [String] {
+        defer { pending = [] }
+        return pending
     }
 }

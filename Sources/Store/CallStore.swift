@@ -181,6 +181,15 @@ public struct CallStore: Sendable {
         }
     }
 
+    /// Many calls are on the stream: one statement, one commit.
+    public func markPublished(ids: [String]) async throws(StoreError) {
+        guard !ids.isEmpty else { return }
+        let list = "{" + ids.filter(isUUID).joined(separator: ",") + "}"
+        try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
+            try c.execute("mark_published_many", "UPDATE calls SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL", [list])
+        }
+    }
+
     /// Queued calls not yet on the stream, older than `age` (the outbox sweeper's work).
     public func unpublished(olderThan age: Duration, limit: Int = 500) async throws(StoreError) -> [Call] {
         let ms = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
