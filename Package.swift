@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries, wrapped once; their types never leave the module that imports them.
@@ -94,6 +95,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Workers",
+            dependencies: [
+                "ESL", "Store", "Bus", "Dispatcher",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "FSEmulator",
             dependencies: [
                 "ESL", "SIPCore",
@@ -106,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "SIPProxy", "Dispatcher", "CMallocTuning", "ESL", "FSEmulator", "Store", "Bus", "API",
+                "SIPProxy", "Dispatcher", "CMallocTuning", "ESL", "FSEmulator", "Store", "Bus", "API", "Workers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -142,6 +155,7 @@ let package = Package(
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "WorkersTests", dependencies: ["Store", "Bus", "Workers", "ESL", "Dispatcher", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "APITests",
             dependencies: ["API", "Bus", "Store", "TestSupport", .product(name: "Yams", package: "Yams")],

@@ -79,8 +79,9 @@ public final class ESLSession: Sendable {
         try await live().api(command, timeout: timeout)
     }
 
-    public func bgapi(_ command: String) async throws(ESLError) -> String {
-        try await live().bgapi(command)
+    /// `bgapi`; `jobUUID` chooses the job's id (register interest in its BACKGROUND_JOB first).
+    public func bgapi(_ command: String, jobUUID: String? = nil) async throws(ESLError) -> String {
+        try await live().bgapi(command, jobUUID: jobUUID)
     }
 
     public func bgapiResult(_ command: String, timeout: TimeAmount = .seconds(90)) async throws(ESLError) -> String {

@@ -22,6 +22,140 @@ public struct CDRStore: Sendable {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
+    /// One channel's record as the CDR writer builds it from CHANNEL_HANGUP_COMPLETE.
+    public struct NewCDR: Sendable, Hashable, Codable {
+        public var channelUUID: String
+        public var callID: String
+        public var node: String
+        public var region: String?
+        public var direction: String
+        public var from: String?
+        public var to: String?
+        /// Microseconds since the epoch (0: unknown).
+        public var startMicros: Int64
+        public var answerMicros: Int64
+        public var endMicros: Int64
+        public var duration: Int
+        public var billsec: Int
+        public var hangupCause: String?
+        public var codec: String?
+        public var rtpInPackets: Int64?
+        public var rtpInSkipped: Int64?
+        public var jitterMaxMs: Double?
+        public var lossPercent: Double?
+        public var mos: Double?
+        /// True for a channel whose hangup event was missed (reconciled after a reconnect).
+        public var incomplete: Bool
+        /// The node's `Core-UUID` (changes at every FreeSWITCH start).
+        public var coreUUID: String?
+
+        public init(
+            channelUUID: String, callID: String, node: String, region: String?, direction: String, from: String?, to: String?, startMicros: Int64,
+            answerMicros: Int64, endMicros: Int64, duration: Int, billsec: Int, hangupCause: String?, codec: String?, rtpInPackets: Int64?,
+            rtpInSkipped: Int64?, jitterMaxMs: Double?, lossPercent: Double?, mos: Double?, incomplete: Bool = false, coreUUID: String? = nil
+        ) {
+            self.coreUUID = coreUUID
+            self.channelUUID = channelUUID
+            self.callID = callID
+            self.node = node
+            self.region = region
+            self.direction = direction
+            self.from = from
+            self.to = to
+            self.startMicros = startMicros
+            self.answerMicros = answerMicros
+            self.endMicros = endMicros
+            self.duration = duration
+            self.billsec = billsec
+            self.hangupCause = hangupCause
+            self.codec = codec
+            self.rtpInPackets = rtpInPackets
+            self.rtpInSkipped = rtpInSkipped
+            self.jitterMaxMs = jitterMaxMs
+            self.lossPercent = lossPercent
+            self.mos = mos
+            self.incomplete = incomplete
+        }
+    }
+
+    /// Writes the CDR unless the channel already has one (the unique key: a duplicate event or a
+    /// second writer writes nothing). Cost comes from the longest `rates` prefix of `to`.
+    /// Returns true when this call wrote the row.
+    @discardableResult
+    public func insert(_ c: NewCDR) async throws(StoreError) -> Bool {
+        func ts(_ micros: Int64) -> String? { micros > 0 ? String(micros) : nil }
+        let params: [String?] = [
+            c.channelUUID, c.callID, c.node, c.region, c.direction, c.from, c.to, ts(c.startMicros), ts(c.answerMicros), ts(c.endMicros),
+            String(c.duration), String(c.billsec), c.hangupCause, c.codec, c.rtpInPackets.map(String.init), c.rtpInSkipped.map(String.init),
+            c.jitterMaxMs.map { String($0) }, c.lossPercent.map { String($0) }, c.mos.map { String($0) }, c.incomplete ? "t" : "f", c.coreUUID,
+        ]
+        let r = try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try conn.execute("insert_cdr", """
+                INSERT INTO cdr (channel_uuid, call_id, node, region, direction, from_number, to_number, start_at, answer_at, end_at,
+                                 duration_s, billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos,
+                                 incomplete, core_uuid, cost)
+                VALUES ($1, $2, $3, $4, $5, $6, $7,
+                        timestamptz 'epoch' + $8::bigint * interval '1 microsecond',
+                        timestamptz 'epoch' + $9::bigint * interval '1 microsecond',
+                        timestamptz 'epoch' + $10::bigint * interval '1 microsecond',
+                        $11::int, $12::int, $13, $14, $15::bigint, $16::bigint, $17::float8, $18::float8, $19::float8, $20::bool, $21,
+                        round((SELECT per_minute FROM rates WHERE $7 LIKE prefix || '%' ORDER BY length(prefix) DESC LIMIT 1) * $12::int / 60.0, 5))
+                ON CONFLICT (channel_uuid) DO NOTHING
+                """, params)
+        }
+        try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) in
+            try conn.execute("live_done", "DELETE FROM cdr_live WHERE channel_uuid = $1", [c.channelUUID])
+        }
+        return r.affected == 1
+    }
+
+    /// A channel was created on `node` (so a restarted writer knows to look for its CDR).
+    public func channelStarted(_ uuid: String, node: String, coreUUID: String?) async throws(StoreError) {
+        try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) in
+            try conn.execute(
+                "live_add", "INSERT INTO cdr_live (channel_uuid, node, core_uuid) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", [uuid, node, coreUUID])
+        }
+    }
+
+    /// Channels recorded live on `node` that have no CDR.
+    public func liveChannels(node: String) async throws(StoreError) -> Set<String> {
+        let r = try await pool.query(
+            "SELECT l.channel_uuid FROM cdr_live l WHERE l.node = $1 AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.channel_uuid = l.channel_uuid)", [node])
+        return Set(r.rows.compactMap { $0["channel_uuid"] })
+    }
+
+    /// API calls placed on `node` that ended (per the orchestrator) without a CDR.
+    public func finishedCallsWithoutCDR(node: String) async throws(StoreError) -> [(id: String, from: String, to: String)] {
+        let r = try await pool.query("""
+            SELECT c.id::text AS id, c.from_number, c.to_number FROM calls c
+            WHERE c.node = $1 AND c.status IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')
+              AND c.created_at > now() - interval '24 hours'
+              AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.channel_uuid = c.id::text)
+            """, [node])
+        return r.rows.compactMap { row in row["id"].map { ($0, row["from_number"] ?? "", row["to_number"] ?? "") } }
+    }
+
+    /// CDR rows of one node boot.
+    public func count(node: String, coreUUID: String) async throws(StoreError) -> Int {
+        try await pool.query("SELECT count(*) AS n FROM cdr WHERE node = $1 AND core_uuid = $2", [node, coreUUID]).first?.int("n") ?? 0
+    }
+
+    /// Records (and returns the increase of) the unidentified gap of one node boot.
+    public func reportGap(node: String, coreUUID: String, missing: Int) async throws(StoreError) -> Int {
+        let r = try await pool.query("""
+            WITH old AS (SELECT missing FROM cdr_gaps WHERE node = $1 AND core_uuid = $2)
+            INSERT INTO cdr_gaps (node, core_uuid, missing) VALUES ($1, $2, $3::int)
+            ON CONFLICT (node, core_uuid) DO UPDATE SET missing = greatest(cdr_gaps.missing, excluded.missing), reported_at = now()
+            RETURNING $3::int - coalesce((SELECT missing FROM old), 0) AS increase
+            """, [node, coreUUID, String(missing)])
+        return max(0, r.first?.optionalInt("increase") ?? 0)
+    }
+
+    /// Whether the channel has a CDR.
+    public func exists(channelUUID: String) async throws(StoreError) -> Bool {
+        try await !pool.query("SELECT 1 FROM cdr WHERE channel_uuid = $1", [channelUUID]).rows.isEmpty
+    }
+
     /// The CDRs of one of `account`'s calls (empty for another account's call).
     public func forCall(account: String, callID: String) async throws(StoreError) -> [CDR] {
         let ts = { (c: String) in "to_char(\(c) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS \(c)" }

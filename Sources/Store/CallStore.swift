@@ -144,6 +144,24 @@ public struct CallStore: Sendable {
         return try r.first.map(Self.call)
     }
 
+    /// A call by id, whatever its account (the workers).
+    public func get(id: String) async throws(StoreError) -> Call? {
+        guard isUUID(id) else { return nil }
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("call_by_id_any", "SELECT \(Self.columns) FROM calls WHERE id = $1::uuid", [id])
+        }
+        return try r.first.map(Self.call)
+    }
+
+    /// Records the node a queued call is being placed on (before the originate, so a
+    /// redelivered job knows where to look). False when the call is no longer queued.
+    public func claim(id: String, node: String) async throws(StoreError) -> Bool {
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("claim_call", "UPDATE calls SET node = $2, updated_at = now() WHERE id = $1::uuid AND status = 'queued'", [id, node])
+        }
+        return r.affected == 1
+    }
+
     /// A page of the account's calls, newest first, optionally filtered.
     public func list(account: String, status: String? = nil, to: String? = nil, from: String? = nil, pageSize: Int, cursor: String? = nil) async throws(StoreError) -> Page {
         var after: (Int64, String)?
@@ -217,13 +235,15 @@ public struct CallStore: Sendable {
     @discardableResult
     public func advance(id: String, to status: String, node: String? = nil) async throws(StoreError) -> Call? {
         guard let rank = Self.rank[status], isUUID(id) else { return nil }
-        let r = try await pool.query("""
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("advance_call", """
             UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
                 answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
                 ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END
             WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
             RETURNING \(Self.columns)
             """, [id, status, node, String(rank)])
+        }
         return try r.first.map(Self.call)
     }
 

@@ -72,6 +72,27 @@ public enum Migrations {
                 per_minute      numeric(12, 5) NOT NULL CHECK (per_minute >= 0)
             );
             """),
+        Migration(version: 2, name: "CDR gap tracking: incomplete rows, node boot, live channels", sql: """
+            ALTER TABLE cdr ADD COLUMN incomplete boolean NOT NULL DEFAULT false;
+            ALTER TABLE cdr ADD COLUMN core_uuid text;
+            CREATE INDEX cdr_node_core ON cdr (node, core_uuid);
+            -- Channels a CDR writer saw created and not yet written: what a restarted writer checks.
+            CREATE TABLE cdr_live (
+                channel_uuid  text PRIMARY KEY,
+                node          text NOT NULL,
+                core_uuid     text,
+                created_at    timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX cdr_live_node ON cdr_live (node);
+            -- Channels known to have ended without a CDR that could not be identified, per node boot.
+            CREATE TABLE cdr_gaps (
+                node          text NOT NULL,
+                core_uuid     text NOT NULL,
+                missing       integer NOT NULL,
+                reported_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (node, core_uuid)
+            );
+            """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.

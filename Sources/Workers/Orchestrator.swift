@@ -1,0 +1,303 @@
+public import Bus
+public import Dispatcher
+import ESL
+import Foundation
+public import Logging
+import Metrics
+public import Store
+import Synchronization
+
+/// Consumes the `calls` stream and places each call on a node with `bgapi originate`, choosing
+/// the node with the same `NodeDispatcher` as the proxy (regions, policy, load from ESL); moves
+/// each call's status from the node's CHANNEL_* events; hangs calls up on cancel jobs and at
+/// their time limit; posts status callbacks.
+///
+/// A job is acknowledged only when a node created the channel (CHANNEL_CREATE) or the call was
+/// marked failed. The node is recorded on the call before the originate, so a redelivered job
+/// (the orchestrator died mid-job) finds the channel (`uuid_exists`) or its CDR and does not
+/// place the call twice.
+public final class Orchestrator: Sendable {
+    public struct Configuration: Sendable {
+        public var regions: RegionsConfig
+        public var region: String?
+        /// `sofia/gateway/<gateway>/<to>`.
+        public var gateway: String
+        public var eslPassword: String
+        /// How long a node has to create the channel after the originate before the next is tried.
+        public var acceptTimeout: Duration
+        public var ackWait: Duration
+        public var maxInFlight: Int
+
+        public init(regions: RegionsConfig, region: String?, gateway: String = "carrier", eslPassword: String = "ClueCon",
+                    acceptTimeout: Duration = .seconds(5), ackWait: Duration = .seconds(30), maxInFlight: Int = 64) {
+            self.regions = regions
+            self.region = region
+            self.gateway = gateway
+            self.eslPassword = eslPassword
+            self.acceptTimeout = acceptTimeout
+            self.ackWait = ackWait
+            self.maxInFlight = maxInFlight
+        }
+    }
+
+    enum Acceptance: Sendable { case created, refused(String), timeout }
+
+    let config: Configuration
+    let calls: CallStore
+    let cdrs: CDRStore
+    let bus: NATSBus
+    let logger: Logger
+    let sessions: NodeSessions
+    let callbacks: StatusCallbacks
+    private let dispatcher: Mutex<NodeDispatcher>
+    /// Call id → the placement waiting for its CHANNEL_CREATE or BACKGROUND_JOB.
+    private let waiters = Mutex<[String: CheckedContinuation<Acceptance, Never>]>([:])
+    /// Job-UUID → call id, for BACKGROUND_JOB results.
+    private let jobs = Mutex<[String: String]>([:])
+    /// Set by tests: exit right after sending an originate, before acknowledging the job.
+    private let crashAfterOriginate: Bool
+
+    public init(_ config: Configuration, pool: PostgresPool, bus: NATSBus, logger: Logger, crashAfterOriginate: Bool = false) {
+        self.config = config
+        self.calls = CallStore(pool: pool)
+        self.cdrs = CDRStore(pool: pool)
+        self.bus = bus
+        self.logger = logger
+        self.crashAfterOriginate = crashAfterOriginate
+        self.callbacks = StatusCallbacks(logger: logger)
+        var d = NodeDispatcher(config: config.regions, localRegion: config.region)
+        // Health comes from ESL here (no OPTIONS prober): a node is usable once connected.
+        for node in config.regions.allNodes { d.reportFailure(node: node.name, now: .now, reason: "ESL not connected yet", retryAfter: .zero) }
+        self.dispatcher = Mutex(d)
+        self.sessions = NodeSessions(
+            nodes: config.regions.allNodes, password: config.eslPassword,
+            events: ["CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB"], logger: logger)
+    }
+
+    public func run() async throws {
+        try await bus.ensureStream(StreamConfig(name: "calls", subjects: ["calls.>"], duplicateWindow: .seconds(86400)))
+        let consumer = try await bus.pullConsumer(
+            ConsumerConfig(stream: "calls", durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 50,
+                           maxAckPending: config.maxInFlight * 2, batch: 32))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.sessions.run() }
+            group.addTask { await self.routeUpdates() }
+            group.addTask { await self.consume(consumer) }
+            // Until cancelled (the service's graceful shutdown): then everything stops.
+            await group.next()
+            group.cancelAll()
+        }
+        await consumer.stop()
+        callbacks.shutdown()
+    }
+
+    // MARK: Jobs
+
+    private func consume(_ consumer: PullConsumer) async {
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for await message in consumer {
+                if inFlight >= config.maxInFlight {
+                    await group.next()
+                    inFlight -= 1
+                }
+                inFlight += 1
+                group.addTask { await self.handle(message) }
+            }
+        }
+    }
+
+    private func handle(_ message: BusMessage) async {
+        guard let job = try? JSONDecoder().decode(Job.self, from: Data(message.data)) else {
+            logger.error("undecodable job terminated", metadata: ["subject": "\(message.subject)"])
+            try? message.term()
+            return
+        }
+        var log = logger
+        log[metadataKey: "call"] = "\(job.call_id)"
+        do {
+            switch job.type {
+            case "originate": try await place(job.call_id, logger: log)
+            case "cancel": try await cancel(job.call_id, logger: log)
+            default:
+                log.error("unknown job type terminated", metadata: ["type": "\(job.type)"])
+                try? message.term()
+                return
+            }
+            try? message.ack()
+        } catch {
+            // PostgreSQL unavailable and the like: try again a little later.
+            log.warning("job failed, redelivering", metadata: ["error": "\(error)", "deliveries": "\(message.deliveries)"])
+            try? message.nak(delay: .seconds(min(30, Int(message.deliveries) * 2)))
+        }
+    }
+
+    struct Job: Decodable {
+        var type: String
+        var call_id: String
+    }
+
+    private func place(_ id: String, logger: Logger) async throws {
+        guard let call = try await calls.get(id: id) else {
+            logger.warning("job for an unknown call dropped")
+            return
+        }
+        guard call.status == "queued" else { return }   // placed already, or canceled
+        if let node = call.node {
+            // A redelivery: was it placed before the last orchestrator stopped?
+            if let out = try? await sessions.session(node)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") {
+                logger.notice("redelivered job: the call is already on its node", metadata: ["node": "\(node)"])
+                return
+            }
+            if try await cdrs.exists(channelUUID: id) {
+                logger.notice("redelivered job: the call already ended on its node", metadata: ["node": "\(node)"])
+                return
+            }
+        }
+        var candidates = dispatcher.withLock { $0.candidates(callID: id, number: call.to, now: .now) }
+        if let region = call.region {
+            candidates.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
+        }
+        var reasons: [String] = []
+        for node in candidates {
+            guard try await calls.claim(id: id, node: node.name) else { return }   // canceled meanwhile
+            switch await originate(call, on: node, logger: logger) {
+            case .created:
+                dispatcher.withLock {
+                    $0.callStarted(node: node.name)
+                    $0.reportSuccess(node: node.name)
+                }
+                return
+            case .refused(let why):
+                reasons.append("\(node.name): \(why)")
+                if why.hasPrefix("-ERR "), !CallEvents.nodeRefusals.contains(String(why.dropFirst(5))) {
+                    // The far end answered (busy, no answer ...) without a channel event: final.
+                    try await finish(id, status: CallEvents.finalStatusForCause(String(why.dropFirst(5))), logger: logger)
+                    return
+                }
+                dispatcher.withLock { $0.reportFailure(node: node.name, now: .now, reason: why, retryAfter: .seconds(2)) }
+            case .timeout:
+                if let out = try? await sessions.session(node.name)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") { return }
+                reasons.append("\(node.name): no channel within \(config.acceptTimeout)")
+                dispatcher.withLock { $0.reportFailure(node: node.name, now: .now, reason: "originate timed out", retryAfter: .seconds(5)) }
+            }
+            logger.warning("node did not take the call, trying the next", metadata: ["node": "\(node.name)", "reason": "\(reasons.last ?? "")"])
+        }
+        logger.error("no node could take the call", metadata: ["tried": "\(reasons)"])
+        try await finish(id, status: "failed", logger: logger)
+    }
+
+    /// Sends the originate and waits for the node to create the channel or refuse.
+    private func originate(_ call: CallStore.Call, on node: Node, logger: Logger) async -> Acceptance {
+        guard let session = sessions.session(node.name) else { return .refused("no ESL address") }
+        let jobUUID = UUID().uuidString.lowercased()
+        let vars = [
+            "origination_uuid=\(call.id)", "sip_h_X-Call-ID=\(call.id)", "originate_timeout=\(call.timeout)",
+            "origination_caller_id_number=\(call.from)",
+        ].joined(separator: ",")
+        let command = "originate {\(vars)}sofia/gateway/\(config.gateway)/\(call.to) &park()"
+        let acceptTimeout = config.acceptTimeout
+        return await withCheckedContinuation { (c: CheckedContinuation<Acceptance, Never>) in
+            waiters.withLock { $0[call.id] = c }
+            jobs.withLock { $0[jobUUID] = call.id }
+            Task {
+                do {
+                    try await session.bgapi(command, jobUUID: jobUUID)
+                    logger.info("originate sent", metadata: ["node": "\(node.name)"])
+                    if self.crashAfterOriginate {
+                        logger.critical("test hook: exiting after the originate, before the ack")
+                        exit(3)
+                    }
+                } catch {
+                    self.resolve(call.id, .refused("\(error)"))
+                }
+                try? await Task.sleep(for: acceptTimeout)
+                self.resolve(call.id, .timeout)
+            }
+        }
+    }
+
+    private func resolve(_ callID: String, _ acceptance: Acceptance) {
+        let c = waiters.withLock { $0.removeValue(forKey: callID) }
+        c?.resume(returning: acceptance)
+    }
+
+    private func cancel(_ id: String, logger: Logger) async throws {
+        guard let call = try await calls.get(id: id), let node = call.node, !CallStore.finalStatuses.contains(call.status) || call.status == "canceled"
+        else { return }
+        do {
+            try await sessions.session(node)?.api("uuid_kill \(id) ORIGINATOR_CANCEL", timeout: .seconds(5))
+            logger.info("call hung up on cancel", metadata: ["node": "\(node)"])
+        } catch {
+            logger.info("cancel: no channel to hang up", metadata: ["node": "\(node)", "error": "\(error)"])
+        }
+    }
+
+    private func finish(_ id: String, status: String, logger: Logger) async throws {
+        if let changed = try await calls.advance(id: id, to: status) {
+            logger.info("call finished without a channel", metadata: ["status": "\(status)"])
+            callbacks.notify(changed)
+        }
+    }
+
+    // MARK: Events
+
+    private func routeUpdates() async {
+        for await u in sessions.updates {
+            switch u.update {
+            case .connected:
+                dispatcher.withLock {
+                    _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now)
+                    _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now)
+                    $0.reportSuccess(node: u.node.name)
+                }
+            case .disconnected(let error, _):
+                dispatcher.withLock {
+                    $0.reportFailure(node: u.node.name, now: .now, reason: "ESL: \(error)", retryAfter: .seconds(1))
+                    $0.channelCountLost(node: u.node.name)
+                }
+            case .event(let e):
+                await event(e, node: u.node)
+            }
+        }
+    }
+
+    private func event(_ e: ESLEvent, node: Node) async {
+        if e.name == "HEARTBEAT", let count = e["Session-Count"].flatMap({ Int($0) }) {
+            dispatcher.withLock { $0.channelCountRead(node: node.name, count: count) }
+            return
+        }
+        if e.name == "BACKGROUND_JOB", let job = e["Job-UUID"], let callID = jobs.withLock({ $0.removeValue(forKey: job) }) {
+            let body = (e.body ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if body.hasPrefix("-ERR") { resolve(callID, .refused(body)) }
+            return
+        }
+        guard let callID = CallEvents.callID(e), let status = CallEvents.status(for: e) else { return }
+        if e.name == "CHANNEL_CREATE" { resolve(callID, .created) }
+        if e.name == "CHANNEL_HANGUP_COMPLETE" { dispatcher.withLock { $0.callEnded(node: node.name) } }
+        do {
+            guard let changed = try await calls.advance(id: callID, to: status, node: node.name) else { return }
+            logger.info("call status", metadata: ["call": "\(callID)", "status": "\(status)", "node": "\(node.name)"])
+            callbacks.notify(changed, initiated: e.name == "CHANNEL_CREATE")
+            if status == "in-progress", let limit = changed.timeLimit {
+                let session = sessions.session(node.name)
+                Task {
+                    try? await Task.sleep(for: .seconds(limit))
+                    _ = try? await session?.api("uuid_kill \(callID) ALLOTTED_TIMEOUT", timeout: .seconds(5))
+                }
+            }
+        } catch {
+            logger.error("status update failed", metadata: ["call": "\(callID)", "status": "\(status)", "error": "\(error)"])
+        }
+    }
+}
+
+extension CallEvents {
+    /// The status for a cause reported without a channel event (a `-ERR <cause>` originate result).
+    static func finalStatusForCause(_ cause: String) -> String {
+        var h = ESLHeaders()
+        h.add("Event-Name", "CHANNEL_HANGUP_COMPLETE")
+        h.add("Hangup-Cause", cause)
+        return finalStatus(ESLEvent(headers: h))
+    }
+}
