@@ -42,18 +42,23 @@ public final class CDRWriter: Sendable {
             nodes: regions.allNodes, password: eslPassword, events: ["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"], logger: logger)
     }
 
+    /// Events by channel: in order per channel, channels in parallel.
+    private let lanes = Lanes<(ESLEvent, Node)>(count: 16)
+
     public static let stream = StreamConfig(name: "events", subjects: ["events.>"], duplicateWindow: .seconds(86400))
 
     public func run() async throws {
         try await bus.ensureStream(Self.stream)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.sessions.run() }
+            group.addTask { await self.lanes.run { e, node in await self.event(e, node: node) } }
             group.addTask {
                 for await u in self.sessions.updates {
                     switch u.update {
                     case .connected: await self.reconcile(u.node)
                     case .disconnected: break
-                    case .event(let e): await self.event(e, node: u.node)
+                    case .event(let e):
+                        if let uuid = e.uniqueID { self.lanes.submit((e, u.node), key: uuid) }
                     }
                 }
             }

@@ -48,7 +48,7 @@ struct WorkerOptions: ParsableArguments {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: label)
         let env = ProcessInfo.processInfo.environment
-        let pool = PostgresPool(conninfo: database ?? env["DATABASE_URL"] ?? "", size: 8, logger: logger)
+        let pool = PostgresPool(conninfo: database ?? env["DATABASE_URL"] ?? "", size: 16, logger: logger)
         do {
             try await Migrations.migrate(pool)
         } catch {
