@@ -57,7 +57,10 @@ public final class ESLConnection: Sendable {
         let bound: NIOLoopBound<ESLClientHandler>
         do {
             bound = try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<ESLClientHandler>> in
-                let h = try! channel.pipeline.syncOperations.handler(type: ESLClientHandler.self)
+                // The handler is gone when the peer closed during the handshake.
+                guard let h = try? channel.pipeline.syncOperations.handler(type: ESLClientHandler.self) else {
+                    return channel.eventLoop.makeFailedFuture(ESLError(.connectionClosed, "\(peer): closed during the handshake"))
+                }
                 let b = NIOLoopBound(h, eventLoop: channel.eventLoop)
                 let authTimeout = channel.eventLoop.scheduleTask(in: connectTimeout + .seconds(2)) {
                     b.value.closeWith(ESLError(.timeout, "\(peer): no auth/request and reply within \(connectTimeout + .seconds(2))"))
