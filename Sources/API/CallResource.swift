@@ -104,5 +104,7 @@ public struct CallJob: Codable, Sendable, Hashable {
 
     /// `calls.originate` / `calls.cancel`.
     var subject: String { "calls.\(type)" }
-    var messageID: String { type == "originate" ? call_id : "\(type)-\(call_id)" }
+    /// The originate's id is the call id (a re-publish is a duplicate); every cancel request is
+    /// its own message (cancelling twice is harmless, a dropped retry is not).
+    var messageID: String { type == "originate" ? call_id : "\(type)-\(call_id)-\(UInt64.random(in: 0...UInt64.max))" }
 }

@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A NATS connection with JetStream: streams, publish with acknowledgement and message-id
 /// dedupe, durable pull consumers. libnats handles are thread-safe; its blocking calls
@@ -16,6 +17,8 @@ public final class NATSBus: @unchecked Sendable {
     private let threads: NIOThreadPool
     let logger: Logger
     public let url: String
+    /// Pull consumers to destroy at close, after the connection.
+    private let consumers = Mutex<[PullConsumer]>([])
 
     private init(connection: OpaquePointer, js: OpaquePointer, threads: NIOThreadPool, url: String, logger: Logger) {
         self.connection = connection
@@ -136,14 +139,26 @@ public final class NATSBus: @unchecked Sendable {
             }
             return UncheckedPointer(sub)
         }
-        return PullConsumer(subscription: sub.pointer, config: config, logger: logger)
+        let consumer = PullConsumer(subscription: sub.pointer, config: config, logger: logger)
+        consumers.withLock { $0.append(consumer) }
+        return consumer
     }
 
-    /// Closes the connection (pending publishes fail).
+    /// Stops the consumers, closes the connection (pending publishes fail; its read loop is
+    /// joined), then frees the subscriptions and the connection, in that order.
     public func close() async {
-        natsConnection_Close(connection)
-        jsCtx_Destroy(js)
-        natsConnection_Destroy(connection)
+        let all = consumers.withLock { c -> [PullConsumer] in
+            defer { c = [] }
+            return c
+        }
+        for c in all { await c.stop() }
+        let connection = UncheckedPointer(self.connection), js = UncheckedPointer(self.js)
+        _ = try? await threads.runIfActive {
+            natsConnection_Close(connection.pointer)
+            for c in all { c.destroy() }
+            jsCtx_Destroy(js.pointer)
+            natsConnection_Destroy(connection.pointer)
+        }
         try? await threads.shutdownGracefully()
     }
 

@@ -59,7 +59,12 @@ public final class PullConsumer: AsyncSequence, @unchecked Sendable {
         finished.signal()
     }
 
-    /// Stops fetching; messages already yielded can still be acked. Waits for the fetch thread.
+    /// Stops fetching and waits for the fetch thread; messages already yielded can still be
+    /// acked. The subscription itself is destroyed by `NATSBus.close()` after the connection is
+    /// closed: destroying it while libnats's read loop may still deliver to it is a
+    /// use-after-free in libnats 3.4 (nats.c #637). It is never unsubscribed: for a consumer
+    /// this subscription created, that would delete the durable consumer under every other
+    /// instance sharing it.
     public func stop() async {
         let first = stopped.withLock { s -> Bool in
             defer { s = true }
@@ -69,11 +74,14 @@ public final class PullConsumer: AsyncSequence, @unchecked Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async { [self] in
                 finished.wait()
-                natsSubscription_Unsubscribe(subscription)
-                natsSubscription_Destroy(subscription)
                 c.resume()
             }
         }
+    }
+
+    /// After the connection is closed (its read loop joined).
+    func destroy() {
+        natsSubscription_Destroy(subscription)
     }
 }
 

@@ -248,6 +248,12 @@ public struct NodeDispatcher: Sendable {
         health[node]?.callFailed(reason: reason, now: now)
     }
 
+    /// Keeps `node` out of new calls for `duration` without touching its health (a refusal
+    /// that says nothing about whether the node is alive).
+    public mutating func holdDown(node: String, for duration: Duration, now: ContinuousClock.Instant) {
+        heldUntil[node] = now + duration
+    }
+
     /// A node answered a call: the hold-down ends (health follows the probes).
     public mutating func reportSuccess(node: String) {
         heldUntil[node] = nil

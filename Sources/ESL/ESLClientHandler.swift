@@ -33,6 +33,13 @@ final class ESLClientHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Completes the promises of a connection that never got going, and breaks the
+        // handler ↔ context cycle (one leaked pipeline per reconnect attempt otherwise).
+        run(machine.connectionClosed(ESLError(.connectionClosed, "handler removed")), context: context)
+        self.context = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         lastFrameAt = .now()

@@ -62,7 +62,7 @@ public struct ESLEvent: Sendable, Hashable {
                     // Blank line: the body follows (when announced).
                     if let length = contentLength {
                         let start = min(next, n)
-                        let stop = min(n, start + length)
+                        let stop = length > n - start ? n : start + length
                         event.body = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
                     }
                     break

@@ -100,7 +100,14 @@ public struct CDRStore: Sendable {
                         timestamptz 'epoch' + $10::bigint * interval '1 microsecond',
                         $11::int, $12::int, $13, $14, $15::bigint, $16::bigint, $17::float8, $18::float8, $19::float8, $20::bool, $21,
                         round((SELECT per_minute FROM rates WHERE $7 LIKE prefix || '%' ORDER BY length(prefix) DESC LIMIT 1) * $12::int / 60.0, 5))
-                ON CONFLICT (channel_uuid) DO NOTHING
+                ON CONFLICT (channel_uuid) DO UPDATE SET
+                    call_id = EXCLUDED.call_id, direction = EXCLUDED.direction, from_number = EXCLUDED.from_number,
+                    to_number = EXCLUDED.to_number, start_at = EXCLUDED.start_at, answer_at = EXCLUDED.answer_at, end_at = EXCLUDED.end_at,
+                    duration_s = EXCLUDED.duration_s, billsec = EXCLUDED.billsec, hangup_cause = EXCLUDED.hangup_cause, codec = EXCLUDED.codec,
+                    rtp_in_packets = EXCLUDED.rtp_in_packets, rtp_in_skipped = EXCLUDED.rtp_in_skipped, jitter_max_ms = EXCLUDED.jitter_max_ms,
+                    loss_pct = EXCLUDED.loss_pct, mos = EXCLUDED.mos, incomplete = false, core_uuid = EXCLUDED.core_uuid, cost = EXCLUDED.cost
+                  -- Only the real record replaces an incomplete placeholder; anything else writes nothing.
+                  WHERE cdr.incomplete AND NOT EXCLUDED.incomplete
                 """, params)
         }
         try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) in
@@ -128,7 +135,8 @@ public struct CDRStore: Sendable {
     public func finishedCallsWithoutCDR(node: String) async throws(StoreError) -> [(id: String, from: String, to: String)] {
         let r = try await pool.query("""
             SELECT c.id::text AS id, c.from_number, c.to_number FROM calls c
-            WHERE c.node = $1 AND c.status IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')
+            -- Calls that had a channel: 'failed' also covers calls no node took (no channel, no CDR due).
+            WHERE c.node = $1 AND (c.answered_at IS NOT NULL OR c.status IN ('completed', 'busy', 'no-answer'))
               AND c.created_at > now() - interval '24 hours'
               AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.channel_uuid = c.id::text)
             """, [node])

@@ -188,7 +188,7 @@ public final class CDRWriter: Sendable {
         let loss = packets.flatMap { p in p > 0 ? skipped.map { 100.0 * Double($0) / Double(p + $0) } : nil }
         return CDRStore.NewCDR(
             channelUUID: uuid,
-            callID: e["variable_sip_h_X-Call-ID"] ?? e["variable_sip_call_id"] ?? uuid,
+            callID: CallEvents.callID(e) ?? e["variable_sip_call_id"] ?? uuid,
             node: node.name, region: node.region,
             direction: e["Call-Direction"] ?? e["variable_direction"] ?? "unknown",
             from: e["Caller-Caller-ID-Number"], to: e["Caller-Destination-Number"],

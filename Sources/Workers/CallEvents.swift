@@ -2,9 +2,13 @@ public import ESL
 
 /// How FreeSWITCH channel events move an API call's status (Twilio's vocabulary).
 public enum CallEvents {
-    /// The API call id an event belongs to: our originates carry it as `sip_h_X-Call-ID`
-    /// (and as the channel's `origination_uuid`).
-    public static func callID(_ e: ESLEvent) -> String? { e["variable_sip_h_X-Call-ID"] }
+    /// The API call id an event belongs to. Our originates set both `origination_uuid` (the
+    /// channel's Unique-ID) and `sip_h_X-Call-ID` to it; an inbound caller can send any
+    /// `X-Call-ID` header, so the header is trusted only on an outbound leg whose UUID matches.
+    public static func callID(_ e: ESLEvent) -> String? {
+        guard e["Call-Direction"] == "outbound", let id = e.uniqueID, e["variable_sip_h_X-Call-ID"] == id else { return nil }
+        return id
+    }
 
     /// The status an event moves the call to, if any.
     public static func status(for e: ESLEvent) -> String? {

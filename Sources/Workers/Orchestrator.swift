@@ -50,10 +50,14 @@ public final class Orchestrator: Sendable {
     let sessions: NodeSessions
     let callbacks: StatusCallbacks
     private let dispatcher: Mutex<NodeDispatcher>
-    /// Call id → the placement waiting for its CHANNEL_CREATE or BACKGROUND_JOB.
-    private let waiters = Mutex<[String: CheckedContinuation<Acceptance, Never>]>([:])
-    /// Job-UUID → call id, for BACKGROUND_JOB results.
-    private let jobs = Mutex<[String: String]>([:])
+    /// Call id → the one placement attempt waiting for its CHANNEL_CREATE (from that node) or
+    /// its BACKGROUND_JOB (that job): a stale timer or a late result of an earlier attempt
+    /// carries another token and changes nothing.
+    private let waiters = Mutex<[String: (token: String, node: String, continuation: CheckedContinuation<Acceptance, Never>)]>([:])
+    /// Job-UUID → (call id, attempt token), for BACKGROUND_JOB results.
+    private let jobs = Mutex<[String: (callID: String, token: String)]>([:])
+    /// Calls being placed by this process (a redelivery while the first placement runs waits).
+    private let placing = Mutex<Set<String>>([])
     /// Set by tests: exit right after sending an originate, before acknowledging the job.
     private let crashAfterOriginate: Bool
     /// The last status written per call, to skip events that cannot move it (PROGRESS after
@@ -82,7 +86,7 @@ public final class Orchestrator: Sendable {
     public func run() async throws {
         try await bus.ensureStream(StreamConfig(name: "calls", subjects: ["calls.>"], duplicateWindow: .seconds(86400)))
         let consumer = try await bus.pullConsumer(
-            ConsumerConfig(stream: "calls", durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 50,
+            ConsumerConfig(stream: "calls", durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 1000,
                            maxAckPending: config.maxInFlight * 2, batch: 32))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.sessions.run() }
@@ -94,7 +98,7 @@ public final class Orchestrator: Sendable {
             group.cancelAll()
         }
         await consumer.stop()
-        callbacks.shutdown()
+        await callbacks.shutdown()
     }
 
     // MARK: Jobs
@@ -121,9 +125,16 @@ public final class Orchestrator: Sendable {
         }
         var log = logger
         log[metadataKey: "call"] = "\(job.call_id)"
+        if job.type == "originate" {
+            guard placing.withLock({ $0.insert(job.call_id).inserted }) else {
+                try? message.nak(delay: .seconds(5))   // still being placed here
+                return
+            }
+        }
+        defer { if job.type == "originate" { placing.withLock { _ = $0.remove(job.call_id) } } }
         do {
             switch job.type {
-            case "originate": try await place(job.call_id, logger: log)
+            case "originate": try await place(job.call_id, message: message, logger: log)
             case "cancel": try await cancel(job.call_id, logger: log)
             default:
                 log.error("unknown job type terminated", metadata: ["type": "\(job.type)"])
@@ -131,6 +142,9 @@ public final class Orchestrator: Sendable {
                 return
             }
             try? message.ack()
+        } catch let retry as RetryLater {
+            log.info("job postponed", metadata: ["reason": "\(retry.reason)"])
+            try? message.nak(delay: .seconds(1))
         } catch {
             // PostgreSQL unavailable and the like: try again a little later.
             log.warning("job failed, redelivering", metadata: ["error": "\(error)", "deliveries": "\(message.deliveries)"])
@@ -138,12 +152,16 @@ public final class Orchestrator: Sendable {
         }
     }
 
+    struct RetryLater: Error {
+        var reason: String
+    }
+
     struct Job: Decodable {
         var type: String
         var call_id: String
     }
 
-    private func place(_ id: String, logger: Logger) async throws {
+    private func place(_ id: String, message: BusMessage, logger: Logger) async throws {
         guard let call = try await calls.get(id: id) else {
             logger.warning("job for an unknown call dropped")
             return
@@ -164,9 +182,16 @@ public final class Orchestrator: Sendable {
         if let region = call.region {
             candidates.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
         }
+        if candidates.isEmpty {
+            // No node usable right now (all down, or this orchestrator just started and its ESL
+            // sessions are not up yet): retry while the call's own timeout allows.
+            let ageSeconds = (Int64(Date().timeIntervalSince1970 * 1_000_000) - call.createdMicros) / 1_000_000
+            if ageSeconds < Int64(call.timeout) { throw RetryLater(reason: "no node usable yet") }
+        }
         var reasons: [String] = []
         for node in candidates {
             guard try await calls.claim(id: id, node: node.name) else { return }   // canceled meanwhile
+            try? message.inProgress()
             switch await originate(call, on: node, logger: logger) {
             case .created:
                 dispatcher.withLock {
@@ -181,11 +206,12 @@ public final class Orchestrator: Sendable {
                     try await finish(id, status: CallEvents.finalStatusForCause(String(why.dropFirst(5))), logger: logger)
                     return
                 }
-                dispatcher.withLock { $0.reportFailure(node: node.name, now: .now, reason: why, retryAfter: .seconds(2)) }
+                // A refusal says nothing about the node being alive: a hold-down, not a health change.
+                dispatcher.withLock { $0.holdDown(node: node.name, for: .seconds(2), now: .now) }
             case .timeout:
                 if let out = try? await sessions.session(node.name)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") { return }
                 reasons.append("\(node.name): no channel within \(config.acceptTimeout)")
-                dispatcher.withLock { $0.reportFailure(node: node.name, now: .now, reason: "originate timed out", retryAfter: .seconds(5)) }
+                dispatcher.withLock { $0.holdDown(node: node.name, for: .seconds(5), now: .now) }
             }
             logger.warning("node did not take the call, trying the next", metadata: ["node": "\(node.name)", "reason": "\(reasons.last ?? "")"])
         }
@@ -203,9 +229,14 @@ public final class Orchestrator: Sendable {
         ].joined(separator: ",")
         let command = "originate {\(vars)}sofia/gateway/\(config.gateway)/\(call.to) &park()"
         let acceptTimeout = config.acceptTimeout
+        let token = jobUUID
         return await withCheckedContinuation { (c: CheckedContinuation<Acceptance, Never>) in
-            waiters.withLock { $0[call.id] = c }
-            jobs.withLock { $0[jobUUID] = call.id }
+            let previous = waiters.withLock { w -> CheckedContinuation<Acceptance, Never>? in
+                defer { w[call.id] = (token, node.name, c) }
+                return w[call.id]?.continuation
+            }
+            previous?.resume(returning: .timeout)
+            jobs.withLock { $0[jobUUID] = (call.id, token) }
             Task {
                 do {
                     try await session.bgapi(command, jobUUID: jobUUID)
@@ -215,16 +246,24 @@ public final class Orchestrator: Sendable {
                         exit(3)
                     }
                 } catch {
-                    self.resolve(call.id, .refused("\(error)"))
+                    self.resolve(call.id, .refused("\(error)"), token: token)
                 }
                 try? await Task.sleep(for: acceptTimeout)
-                self.resolve(call.id, .timeout)
+                self.resolve(call.id, .timeout, token: token)
             }
         }
     }
 
-    private func resolve(_ callID: String, _ acceptance: Acceptance) {
-        let c = waiters.withLock { $0.removeValue(forKey: callID) }
+    /// Resolves the call's waiting attempt if it is the one meant (by token, or by node for a
+    /// CHANNEL_CREATE).
+    private func resolve(_ callID: String, _ acceptance: Acceptance, token: String? = nil, node: String? = nil) {
+        let c = waiters.withLock { w -> CheckedContinuation<Acceptance, Never>? in
+            guard let entry = w[callID] else { return nil }
+            if let token, entry.token != token { return nil }
+            if let node, entry.node != node { return nil }
+            w[callID] = nil
+            return entry.continuation
+        }
         c?.resume(returning: acceptance)
     }
 
@@ -235,8 +274,10 @@ public final class Orchestrator: Sendable {
             try await sessions.session(node)?.api("uuid_kill \(id) ORIGINATOR_CANCEL", timeout: .seconds(5))
             logger.info("call hung up on cancel", metadata: ["node": "\(node)"])
         } catch {
-            logger.info("cancel: no channel to hang up", metadata: ["node": "\(node)", "error": "\(error)"])
+            guard let e = error as? ESLError, e.code == .commandFailed else { throw error }
+            logger.info("cancel: no channel to hang up", metadata: ["node": "\(node)", "error": "\(e)"])
         }
+        // Any other error (ESL down, timeout) throws: the job is redelivered.
     }
 
     private func finish(_ id: String, status: String, logger: Logger) async throws {
@@ -252,9 +293,9 @@ public final class Orchestrator: Sendable {
         for await u in sessions.updates {
             switch u.update {
             case .connected:
+                let upAfter = config.regions.probe.upAfter
                 dispatcher.withLock {
-                    _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now)
-                    _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now)
+                    for _ in 0..<upAfter { _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now) }
                     $0.reportSuccess(node: u.node.name)
                 }
             case .disconnected(let error, _):
@@ -266,7 +307,7 @@ public final class Orchestrator: Sendable {
                 if e.name == "HEARTBEAT" || e.name == "BACKGROUND_JOB" {
                     await event(e, node: u.node)
                 } else if let callID = CallEvents.callID(e) {
-                    if e.name == "CHANNEL_CREATE" { resolve(callID, .created) }
+                    if e.name == "CHANNEL_CREATE" { resolve(callID, .created, node: u.node.name) }
                     lanes.submit((e, u.node), key: callID)
                 }
             }
@@ -274,26 +315,35 @@ public final class Orchestrator: Sendable {
     }
 
     private func event(_ e: ESLEvent, node: Node) async {
-        if e.name == "HEARTBEAT", let count = e["Session-Count"].flatMap({ Int($0) }) {
-            dispatcher.withLock { $0.channelCountRead(node: node.name, count: count) }
+        if e.name == "HEARTBEAT" {
+            // A heartbeat is this worker's health probe of the node.
+            let count = e["Session-Count"].flatMap { Int($0) }
+            dispatcher.withLock {
+                _ = $0.probeSucceeded(node: node.name, rtt: .zero, now: .now)
+                if let count { $0.channelCountRead(node: node.name, count: count) }
+            }
             return
         }
-        if e.name == "BACKGROUND_JOB", let job = e["Job-UUID"], let callID = jobs.withLock({ $0.removeValue(forKey: job) }) {
+        if e.name == "BACKGROUND_JOB", let job = e["Job-UUID"], let entry = jobs.withLock({ $0.removeValue(forKey: job) }) {
             let body = (e.body ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            if body.hasPrefix("-ERR") { resolve(callID, .refused(body)) }
+            if body.hasPrefix("-ERR") { resolve(entry.callID, .refused(body), token: entry.token) }
             return
         }
         guard let callID = CallEvents.callID(e), let status = CallEvents.status(for: e) else { return }
         if e.name == "CHANNEL_HANGUP_COMPLETE" { dispatcher.withLock { $0.callEnded(node: node.name) } }
-        let skip = lastStatus.withLock { last -> Bool in
-            if let previous = last[callID], previous == status { return true }
-            if last.count > 50_000 { last.removeAll() }
-            if CallStore.finalStatuses.contains(status) { last[callID] = nil } else { last[callID] = status }
-            return false
-        }
-        if skip { return }
+        if lastStatus.withLock({ $0[callID] == status }) { return }
         do {
-            guard let changed = try await calls.advance(id: callID, to: status, node: node.name) else { return }
+            let result = try await calls.advance(id: callID, to: status, node: node.name)
+            lastStatus.withLock { last in
+                if last.count > 50_000 { last.removeAll() }
+                last[callID] = CallStore.finalStatuses.contains(status) ? nil : status
+            }
+            if result == nil, e.name == "CHANNEL_CREATE" || e.name == "CHANNEL_ANSWER",
+               let call = try await calls.get(id: callID), call.status == "canceled" {
+                // Canceled between the claim and the channel: hang the leg up.
+                _ = try? await sessions.session(node.name)?.api("uuid_kill \(callID) ORIGINATOR_CANCEL", timeout: .seconds(5))
+            }
+            guard let changed = result else { return }
             logger.info("call status", metadata: ["call": "\(callID)", "status": "\(status)", "node": "\(node.name)"])
             callbacks.notify(changed, initiated: e.name == "CHANNEL_CREATE")
             if status == "in-progress", let limit = changed.timeLimit {

@@ -23,8 +23,8 @@ final class StatusCallbacks: Sendable {
         self.logger = logger
     }
 
-    func shutdown() {
-        try? client.syncShutdown()
+    func shutdown() async {
+        try? await client.shutdown()
     }
 
     /// The Twilio event name of a status.
