@@ -86,8 +86,12 @@ extension Integration {
             #expect(routedAtEnd == routedAfterDetection, "no INVITE to the dead node after detection: \(routedAfterDetection) → \(routedAtEnd)")
 
             let back = try await FSNodeProcess.start(name: "fs-a", sipPort: a.sipPort, eslPort: a.eslPort, in: dir)
-            let active = try await Poll.until(timeout: .seconds(5)) { (try? Self.nodes(metrics)["fs-a"]?["state"] as? String) == "active" }
-            #expect(active, "the restarted node is probed back to active")
+            // Back when probes say so and its hold-down after the failed INVITEs (5 s) has passed.
+            let active = try await Poll.until(timeout: .seconds(10)) {
+                let row = try? Self.nodes(metrics)["fs-a"]
+                return row?["state"] as? String == "active" && row?["heldDown"] as? Bool == false
+            }
+            #expect(active, "the restarted node is probed back to active: \(String(describing: try? Self.nodes(metrics)["fs-a"]))")
             let again = try await Sipp.runUAC(.benchCaller(holdMilliseconds: 50), targetPort: proxy.port, calls: 10, rate: 20, in: dir)
             #expect(again.successfulCalls == 10, "\(again)")
             #expect(try Self.sessions(back) > 0, "the restarted node takes calls again")
