@@ -188,20 +188,7 @@ public struct ESLEvent: Sendable, Hashable {
 
     public static func urlDecode(_ value: String) -> String {
         guard value.utf8.contains(37) else { return value }
-        var out: [UInt8] = []
-        let bytes = Array(value.utf8)
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == 37, i + 2 < bytes.count, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
-                out.append(h << 4 | l)
-                i += 3
-            } else {
-                out.append(bytes[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Array(value.utf8).withUnsafeBufferPointer { urlDecode($0) }
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {

@@ -34,11 +34,7 @@ struct APICommand: AsyncParsableCommand {
     func run() async throws {
         guard let (host, port) = splitHostPort(listen) else { throw ValidationError("--listen \(listen): not host:port") }
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "switchyard.api")

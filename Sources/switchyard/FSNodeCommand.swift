@@ -71,11 +71,7 @@ struct FSNodeCommand: AsyncParsableCommand {
         guard maxChannels > 0 else { throw ValidationError("--max-channels must be positive") }
         guard heartbeat > 0 else { throw ValidationError("--heartbeat must be positive") }
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level)
         let config = FSNodeConfiguration(
             name: name, sipHost: sipHost, sipPort: sipPort, eslHost: eslHost, eslPort: eslPort,
             eslPassword: password ?? ProcessInfo.processInfo.environment["FSNODE_ESL_PASSWORD"] ?? "ClueCon",

@@ -40,11 +40,7 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("--region \(region): not a region of \(config) (have: \(regions.regions.map(\.name).joined(separator: ", ")))")
         }
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "switchyard.proxy")

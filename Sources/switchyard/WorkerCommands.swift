@@ -39,11 +39,7 @@ struct WorkerOptions: ParsableArguments {
     func start(label: String) async throws -> Runtime {
         let regions = try loadRegions(config)
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: label)
