@@ -3,17 +3,17 @@ import Foundation
 import Logging
 import NIOCore
 import Store
-import Synchronization
 
 /// Posts call status changes to the call's `status_callback`, like Twilio: form fields
 /// (`CallSid`, `AccountSid`, `CallStatus`, `From`, `To`, `Direction`, `SequenceNumber`, ...),
 /// only for the events the call asked for (`initiated`, `ringing`, `answered`, `completed`),
 /// each with a 5 s timeout and up to 3 attempts with backoff. Delivery is at least once per
-/// status change and ordered by `SequenceNumber` (the receiver should not rely on arrival order).
+/// status change; `SequenceNumber` is the event's place in the call's life (initiated 0,
+/// ringing 1, answered 2, completed 3), the same whichever orchestrator sends it, so a receiver
+/// orders by it rather than by arrival.
 final class StatusCallbacks: Sendable {
     private let client: HTTPClient
     private let logger: Logger
-    private let sequence = Mutex<[String: Int]>([:])
 
     init(logger: Logger) {
         var config = HTTPClient.Configuration()
@@ -43,11 +43,7 @@ final class StatusCallbacks: Sendable {
         if initiated, call.statusCallbackEvents.contains("initiated") { events.append(("initiated", "initiated")) }
         if let e = Self.event(for: call.status), call.statusCallbackEvents.contains(e) { events.append((e, call.status)) }
         for (event, status) in events {
-            let seq = sequence.withLock { s -> Int in
-                s[call.id, default: -1] += 1
-                if s.count > 100_000 { s.removeAll() }
-                return s[call.id]!
-            }
+            let seq = ["initiated": 0, "ringing": 1, "answered": 2, "completed": 3][event] ?? 0
             var fields = [
                 ("CallSid", call.id), ("AccountSid", call.accountID), ("CallStatus", status), ("From", call.from), ("To", call.to),
                 ("Direction", "outbound-api"), ("SequenceNumber", String(seq)), ("CallbackSource", "call-progress-events"),
