@@ -37,12 +37,14 @@ let package = Package(
 
         // mallopt for the executable (not in Swift's Glibc module).
         .target(name: "CMallocTuning"),
+        // The proxy's UDP sends (sendmmsg on a socket of our own, errors per datagram).
+        .target(name: "CDatagramSocket"),
         .target(name: "SIPCore", dependencies: ["COSIP", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: hotPath),
         .target(name: "Dispatcher", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(
             name: "SIPProxy",
             dependencies: [
-                "SIPCore", "Dispatcher", "ESL",
+                "SIPCore", "Dispatcher", "ESL", "CDatagramSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -69,7 +69,24 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             case "/metrics":
                 (status, contentType, body) = (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
             case "/healthz":
-                (status, contentType, body) = (.ok, "text/plain", Array("ok\n".utf8))
+                // 503 while any configured SIP listener is down: a deaf proxy is not healthy.
+                guard let down = proxy?.listenersDown() else {
+                    (status, contentType, body) = (.ok, "text/plain", Array("ok\n".utf8))
+                    break
+                }
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let close = !keepAlive
+                down.hop(to: context.eventLoop).whenComplete { result in
+                    switch result {
+                    case .success(let down) where down.isEmpty:
+                        Self.respond(bound.value, .ok, "text/plain", Array("ok\n".utf8), close: close)
+                    case .success(let down):
+                        Self.respond(bound.value, .serviceUnavailable, "text/plain", Array("listeners down: \(down.joined(separator: " "))\n".utf8), close: close)
+                    case .failure:
+                        Self.respond(bound.value, .serviceUnavailable, "text/plain", Array("proxy not running\n".utf8), close: close)
+                    }
+                }
+                return
             case let p where method == .POST && p.hasPrefix("/nodes/") && (p.hasSuffix("/drain") || p.hasSuffix("/enable")):
                 // POST /nodes/{name}/drain | /enable
                 let parts = p.split(separator: "/")

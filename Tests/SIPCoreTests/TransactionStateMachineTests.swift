@@ -35,10 +35,17 @@ import Testing
         #expect(ict.timerFired(.d) == [.terminate])
     }
 
-    @Test func inviteClient2xxTerminatesAtOnce() {
+    @Test func inviteClient2xxEntersAcceptedAndDeliversRetransmissionsUntilTimerM() {
         var ict = InviteClientTransaction(reliable: false)
         _ = ict.start()
-        #expect(ict.responseReceived(statusCode: 200) == [.cancelTimer(.a), .cancelTimer(.b), .deliverResponse, .terminate])
+        // RFC 6026 §7.2: Accepted, not Terminated, so 2xx retransmissions still match.
+        #expect(ict.responseReceived(statusCode: 200) == [.cancelTimer(.a), .cancelTimer(.b), .deliverResponse, .startTimer(.m, .seconds(32))])
+        #expect(ict.state == .accepted)
+        #expect(ict.responseReceived(statusCode: 200) == [.deliverResponse])
+        #expect(ict.responseReceived(statusCode: 180) == [])
+        #expect(ict.responseReceived(statusCode: 486) == [])
+        #expect(ict.timerFired(.m) == [.terminate])
+        #expect(ict.state == .terminated)
         #expect(ict.responseReceived(statusCode: 200) == [])
     }
 

@@ -270,7 +270,7 @@ import Testing
         h.receive(ProxyHarness.invite())
         let fwd = h.transport.take()[1].text
         h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
-        #expect(h.core.activeTransactionCount == 1)  // the server INVITE transaction, Accepted (RFC 6026)
+        #expect(h.core.activeTransactionCount == 2)  // both INVITE transactions, Accepted (RFC 6026 §7.1, §7.2)
         h.advance(.seconds(33))
         #expect(h.core.activeTransactionCount == 0)
     }
@@ -300,8 +300,9 @@ import Testing
         h.receive(ProxyHarness.response(to: fwd, 180, "Ringing"), from: h.node1)
         h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
         h.advance(.seconds(1))
-        #expect(client == nil, "the INVITE client transaction ended with the 2xx")
+        #expect(client != nil, "the INVITE client transaction is Accepted (RFC 6026 §7.2) until Timer M")
         h.advance(.seconds(33))
+        #expect(client == nil, "the client transaction ended with Timer M; nothing may keep it alive")
         #expect(server == nil, "the server transaction ended with Timer L; nothing may keep it alive")
     }
 

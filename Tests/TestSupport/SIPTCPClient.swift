@@ -8,10 +8,23 @@ public final class SIPTCPClient: @unchecked Sendable {
     private let fd: Int32
     public let localPort: Int
 
-    /// Connects to 127.0.0.1:`port`.
-    public init(connectingTo port: Int) throws {
+    /// Connects to 127.0.0.1:`port`, from 127.0.0.`fromHost` (another loopback address makes
+    /// another source for per-source limits).
+    public init(connectingTo port: Int, fromHost: UInt8 = 1) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket(): \(LoopbackSocket.errnoText())") }
+        if fromHost != 1 {
+            var local = LoopbackSocket.address(port: 0)
+            local.sin_addr.s_addr = in_addr_t(0x7F00_0000 | UInt32(fromHost)).bigEndian
+            let rc = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard rc == 0 else {
+                let text = LoopbackSocket.errnoText()
+                close(fd)
+                throw TestSupportError("bind(127.0.0.\(fromHost)): \(text)")
+            }
+        }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = LoopbackSocket.address(port: port)
@@ -67,6 +80,14 @@ public final class SIPTCPClient: @unchecked Sendable {
     /// Reads one SIP message: the header section and a body of Content-Length bytes.
     public func readSIPMessage(timeout: Duration) -> [UInt8] {
         read(timeout: timeout, until: SIPTestMessages.isCompleteMessage)
+    }
+
+    /// The peer closed or reset the connection (checked without waiting, data left unread).
+    public var isClosedByPeer: Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        if n == 0 { return true }
+        return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
     }
 
     /// Half-closes the sending side (the peer sees end of stream).

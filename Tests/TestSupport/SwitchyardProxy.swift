@@ -78,6 +78,7 @@ public final class SwitchyardProxy: Sendable {
         logLevel: String = "info",
         metricsPort: Int? = nil,
         eslPoll: String = "0.2",
+        proxyYAML: String = "",
         maxLifetime: Duration = .seconds(120)
     ) async throws -> SwitchyardProxy {
         let binary = try SwitchyardBinary.path()
@@ -85,7 +86,7 @@ public final class SwitchyardProxy: Sendable {
         for attempt in 0..<3 {
             let port = try FreePort.next()
             let configURL = directory.file(attempt == 0 ? "regions.yaml" : "regions-retry\(attempt).yaml")
-            try configYAML(port: port, nodes: nodes, policy: policy, probe: probe, failover: failover)
+            try configYAML(port: port, nodes: nodes, policy: policy, probe: probe, failover: failover, proxyYAML: proxyYAML)
                 .write(to: configURL, atomically: true, encoding: .utf8)
             let process = try ManagedProcess(
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
@@ -113,7 +114,10 @@ public final class SwitchyardProxy: Sendable {
     }
 
     /// The regions.yaml the proxy runs with.
-    public static func configYAML(port: Int, nodes: [TestNode], policy: String = "round-robin", probe: String? = nil, failover: Failover) -> String {
+    /// `proxyYAML`: more lines for the `proxy:` section, each indented by two spaces (`  tcp: {...}`).
+    public static func configYAML(
+        port: Int, nodes: [TestNode], policy: String = "round-robin", probe: String? = nil, failover: Failover, proxyYAML: String = ""
+    ) -> String {
         var regions: [String] = []
         for n in nodes where !regions.contains(n.region) { regions.append(n.region) }
         let regionText = regions.map { region in
@@ -127,6 +131,7 @@ public final class SwitchyardProxy: Sendable {
             proxy:
               listen: [ "udp://127.0.0.1:\(port)", "tcp://127.0.0.1:\(port)" ]
               trusted: [ "127.0.0.0/8" ]
+            \(proxyYAML.isEmpty ? "" : proxyYAML + "\n")\
             dispatch:
               policy: \(policy)
             \(probe.map { "  probe: \($0)\n" } ?? "")\

@@ -157,6 +157,22 @@ public struct FailoverSettings: Sendable, Hashable {
     public var holdDown: Duration = .seconds(5)
 }
 
+/// Limits on SIP over TCP, so slow or idle peers cannot hold connections (slowloris).
+public struct TCPSettings: Sendable, Hashable {
+    /// A connection that has sent at least one complete message is closed after this long idle.
+    public var idleTimeout: Duration = .seconds(300)
+    /// A connection that has not yet sent one complete message is closed after this long idle.
+    public var firstMessageTimeout: Duration = .seconds(30)
+    /// A message must be complete (headers and body) within this time of its first byte.
+    public var headerTimeout: Duration = .seconds(10)
+    /// Open connections in all; beyond it new ones are closed at once.
+    public var maxConnections = 10_000
+    /// Open connections from one IP address (our nodes excepted); beyond it new ones are refused.
+    public var maxConnectionsPerSource = 256
+
+    public init() {}
+}
+
 public struct ProxySettings: Sendable, Hashable {
     public var listen: [ListenAddress]
     /// The host:port written in Via and Record-Route. Defaults to the first listen address.
@@ -166,6 +182,12 @@ public struct ProxySettings: Sendable, Hashable {
     public var metrics: HostPort?
     /// The region this proxy serves (preferred for dispatch), when not given on the command line.
     public var region: String?
+    public var tcp = TCPSettings()
+    /// Out-of-dialog methods besides INVITE that are dispatched to a node (as non-INVITE
+    /// transactions, by the same policy and failover); others get 405 with `Allow`.
+    public var dispatchMethods: [String] = ProxySettings.defaultDispatchMethods
+
+    public static let defaultDispatchMethods = ["REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH", "REFER", "INFO"]
 }
 
 /// A validated `regions.yaml`: it cannot hold an invalid value.

@@ -142,6 +142,34 @@ public enum RegionsConfigLoader {
             if metrics == nil { issues.append(ConfigIssue(path: "proxy.metrics", message: "'\(m)' is not host:port")) }
         }
 
+        var tcp = TCPSettings()
+        if let t = raw.proxy?.tcp {
+            tcp.idleTimeout = duration(t.idle_timeout, "proxy.tcp.idle_timeout", default: tcp.idleTimeout, &issues)
+            tcp.firstMessageTimeout = duration(t.first_message_timeout, "proxy.tcp.first_message_timeout", default: tcp.firstMessageTimeout, &issues)
+            tcp.headerTimeout = duration(t.header_timeout, "proxy.tcp.header_timeout", default: tcp.headerTimeout, &issues)
+            tcp.maxConnections = positive(t.max_connections, "proxy.tcp.max_connections", default: tcp.maxConnections, &issues)
+            tcp.maxConnectionsPerSource = positive(
+                t.max_connections_per_source, "proxy.tcp.max_connections_per_source", default: tcp.maxConnectionsPerSource, &issues)
+        }
+        var methods = ProxySettings.defaultDispatchMethods
+        if let m = raw.proxy?.methods {
+            methods = []
+            for (i, name) in m.enumerated() {
+                // Method names are case-sensitive tokens (RFC 3261 §7.1, §25.1): kept as written.
+                let upper = name
+                let isToken = !upper.isEmpty && upper.utf8.allSatisfy { b in
+                    (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || "-.!%*_+`'~".utf8.contains(b)
+                }
+                if !isToken {
+                    issues.append(ConfigIssue(path: "proxy.methods[\(i)]", message: "'\(name)' is not a SIP method name"))
+                } else if ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"].contains(upper) {
+                    issues.append(ConfigIssue(path: "proxy.methods[\(i)]", message: "\(upper) is always handled; list only the other methods to dispatch"))
+                } else if !methods.contains(upper) {
+                    methods.append(upper)
+                }
+            }
+        }
+
         // dispatch
         var policy = DispatchPolicy.roundRobin
         if let p = raw.dispatch?.policy {
@@ -239,7 +267,8 @@ public enum RegionsConfigLoader {
         }
         guard issues.isEmpty else { return nil }
         return RegionsConfig(
-            proxy: ProxySettings(listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region),
+            proxy: ProxySettings(
+                listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods),
             policy: policy, probe: probe, failover: failover, regions: regions
         )
     }

@@ -7,6 +7,15 @@ struct RegionsFile: Decodable, Sendable {
         var trusted: [String]?
         var metrics: String?
         var region: String?
+        var tcp: TCP?
+        var methods: [String]?
+    }
+    struct TCP: Decodable, Sendable {
+        var idle_timeout: String?
+        var first_message_timeout: String?
+        var header_timeout: String?
+        var max_connections: Int?
+        var max_connections_per_source: Int?
     }
     struct Probe: Decodable, Sendable {
         var interval: String?
@@ -46,7 +55,8 @@ struct RegionsFile: Decodable, Sendable {
     /// Keys each mapping may hold, by path pattern (`*` = any region name, `[]` = a list item).
     static let knownKeys: [String: Set<String>] = [
         "": ["proxy", "dispatch", "regions"],
-        "proxy": ["listen", "advertise", "trusted", "metrics", "region"],
+        "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods"],
+        "proxy.tcp": ["idle_timeout", "first_message_timeout", "header_timeout", "max_connections", "max_connections_per_source"],
         "dispatch": ["policy", "probe", "failover"],
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
         "dispatch.failover": ["invite_timeout", "invite_timeout_min", "retry_on", "max_attempts", "hold_down"],

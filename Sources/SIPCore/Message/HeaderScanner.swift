@@ -1,6 +1,34 @@
 /// The headers SIPCore locates by byte range so a proxy can splice them without re-serializing.
 public enum HeaderKind: UInt8, Sendable {
-    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, retryAfter, other
+    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, retryAfter, contentType, other
+
+    /// Headers RFC 3261 §7.3 allows once only (their grammar is not a comma list): a second one
+    /// is a 400. Parsers behind us crashed on exactly these (Kamailio CVE-2018-14767: two To).
+    public var isSingleValued: Bool {
+        switch self {
+        case .to, .from, .callID, .cseq, .maxForwards, .contentLength, .contentType: true
+        default: false
+        }
+    }
+
+    /// The canonical header name, for reason phrases.
+    public var name: String {
+        switch self {
+        case .via: "Via"
+        case .route: "Route"
+        case .recordRoute: "Record-Route"
+        case .maxForwards: "Max-Forwards"
+        case .contentLength: "Content-Length"
+        case .callID: "Call-ID"
+        case .cseq: "CSeq"
+        case .from: "From"
+        case .to: "To"
+        case .proxyRequire: "Proxy-Require"
+        case .retryAfter: "Retry-After"
+        case .contentType: "Content-Type"
+        case .other: "header"
+        }
+    }
 }
 
 /// One header field: its whole extent (name to line end, continuation lines included) and its value.
@@ -120,11 +148,26 @@ enum HeaderScanner {
                 }
                 throw SIPParseError(.syntax, c < lineEnd ? "Empty Header Name" : "Header Without Colon", canRespond: true)
             }
+            if !lenient {
+                // RFC 3261 §7.3.1 / §25.1: a header name is a token; a control byte in it (or
+                // any other non-token byte) is rejected before any parser, ours or a node's, sees it.
+                for i in lineStart..<nameEnd where !isTokenByte(bytes[i]) {
+                    throw SIPParseError(.syntax, "Invalid Header Name '\(printable(bytes, lineStart, nameEnd))'", canRespond: true)
+                }
+                // TEXT-UTF8 and LWS (§25.1) allow no control byte but HTAB and the CRLF of a fold.
+                if let bad = controlByte(bytes, c + 1, lineEnd) {
+                    let name = printable(bytes, lineStart, nameEnd)
+                    throw SIPParseError(.syntax, bad == 0 ? "NUL Byte In \(name) Header" : "Control Character In \(name) Header", canRespond: true)
+                }
+            }
             var vs = c + 1
             var ve = lineEnd
             while ve > vs, isWhitespace(bytes[ve - 1]) { ve -= 1 }
             while vs < ve, isWhitespace(bytes[vs]) { vs += 1 }
             let kind = classify(bytes, lineStart, nameEnd)
+            if kind.isSingleValued, !lenient, layout.fields.contains(where: { $0.kind == kind }) {
+                throw SIPParseError(.badHeaderValue, "Duplicate \(kind.name) Header", canRespond: true)
+            }
             if kind != .other {
                 layout.fields.append(HeaderField(kind: kind, lineStart: lineStart, lineEnd: lineEnd, valueStart: vs, valueEnd: ve))
             }
@@ -134,6 +177,54 @@ enum HeaderScanner {
 
     @inline(__always)
     static func isWhitespace(_ b: UInt8) -> Bool { b == sp || b == ht || b == cr || b == lf }
+
+    /// RFC 3261 §25.1 token characters.
+    @inline(__always)
+    static func isTokenByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "*"), UInt8(ascii: "_"),
+            UInt8(ascii: "+"), UInt8(ascii: "`"), UInt8(ascii: "'"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+
+    /// The first control byte in `start..<end` other than HTAB and the CR LF of line ends and
+    /// folds (a CR must be followed by LF), or nil. Inside a quoted string a quoted-pair may
+    /// escape any byte but CR and LF (RFC 3261 §25.1; RFC 4475 §3.1.1.2 escapes NUL, BEL, DEL).
+    @inline(__always)
+    static func controlByte(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt8? {
+        var i = start
+        var quoted = false
+        while i < end {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                quoted.toggle()
+            } else if b == UInt8(ascii: "\\"), quoted, i + 1 < end, bytes[i + 1] != cr, bytes[i + 1] != lf {
+                i += 2
+                continue
+            } else if b < 32 || b == 127 {
+                if b == ht || b == lf {
+                } else if b == cr, i + 1 < end, bytes[i + 1] == lf {
+                } else {
+                    return b
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// A header name fit for a reason phrase: non-printable bytes as '?', at most 32 bytes.
+    static func printable(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> String {
+        var out: [UInt8] = []
+        for i in start..<min(end, start + 32) {
+            let b = bytes[i]
+            out.append(b > 32 && b < 127 && b != UInt8(ascii: "'") ? b : UInt8(ascii: "?"))
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     @inline(__always)
     static func indexOf(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
@@ -152,6 +243,7 @@ enum HeaderScanner {
             case UInt8(ascii: "i"): return .callID
             case UInt8(ascii: "f"): return .from
             case UInt8(ascii: "t"): return .to
+            case UInt8(ascii: "c"): return .contentType
             default: return .other
             }
         }
@@ -168,7 +260,7 @@ enum HeaderScanner {
         case 5: return eq("route") ? .route : .other
         case 7: return eq("call-id") ? .callID : .other
         case 11: return eq("retry-after") ? .retryAfter : .other
-        case 12: return eq("record-route") ? .recordRoute : eq("max-forwards") ? .maxForwards : .other
+        case 12: return eq("record-route") ? .recordRoute : eq("max-forwards") ? .maxForwards : eq("content-type") ? .contentType : .other
         case 13: return eq("proxy-require") ? .proxyRequire : .other
         case 14: return eq("content-length") ? .contentLength : .other
         default: return .other

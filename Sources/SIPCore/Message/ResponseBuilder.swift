@@ -50,10 +50,12 @@ public enum ResponseBuilder {
         var end = 0
         while end < raw.count, end < 8192, raw[end] != 10, raw[end] != 13 { end += 1 }
         guard end < raw.count else { return false }
+        // Extra or trailing spaces (RFC 4475 §3.1.2.8-10) still make a recognisable request.
+        while end > 0, raw[end - 1] == 32 || raw[end - 1] == 9 { end -= 1 }
         var spaces: [Int] = []
         for i in 0..<end where raw[i] == 32 { spaces.append(i) }
-        guard spaces.count == 2, spaces[0] > 0, spaces[1] > spaces[0] + 1 else { return false }
-        let version = UnsafeRawBufferPointer(rebasing: raw[(spaces[1] + 1)..<end])
+        guard spaces.count >= 2, spaces[0] > 0, spaces[spaces.count - 1] > spaces[0] + 1 else { return false }
+        let version = UnsafeRawBufferPointer(rebasing: raw[(spaces[spaces.count - 1] + 1)..<end])
         return version.starts(with: "SIP/".utf8) && version.count > 4
     }
 

@@ -91,9 +91,10 @@ public enum SIPMessageParser {
     }
 
     private static func extract(bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool) throws(SIPParseError) -> SIPMessage {
-        // RFC 3261 §25.1: no header may carry a NUL byte (TEXT-UTF8 excludes it).
-        if let base = raw.baseAddress, memchr(base, 0, layout.bodyStart) != nil {
-            throw SIPParseError(.syntax, "NUL Byte In Header", canRespond: true)
+        // RFC 3261 §25.1: the start line carries no NUL byte (the header scan checked the
+        // headers' control bytes, quoted-pairs allowed).
+        if let base = raw.baseAddress, memchr(base, 0, layout.startLineEnd) != nil {
+            throw SIPParseError(.syntax, "NUL Byte In Start Line", canRespond: true)
         }
         let isRequest = !raw.starts(with: "SIP/".utf8)
 
@@ -103,7 +104,20 @@ public enum SIPMessageParser {
         if isRequest {
             let (method, uriRange) = try requestLine(raw, layout.startLineEnd)
             guard let uri = parseURI(raw, uriRange) else {
+                // RFC 4475 §3.3.3: a well-formed URI of a scheme we do not route is a 416, not a 400.
+                if let colon = firstIndex(of: UInt8(ascii: ":"), raw, uriRange.lowerBound, uriRange.upperBound), isScheme(raw, uriRange.lowerBound..<colon),
+                    colon + 1 < uriRange.upperBound
+                {
+                    throw SIPParseError(.badStartLine, "Unsupported URI Scheme", canRespond: true, statusCode: 416)
+                }
                 throw SIPParseError(.badStartLine, "Invalid Request-URI", canRespond: true)
+            }
+            // RFC 3261 §19.1.1: a Request-URI carries no headers component; one that does could
+            // inject a Route or another header into the next hop (RFC 4475 §3.1.2.11).
+            // '?' may appear in the userinfo (RFC 3261 §25.1 user-unreserved): look after the last '@'.
+            let hostStart = (lastIndex(of: UInt8(ascii: "@"), raw, uriRange.lowerBound, uriRange.upperBound) ?? uriRange.lowerBound)
+            if uri.isSIP, firstIndex(of: UInt8(ascii: "?"), raw, hostStart, uriRange.upperBound) != nil {
+                throw SIPParseError(.badStartLine, "Request-URI With Headers", canRespond: true)
             }
             requestURIRange = uriRange
             startLine = .request(method: method, uri: uri)
@@ -117,7 +131,9 @@ public enum SIPMessageParser {
         var viaRanges: [Range<Int>] = HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd)
         let topViaFieldHasMore = viaRanges.count > 1
         for f in viaFields.dropFirst() { viaRanges += HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) }
-        guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via") }
+        // A request with a broken top Via is still answered (400, to the address it came from:
+        // RFC 4475 §3.1.2.1); a response with one cannot be routed and is dropped.
+        guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: isRequest) }
         if isRequest {
             // Every Via of a request is checked: they come back in our responses.
             for r in viaRanges.dropFirst() where parseVia(raw, r) == nil {
@@ -194,7 +210,11 @@ public enum SIPMessageParser {
     // MARK: Start lines
 
     /// `Method SP Request-URI SP SIP-Version` (RFC 3261 §7.1).
-    private static func requestLine(_ raw: UnsafeRawBufferPointer, _ end: Int) throws(SIPParseError) -> (SIPMethod, Range<Int>) {
+    private static func requestLine(_ raw: UnsafeRawBufferPointer, _ lineEnd: Int) throws(SIPParseError) -> (SIPMethod, Range<Int>) {
+        // Trailing whitespace is not allowed (RFC 4475 §3.1.2.10) but the request is still
+        // recognisable, so it gets a 400 rather than silence.
+        var end = lineEnd
+        while end > 0, raw[end - 1] == 32 || raw[end - 1] == 9 { end -= 1 }
         guard let sp1 = firstIndex(of: 32, raw, 0, end), sp1 > 0 else {
             throw SIPParseError(.badStartLine, "Malformed Request Line")
         }
@@ -202,6 +222,14 @@ public enum SIPMessageParser {
             throw SIPParseError(.badStartLine, "Malformed Request Line")
         }
         for i in 0..<sp1 where !isTokenByte(raw[i]) { throw SIPParseError(.badStartLine, "Malformed Request Line") }
+        if end != lineEnd { throw SIPParseError(.badStartLine, "Whitespace After SIP Version", canRespond: true) }
+        // Request-Line = Method SP Request-URI SP SIP-Version (§25.1): one SP each, no LWS in the
+        // URI (RFC 4475 §3.1.2.8, §3.1.2.9).
+        var u = sp1 + 1
+        while u < sp2 {
+            if raw[u] == 32 || raw[u] == 9 { throw SIPParseError(.badStartLine, "Whitespace In Request Line", canRespond: true) }
+            u += 1
+        }
         let version = UnsafeRawBufferPointer(rebasing: raw[(sp2 + 1)..<end])
         guard version.elementsEqual("SIP/2.0".utf8) else {
             if version.starts(with: "SIP/".utf8) {
@@ -236,12 +264,24 @@ public enum SIPMessageParser {
             i += 1
         }
         let digits = i - f.valueStart
-        while i < f.valueEnd, raw[i] == 32 || raw[i] == 9 { i += 1 }
+        // LWS between number and method may be folded (RFC 4475 §3.1.1.1: "CSeq: 0009\r\n  INVITE").
+        while i < f.valueEnd, HeaderScanner.isWhitespace(raw[i]) { i += 1 }
         guard digits > 0, n < (1 << 31), i < f.valueEnd, i > f.valueStart + digits else {
             throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true)
         }
         for j in i..<f.valueEnd where !isTokenByte(raw[j]) { throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true) }
         return CSeq(number: UInt32(n), method: SIPMethod(bytes: UnsafeRawBufferPointer(rebasing: raw[i..<f.valueEnd])))
+    }
+
+    /// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
+    private static func isScheme(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Bool {
+        guard let first = r.first, (raw[first] | 0x20) >= 0x61, (raw[first] | 0x20) <= 0x7A else { return false }
+        for i in r {
+            let b = raw[i]
+            let ok = (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2B || b == 0x2D || b == 0x2E
+            if !ok { return false }
+        }
+        return true
     }
 
     /// RFC 3261 §25.1 token characters.
@@ -265,6 +305,11 @@ public enum SIPMessageParser {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: r.count + 1) { buf in
             let dst = UnsafeMutableRawBufferPointer(buf)
             dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[r]))
+            // Unfold (RFC 3261 §7.3.1): the CRLF of a continuation line is whitespace, which
+            // libosip2 does not accept inside a value. Control bytes a quoted-pair escaped
+            // (RFC 4475 §3.1.1.2: NUL, BEL, DEL in a display name) become spaces too: a NUL would
+            // end the C string, and "\ " is still a quoted-pair.
+            for i in 0..<r.count where buf[i] < 32 && buf[i] != 9 || buf[i] == 127 { buf[i] = 32 }
             buf[r.count] = 0
             return body(UnsafePointer(buf.baseAddress!))
         }

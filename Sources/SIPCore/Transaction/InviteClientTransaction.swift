@@ -6,6 +6,9 @@ public struct InviteClientTransaction: Sendable, Hashable {
         case calling(retransmitInterval: Duration)
         case proceeding
         case completed
+        /// RFC 6026 §7.2: after a 2xx, retransmissions of it (and 2xx from other forks) are
+        /// still delivered to the TU until Timer M; anything else is absorbed.
+        case accepted
         case terminated
     }
 
@@ -42,9 +45,10 @@ public struct InviteClientTransaction: Sendable, Hashable {
                 state = .proceeding
                 actions.append(.deliverResponse)
             case 200..<300:
-                // §17.1.1.2: 2xx ends the transaction; the TU (or the UAC core) ACKs it end to end.
-                state = .terminated
-                actions += [.deliverResponse, .terminate]
+                // RFC 6026 §7.2 (updating §17.1.1.2): Accepted, so 2xx retransmissions still
+                // match this transaction; the TU (or the UAC core) ACKs them end to end.
+                state = .accepted
+                actions += [.deliverResponse, .startTimer(.m, timers.transactionTimeout)]
             default:
                 state = .completed
                 actions += [.sendAck, .deliverResponse]
@@ -59,6 +63,9 @@ public struct InviteClientTransaction: Sendable, Hashable {
         case .completed:
             // A retransmitted final response: ACK it again, do not pass it up (§17.1.1.2).
             return statusCode >= 300 ? [.sendAck] : []
+        case .accepted:
+            // RFC 6026 §7.2: a 2xx goes to the TU; a 1xx or a non-2xx final is discarded.
+            return (200..<300).contains(statusCode) ? [.deliverResponse] : []
         case .initial, .terminated:
             return []
         }
@@ -73,7 +80,7 @@ public struct InviteClientTransaction: Sendable, Hashable {
         case (.calling, .b):
             state = .terminated
             return [.cancelTimer(.a), .timedOut, .terminate]
-        case (.completed, .d):
+        case (.completed, .d), (.accepted, .m):
             state = .terminated
             return [.terminate]
         default:

@@ -3,6 +3,8 @@
 public enum TransactionTimer: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// INVITE client: request retransmit (UDP). B: INVITE client timeout. D: wait for response retransmits.
     case a, b, d
+    /// INVITE client (RFC 6026 §7.2): M, how long the Accepted state lets 2xx retransmissions through.
+    case m
     /// non-INVITE client: E retransmit (UDP), F timeout, K wait for response retransmits.
     case e, f, k
     /// INVITE server: G response retransmit (UDP), H wait for ACK, I absorb ACK retransmits, L (RFC 6026) absorb INVITE retransmits after 2xx.
@@ -22,7 +24,7 @@ public struct TimerValues: Sendable, Hashable {
     /// Maximum time a message stays in the network, 5 s.
     public let t4: Duration
 
-    /// 64·T1: Timers B, F, H, J, L (computed once: Duration arithmetic is 128-bit).
+    /// 64·T1: Timers B, F, H, J, L, M (computed once: Duration arithmetic is 128-bit).
     public let transactionTimeout: Duration
 
     public init(t1: Duration = .milliseconds(500), t2: Duration = .seconds(4), t4: Duration = .seconds(5)) {

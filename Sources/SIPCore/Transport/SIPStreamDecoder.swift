@@ -73,11 +73,14 @@ public struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
             }
             let head = UnsafeRawBufferPointer(rebasing: raw[0..<headerEnd])
             let layout: MessageLayout
+            // Framing needs only the header end and Content-Length: a header the parser will
+            // refuse (a duplicate To, a control byte) gets its 400 on an open connection.
             do {
-                layout = try HeaderScanner.scan(head, limits: limits)
+                layout = try HeaderScanner.scan(head, limits: limits, lenient: true)
             } catch {
                 throw Self.error(.malformedHeaders, raw)
             }
+            if layout.all(.contentLength).count > 1 { throw Self.error(.badContentLength, raw) }
             var contentLength = 0
             if let f = layout.first(.contentLength) {
                 guard let cl = SIPMessageParser.parseDecimal(head, f.valueStart, f.valueEnd, max: limits.maxBodySize) else {

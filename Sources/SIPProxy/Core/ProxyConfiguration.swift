@@ -18,6 +18,12 @@ public struct ProxyConfiguration: Sendable {
     public var limits: SIPLimits
     /// Seconds announced in Retry-After when no node can take a call.
     public var retryAfterSeconds: Int
+    /// Limits and deadlines of SIP over TCP (applied to new reads at once on reload).
+    public var tcp: TCPSettings
+    /// Out-of-dialog methods besides INVITE dispatched to nodes.
+    public var dispatchMethods: Set<SIPMethod>
+    /// `Allow:` line for 405 and OPTIONS answers: what this proxy takes out of dialog.
+    let allowHeader: String
 
     // Precomputed header text.
     let viaPrefixUDP: String
@@ -41,6 +47,11 @@ public struct ProxyConfiguration: Sendable {
         self.timerC = timerC
         self.limits = limits
         self.retryAfterSeconds = retryAfterSeconds
+        tcp = regions.proxy.tcp
+        dispatchMethods = Set(regions.proxy.dispatchMethods.map { SIPMethod($0) })
+        var allowed = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
+        for m in regions.proxy.dispatchMethods where !allowed.contains(m) { allowed.append(m) }
+        allowHeader = "Allow: " + allowed.joined(separator: ", ")
         let hp = advertise.description
         viaPrefixUDP = "Via: SIP/2.0/UDP \(hp);branch="
         viaPrefixTCP = "Via: SIP/2.0/TCP \(hp);branch="

@@ -52,9 +52,15 @@ extension ProxyCore {
     /// A response to one of our probes: 2xx-4xx means the node is alive and answering SIP;
     /// 5xx/6xx (an overloaded or failing node) counts as a failed probe. Returns false when the
     /// response is not a probe's.
-    func handleProbeResponse(_ msg: SIPMessage, branch: String, code: Int) -> Bool {
+    func handleProbeResponse(_ msg: SIPMessage, branch: String, code: Int, from source: SIPEndpoint) -> Bool {
         guard branch.hasPrefix(Self.probeBranchPrefix) else { return false }
-        guard code >= 200, let probe = pendingProbes.removeValue(forKey: branch) else { return true }
+        guard code >= 200, let probe = pendingProbes[branch] else { return true }
+        // A forged answer from elsewhere must not bring a dead node back.
+        guard source.address.ipAddress == nodeEndpoints[probe.node.name]?.address.ipAddress else {
+            strayResponse(msg, from: source, reason: .wrongSource)
+            return true
+        }
+        pendingProbes[branch] = nil
         if code < 500 {
             metrics.probe(probe.node.name, "ok")
             metrics.rtt(probe.node.name, now - probe.sentAt)

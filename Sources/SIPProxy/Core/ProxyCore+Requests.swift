@@ -4,8 +4,6 @@ import NIOCore
 import SIPCore
 
 extension ProxyCore {
-    static let allowHeader = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY"
-
     func handleRequest(_ msg: SIPMessage, from source: SIPEndpoint) {
         let method = msg.method
         if method == .ack {
@@ -80,27 +78,37 @@ extension ProxyCore {
         case .options:
             replyOptions(msg, source)
         case .invite:
-            let candidates =
-                draining
-                ? []
-                : dispatcher.candidates(
-                    // The Call-ID becomes a String only for the policy that hashes it.
-                    callID: dispatcher.config.policy == .hashCallID ? msg.callID : "", number: uri.user, now: now
-                ).filter { nodeEndpoints[$0.name] != nil }
-            guard !candidates.isEmpty else {
-                metrics.invitesNoNode.increment()
-                reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
-                return
-            }
-            let st = startServerTransaction(msg, source, key: key)
-            let ctx = ResponseContext(
-                server: st, request: msg, isDispatch: true, removedRouteCount: msg.routes.count, recordRoute: true, candidates: candidates
-            )
-            st.context = ctx
-            _ = tryNextCandidate(ctx, loopHash: loop)
+            dispatch(msg, from: source, key: key, uri: uri, loopHash: loop, recordRoute: true)
+        case let m where config.dispatchMethods.contains(m):
+            // REGISTER, MESSAGE, SUBSCRIBE, ...: to a node as a non-INVITE transaction. Only the
+            // methods that can create a dialog (SUBSCRIBE, REFER, NOTIFY) are Record-Routed.
+            let recordRoute = m != .register && m != .message && m != .publish && m != .info
+            dispatch(msg, from: source, key: key, uri: uri, loopHash: loop, recordRoute: recordRoute)
         default:
-            reply(msg, source, 405, "Method Not Allowed", extraHeaders: [Self.allowHeader])
+            reply(msg, source, 405, "Method Not Allowed", extraHeaders: [config.allowHeader])
         }
+    }
+
+    /// A new out-of-dialog request to the best node, with failover down the candidate list.
+    func dispatch(_ msg: SIPMessage, from source: SIPEndpoint, key: ServerTransactionKey, uri: SIPURI, loopHash loop: UInt32, recordRoute: Bool) {
+        let candidates =
+            draining
+            ? []
+            : dispatcher.candidates(
+                // The Call-ID becomes a String only for the policy that hashes it.
+                callID: dispatcher.config.policy == .hashCallID ? msg.callID : "", number: uri.user, now: now
+            ).filter { nodeEndpoints[$0.name] != nil }
+        guard !candidates.isEmpty else {
+            if msg.method == .invite { metrics.invitesNoNode.increment() }
+            reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
+            return
+        }
+        let st = startServerTransaction(msg, source, key: key)
+        let ctx = ResponseContext(
+            server: st, request: msg, isDispatch: true, removedRouteCount: msg.routes.count, recordRoute: recordRoute, candidates: candidates
+        )
+        st.context = ctx
+        _ = tryNextCandidate(ctx, loopHash: loop)
     }
 
     // MARK: ACK
@@ -174,7 +182,7 @@ extension ProxyCore {
             ctx.nextCandidate += 1
             guard let destination = nodeEndpoints[node.name] else { continue }
             metrics.routed(node.name)
-            dispatcher.callStarted(node: node.name)
+            if ctx.countsLoad { dispatcher.callStarted(node: node.name) }
             let loop = loopHash ?? self.loopHash(ctx.request, removedRoutes: ctx.removedRouteCount)
             forwardBranch(ctx, to: destination, node: node, loopHash: loop)
             return true
@@ -201,6 +209,10 @@ extension ProxyCore {
         clientTransactions[key] = ct
         if ct.isInvite && ctx.isDispatch {
             arm(ct, .inviteTimeout, after: node.map { dispatcher.provisionalTimeout(for: $0.name) } ?? config.failover.inviteTimeout)
+        } else if ctx.isDispatch {
+            // A non-INVITE request has no 100 Trying to wait for (RFC 4320): the node gets the
+            // whole `invite_timeout` to answer before the request goes to the next one.
+            arm(ct, .inviteTimeout, after: config.failover.inviteTimeout)
         }
         logger.debug("forwarding", metadata: ["call-id": "\(msg.callID)", "method": "\(msg.method)", "node": "\(node?.name ?? "-")", "to": "\(destination)"])
         runClient(ct.start(), ct, response: nil)
@@ -263,7 +275,7 @@ extension ProxyCore {
     }
 
     func replyOptions(_ msg: SIPMessage, _ source: SIPEndpoint) {
-        reply(msg, source, 200, "OK", extraHeaders: [Self.allowHeader, "Accept: application/sdp"])
+        reply(msg, source, 200, "OK", extraHeaders: [config.allowHeader, "Accept: application/sdp"])
     }
 
     /// A BYE to or from a node ends one of its calls in the proxy's own load count.
@@ -275,6 +287,11 @@ extension ProxyCore {
 
     func isNodeAddress(_ source: SIPEndpoint) -> Bool {
         nodeByAddress[source.address] != nil
+    }
+
+    /// A node's IP address (any port): exempt from the per-source TCP connection limit.
+    func isNodeIP(_ ip: String) -> Bool {
+        nodeIPs.contains(ip)
     }
 
     /// §16.6 step 8 / §16.3 step 4: a hash of what identifies this request at this hop.

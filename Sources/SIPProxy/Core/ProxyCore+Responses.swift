@@ -4,18 +4,26 @@ import NIOCore
 import SIPCore
 
 extension ProxyCore {
-    /// §16.7: match the response to its branch, or forward it statelessly when no branch is left
-    /// (2xx retransmissions after the INVITE transaction ended).
+    /// §16.7: match the response to its branch. A response that matches no client transaction
+    /// is dropped and counted, whatever its Via says: with RFC 6026's Accepted state on both
+    /// sides, a stateful proxy has no response to relay statelessly, and relaying one lets anyone
+    /// who can forge a Via inject responses into a caller's call.
     func handleResponse(_ msg: SIPMessage, from source: SIPEndpoint) {
         // §18.1.2: a response whose top Via is not ours is discarded.
         guard config.isOwn(msg.topVia), let branch = msg.topVia.branch, let code = msg.statusCode else {
-            metrics.responsesDropped.increment()
+            strayResponse(msg, from: source, reason: .notOurVia)
             return
         }
-        if msg.cseq.method == .options, handleProbeResponse(msg, branch: branch, code: code) { return }
+        if msg.cseq.method == .options, handleProbeResponse(msg, branch: branch, code: code, from: source) { return }
         let key = ClientTransactionKey(branch: branch, isCancel: msg.cseq.method == .cancel)
         guard let ct = clientTransactions[key] else {
-            forwardStateless(msg)
+            strayResponse(msg, from: source, reason: .noTransaction)
+            return
+        }
+        // Only the next hop the branch went to answers it: a response with a guessed branch from
+        // anywhere else is not one.
+        guard source.address.ipAddress == ct.destination.address.ipAddress else {
+            strayResponse(msg, from: source, reason: .wrongSource)
             return
         }
         if ct.abandoned {
@@ -25,36 +33,28 @@ extension ProxyCore {
         runClient(ct.responseReceived(statusCode: code), ct, response: msg)
     }
 
-    /// A response no transaction waits for: strip our Via and send it to the next Via, on the
-    /// server transaction's connection when it is still known (RFC 6026 Accepted state).
-    func forwardStateless(_ msg: SIPMessage) {
-        guard let next = msg.via(at: 1) else {
-            metrics.responsesDropped.increment()
-            return
+    /// Why a response was dropped (`sip_stray_responses_total{reason}`).
+    enum StrayReason: String {
+        case notOurVia = "not-our-via"
+        case noTransaction = "no-transaction"
+        case wrongSource = "wrong-source"
+    }
+
+    func strayResponse(_ msg: SIPMessage, from source: SIPEndpoint, reason: StrayReason) {
+        metrics.strayResponse(reason.rawValue)
+        if droppedLogBudget.allow(now: now) {
+            logger.info(
+                "response matches no transaction; dropped",
+                metadata: ["source": "\(source)", "reason": "\(reason.rawValue)", "status": "\(msg.statusCode ?? 0)", "call-id": "\(msg.callID)"]
+            )
         }
-        var editor = MessageEditor()
-        editor.delete(msg.topViaRemovalRange)
-        let bytes = editor.apply(to: msg)
-        let key = ServerTransactionKey(branch: next.branch ?? "", via: next, isInvite: msg.cseq.method == .invite)
-        let destination: SIPEndpoint
-        if let st = serverTransactions[key] {
-            destination = st.responseDestination
-        } else {
-            let target = next.responseTarget
-            guard let address = try? SocketAddress(ipAddress: target.host, port: target.port) else {
-                metrics.responsesDropped.increment()
-                return
-            }
-            destination = SIPEndpoint(transport: next.transport == "TCP" ? .tcp : .udp, address: address)
-        }
-        metrics.responsesForwardedStateless.increment()
-        transport.send(bytes, to: destination, failureToken: nil)
     }
 
     /// A response on a branch we gave up: CANCEL a late ringing, ACK a late failure, and report
     /// a late answer (the caller is already served elsewhere).
     func lateResponse(_ ct: ClientTransactionRecord, _ msg: SIPMessage, _ code: Int) {
-        guard !ct.key.isCancel else { return }
+        // Only an INVITE branch can be CANCELled or ACKed (§9.1, §17.1.1.3).
+        guard !ct.key.isCancel, ct.isInvite else { return }
         if code < 200 {
             sendCancel(for: ct)
         } else if code >= 300, let ctx = ct.context {
@@ -138,7 +138,7 @@ extension ProxyCore {
     /// Stops a branch's retransmissions and keeps it only to answer late responses.
     func abandon(_ ct: ClientTransactionRecord) {
         ct.abandoned = true
-        for t in [TransactionTimer.a, .b, .d, .e, .f, .k] { disarm(ct, .transaction(t)) }
+        for t in [TransactionTimer.a, .b, .d, .e, .f, .k, .m] { disarm(ct, .transaction(t)) }
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
         arm(ct, .cleanup, after: config.timers.transactionTimeout)
@@ -165,7 +165,7 @@ extension ProxyCore {
         disarm(ct, .timerC)
         if ctx.current === ct { ctx.current = nil }
         // A refused call no longer counts on the node (an answered one ends with its BYE).
-        if code >= 300, ctx.isDispatch, let node = ct.node { dispatcher.callEnded(node: node.name) }
+        if code >= 300, ctx.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
         if code < 300 {
             if let node = ct.node { dispatcher.reportSuccess(node: node.name) }
             // 2xx always goes upstream, even after another final (§16.7 step 9 for 2xx).
@@ -190,7 +190,7 @@ extension ProxyCore {
     func branchFailed(_ ct: ClientTransactionRecord, reason: String, allowFailover: Bool) {
         guard let ctx = ct.context, !ct.key.isCancel, ctx.current === ct else { return }
         ctx.current = nil
-        if ctx.isDispatch, let node = ct.node { dispatcher.callEnded(node: node.name) }
+        if ctx.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
         guard !ctx.finished else { return }
         if ctx.cancelled {
             finishLocally(ctx, 487, "Request Terminated")

@@ -20,6 +20,8 @@ public final class ProxyCore {
     var nodeEndpoints: [String: SIPEndpoint]
     /// Node name by its SIP address, to account BYEs to the right node.
     var nodeByAddress: [SocketAddress: String]
+    /// The nodes' IP addresses.
+    var nodeIPs: Set<String>
     /// Per-process branch prefix part, so branches stay unique across restarts.
     let bootID: UInt16
     var branchCounter: UInt64 = 0
@@ -42,6 +44,7 @@ public final class ProxyCore {
         self.wheel = TimerWheel(origin: now)
         nodeEndpoints = Self.endpoints(of: dispatcher.config, logger: logger)
         nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
+        nodeIPs = Set(nodeEndpoints.values.compactMap(\.address.ipAddress))
         bootID = UInt16.random(in: 0...UInt16.max)
     }
 
@@ -72,6 +75,7 @@ public final class ProxyCore {
         config = next
         nodeEndpoints = Self.endpoints(of: regions, logger: logger)
         nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
+        nodeIPs = Set(nodeEndpoints.values.compactMap(\.address.ipAddress))
         logger.notice(
             "configuration reloaded",
             metadata: ["added": "\(diff.added)", "removed": "\(diff.removed)", "replaced": "\(diff.replaced)", "kept": "\(diff.kept.count)"]

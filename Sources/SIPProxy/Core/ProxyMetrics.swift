@@ -10,7 +10,6 @@ final class ProxyMetrics {
     let malformedDropped = Counter(label: "sip_malformed_total", dimensions: [("action", "dropped")])
     let retransmissionsAbsorbed = Counter(label: "sip_retransmissions_absorbed_total")
     let responsesDropped = Counter(label: "sip_responses_dropped_total")
-    let responsesForwardedStateless = Counter(label: "sip_responses_forwarded_stateless_total")
     let invitesNoNode = Counter(label: "sip_invites_rejected_no_node_total")
     let cancels = Counter(label: "sip_cancels_total")
     let localReplies = Counter(label: "sip_local_replies_total")
@@ -18,6 +17,7 @@ final class ProxyMetrics {
     let clientTransactions = Gauge(label: "sip_client_transactions")
     private var perNode: [String: (routed: Counter, failed: Counter)] = [:]
     private var probes: [String: Counter] = [:]
+    private var stray: [String: Counter] = [:]
     private var nodeStates: [String: Gauge] = [:]
     private var nodeChannels: [String: Gauge] = [:]
     private var nodeRTT: [String: Gauge] = [:]
@@ -28,6 +28,14 @@ final class ProxyMetrics {
         if let c = probes[key] { return c.increment() }
         let c = Counter(label: "sip_probes_total", dimensions: [("node", node), ("result", result)])
         probes[key] = c
+        c.increment()
+    }
+
+    /// `sip_stray_responses_total{reason}`: responses dropped because no transaction sent them.
+    func strayResponse(_ reason: String) {
+        if let c = stray[reason] { return c.increment() }
+        let c = Counter(label: "sip_stray_responses_total", dimensions: [("reason", reason)])
+        stray[reason] = c
         c.increment()
     }
 

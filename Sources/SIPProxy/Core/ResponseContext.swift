@@ -6,8 +6,10 @@ import SIPCore
 final class ResponseContext {
     let server: ServerTransactionRecord
     let request: SIPMessage
-    /// A new INVITE dispatched to nodes (failover applies); false for in-dialog requests.
+    /// A new request dispatched to nodes (failover applies); false for in-dialog requests.
     let isDispatch: Bool
+    /// A dispatched INVITE: it counts on its node's load from INVITE to BYE.
+    let countsLoad: Bool
     /// How many leading Route elements the proxy removed (its own), or all for a dispatch.
     let removedRouteCount: Int
     let recordRoute: Bool
@@ -22,6 +24,7 @@ final class ResponseContext {
         self.server = server
         self.request = request
         self.isDispatch = isDispatch
+        self.countsLoad = isDispatch && request.method == .invite
         self.removedRouteCount = removedRouteCount
         self.recordRoute = recordRoute
         self.candidates = candidates

@@ -19,10 +19,20 @@ public final class ProxyHandle: Sendable {
         return bound.eventLoop.submit { bound.value.core?.nodeStatuses(now: .now) ?? [] }
     }
 
+    /// Configured SIP listeners that are not bound right now ("udp://127.0.0.1:5060"); empty
+    /// while all are up. nil when the proxy is not running.
+    public func listenersDown() -> EventLoopFuture<[String]>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.listenersDown.map(\.description) }
+    }
+
     /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
     public func reload(_ regions: RegionsConfig) -> EventLoopFuture<NodeDispatcher.ReloadDiff>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.reload(regions) ?? .init() }
+        return bound.eventLoop.submit {
+            bound.value.tcp = regions.proxy.tcp
+            return bound.value.core?.reload(regions) ?? .init()
+        }
     }
 
     /// Drains (`true`) or re-enables a node; the future holds false for an unknown node.

@@ -39,7 +39,28 @@ public struct SIPProxyService: Service {
             "SIP proxy listening",
             metadata: ["listen": "\(configuration.listen.map(\.description))", "region": "\(region ?? "-")", "advertise": "\(configuration.advertise)"]
         )
-        try? await gracefulShutdown()
+        // Runs until graceful shutdown, or until a listener is lost for good: a proxy must never
+        // stay up deaf, so that ends the service with an error (and the process exits non-zero).
+        let (lost, lostContinuation) = AsyncStream.makeStream(of: ListenerLostError.self)
+        try await loop.submit { bound.value.onListenerLost = { lostContinuation.yield($0) } }.get()
+        let failure: ListenerLostError? = await withTaskGroup(of: ListenerLostError?.self) { group in
+            group.addTask {
+                for await error in lost { return error }
+                return nil
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            lostContinuation.finish()
+            group.cancelAll()
+            return first
+        }
+        if let failure {
+            _ = try? await loop.flatSubmit { bound.value.closeAll() }.get()
+            throw failure
+        }
         logger.notice("SIP proxy draining")
         try await loop.submit { bound.value.core?.draining = true }.get()
         let deadline = ContinuousClock.now + drainTimeout
@@ -59,57 +80,12 @@ public struct SIPProxyService: Service {
         let region = self.region
         let logger = self.logger
         let layerBox = try await loop.submit {
-            let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, logger: logger)
+            let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, tcp: configuration.tcp, logger: logger)
             let dispatcher = NodeDispatcher(config: regions, localRegion: region)
             layer.core = ProxyCore(configuration: configuration, dispatcher: dispatcher, transport: layer, logger: logger, now: .now)
             return NIOLoopBound(layer, eventLoop: loop)
         }.get()
-
-        for listen in configuration.listen {
-            switch listen.transport {
-            case .udp:
-                let channel = try await DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // recvmmsg: up to 32 datagrams per syscall under load, and one read per
-                    // wakeup (a second recvmmsg would mostly return EAGAIN).
-                    .channelOption(.datagramVectorReadMessageCount, value: 32)
-                    .channelOption(.maxMessagesPerRead, value: 1)
-                    // NIO splits one buffer evenly over the vector's messages: 32 × 64 KiB, so no
-                    // datagram is cut (it is copied out and the buffer reused, see SIPDatagramHandler).
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 65_536))
-                    .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(layer: layerBox.value))
-                        }
-                    }
-                    .bind(host: listen.address.host, port: listen.address.port)
-                    .get()
-                // Bursts above the default 208 KiB (net.core.rmem_max) are dropped by the kernel
-                // before we see them; as root, SO_RCVBUFFORCE lifts the cap (else keep the default).
-                #if os(Linux)
-                _ = try? await channel.setOption(.socketOption(NIOBSDSocket.Option(rawValue: 33 /* SO_RCVBUFFORCE */)), value: 8 << 20).get()
-                #endif
-                try await loop.submit {
-                    let layer = layerBox.value
-                    if layer.udpChannel == nil { layer.udpChannel = channel }
-                    layer.listeners.append(channel)
-                }.get()
-            case .tcp:
-                let channel = try await ServerBootstrap(group: loop, childGroup: loop)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .serverChannelOption(.backlog, value: 256)
-                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try layerBox.value.addStreamHandlers(to: channel)
-                        }
-                    }
-                    .bind(host: listen.address.host, port: listen.address.port)
-                    .get()
-                try await loop.submit { layerBox.value.listeners.append(channel) }.get()
-            }
-        }
+        try await loop.flatSubmit { layerBox.value.bindAll(configuration.listen) }.get()
         // The timer wheel's clock. Under traffic every read burst advances it (SIPDatagramHandler,
         // SIPStreamHandler), so timers fire on the wheel's 10 ms grain; this task only covers quiet
         // periods, at a coarser 50 ms, so an idle proxy wakes up 20 times a second, not 100.
