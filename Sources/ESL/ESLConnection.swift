@@ -31,6 +31,7 @@ public final class ESLConnection: Sendable {
     ) async throws(ESLError) -> ESLConnection {
         let peer = "\(host):\(port)"
         let (stream, continuation) = AsyncStream.makeStream(of: ESLEvent.self)
+        let watch = HandshakeWatch()
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -39,8 +40,9 @@ public final class ESLConnection: Sendable {
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ESLFrameDecoder(direction: .fromServer)))
-                        try ch.pipeline.syncOperations.addHandler(
-                            ESLClientHandler(password: password, eventLoop: ch.eventLoop, events: continuation, logger: logger, peer: peer))
+                        let handler = ESLClientHandler(password: password, eventLoop: ch.eventLoop, events: continuation, logger: logger, peer: peer)
+                        watch.authenticated = handler.authenticated.futureResult
+                        try ch.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -59,7 +61,10 @@ public final class ESLConnection: Sendable {
             bound = try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<ESLClientHandler>> in
                 // The handler is gone when the peer closed during the handshake.
                 guard let h = try? channel.pipeline.syncOperations.handler(type: ESLClientHandler.self) else {
-                    return channel.eventLoop.makeFailedFuture(ESLError(.connectionClosed, "\(peer): closed during the handshake"))
+                    // A server that refused the password and closed at once: report the refusal.
+                    let closed = ESLError(.connectionClosed, "\(peer): closed during the handshake")
+                    guard let authenticated = watch.authenticated else { return channel.eventLoop.makeFailedFuture(closed) }
+                    return authenticated.flatMapThrowing { throw closed }
                 }
                 let b = NIOLoopBound(h, eventLoop: channel.eventLoop)
                 let authTimeout = channel.eventLoop.scheduleTask(in: connectTimeout + .seconds(2)) {
@@ -198,4 +203,10 @@ public final class ESLConnection: Sendable {
     }
 
     public var isOpen: Bool { channel.isActive }
+}
+
+/// The handshake's outcome, kept from the channel initializer for `connect`: both run on the
+/// channel's event loop, one after the other, so the unsynchronised field is safe.
+private final class HandshakeWatch: @unchecked Sendable {
+    var authenticated: EventLoopFuture<Void>?
 }

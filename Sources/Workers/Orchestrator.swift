@@ -166,7 +166,13 @@ public final class Orchestrator: Sendable {
             logger.warning("job for an unknown call dropped")
             return
         }
-        guard call.status == "queued" else { return }   // placed already, or canceled
+        guard call.status == "queued" else {
+            // Placed already (its events may have arrived before the redelivery), or canceled.
+            if message.deliveries > 1 {
+                logger.notice("redelivered job: the call is already past queued", metadata: ["status": "\(call.status)"])
+            }
+            return
+        }
         if let node = call.node {
             // A redelivery: was it placed before the last orchestrator stopped?
             if let out = try? await sessions.session(node)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") {
