@@ -150,6 +150,7 @@ let package = Package(
             dependencies: [
                 "SIPProxy", "SIPCore", "Dispatcher", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -805,6 +805,23 @@ def build_malformed() -> None:
     bad("content-length-duplicate", invite_a(insert_after(h, "Max-Forwards", [("Content-Length", "0")])), "400")
     # NUL bytes inside a header value (TEXT-UTF8 excludes %x00); five lines present, so 400.
     bad("nul-in-header", invite_a(insert_after(h, "CSeq", [("Subject", "Incoming\x00\x00call")])), "400")
+    # --- headers other SIP servers' parsers crashed on (issue 11): 400 naming the header -----
+    # A second To (Kamailio CVE-2018-14767), From, Call-ID, CSeq, Max-Forwards, Content-Type:
+    # each may appear once (RFC 3261 §7.3.1, their grammar is not a comma list).
+    for name, value in [("To", "<sip:other@198.51.100.20>"), ("From", "<sip:x@203.0.113.10>;tag=2"),
+                        ("Call-ID", "second-call-id@203.0.113.10"), ("CSeq", "103 INVITE"),
+                        ("Max-Forwards", "10"), ("Content-Type", "text/plain")]:
+        bad(f"duplicate-{name.lower()}", invite_a(insert_after(h, "Max-Forwards", [(name, value)])), "400")
+    # The compact form counts as the same header (t: is To).
+    bad("duplicate-to-compact", invite_a(insert_after(h, "Max-Forwards", [("t", "<sip:other@198.51.100.20>")])), "400")
+    # Control bytes in a header name (a name is a token, §25.1): SOH, ESC, DEL.
+    for label, byte in [("soh", "\x01"), ("esc", "\x1b"), ("del", "\x7f")]:
+        bad(f"control-{label}-in-header-name", invite_a(insert_after(h, "CSeq", [f"X-Bad{byte}Name: 1"])), "400")
+    # A control byte in a value, outside a quoted-pair (TEXT-UTF8 excludes it): 400.
+    bad("control-bel-in-header-value", invite_a(insert_after(h, "CSeq", [("Subject", "ring\x07ring")])), "400")
+    # A space inside a header name: not a token, 400.
+    bad("space-in-header-name", invite_a(insert_after(h, "CSeq", ["X Bad: 1"])), "400")
+
     # Second Via with port 99999; the top Via is usable and all five lines are present: 400.
     bad("via-bad-port", invite_a([("Via", A_VIA_SBC), ("Via", "SIP/2.0/UDP 198.51.100.20:99999;branch=z9hG4bK-core-77e02b14")]
                                  + drop_header(h, "Via")), "400")

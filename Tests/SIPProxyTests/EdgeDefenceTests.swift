@@ -1,4 +1,7 @@
+import Dispatcher
 import Foundation
+import Logging
+import NIOPosix
 import NIOCore
 import Testing
 import TestSupport
@@ -207,5 +210,36 @@ import TestSupport
     @Test(arguments: ["127.0.0.1", "192.0.2.10", "203.0.113.5", "::1", "2001:db8::1"])
     func ordinaryDestinationsPass(host: String) throws {
         #expect(DestinationCheck.refusal(for: try SocketAddress(ipAddress: host, port: 5060)) == nil)
+    }
+}
+
+/// The transport layer on a real event loop: a listener that closes is bound again.
+@Suite struct ListenerRebindTests {
+    @Test func aClosedUDPListenerIsBoundAgainAndSendsResume() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let port = try FreePort.next()
+        let regions = try RegionsConfigLoader.load(
+            yaml: ProxyHarness.yaml.replacingOccurrences(of: "[ \"udp://127.0.0.1:5060\", \"tcp://127.0.0.1:5060\" ]", with: "[ \"udp://127.0.0.1:\(port)\" ]"))
+        let listen = regions.proxy.listen
+        let bound = try await loop.submit {
+            NIOLoopBound(SIPTransportLayer(loop: loop, limits: .default, logger: Logger(label: "test")), eventLoop: loop)
+        }.get()
+        try await loop.flatSubmit { bound.value.bindAll(listen) }.get()
+        #expect(try await loop.submit { bound.value.listenersDown.isEmpty }.get())
+        // Something closes the socket under us.
+        try await loop.flatSubmit { bound.value.listeners[listen[0]]!.close() }.get()
+        let back = await Poll.until(timeout: .seconds(2), interval: .milliseconds(10)) {
+            (try? await loop.submit { bound.value.listenersDown.isEmpty }.get()) ?? false
+        }
+        #expect(back, "the listener is bound again")
+        // And datagrams leave from the new socket.
+        let peer = try SIPUDPClient()
+        let target = try SocketAddress(ipAddress: "127.0.0.1", port: peer.localPort)
+        try await loop.submit {
+            bound.value.send(ByteBuffer(string: "ping"), to: SIPEndpoint(transport: .udp, address: target), failureToken: nil)
+            bound.value.flush()
+        }.get()
+        #expect(peer.receive(timeout: .seconds(1)).map { String(decoding: $0, as: UTF8.self) } == "ping")
+        try await loop.flatSubmit { bound.value.closeAll() }.get()
     }
 }

@@ -7,8 +7,9 @@ final class ClientTransactionRecord {
     let key: ClientTransactionKey
     var invite: InviteClientTransaction?
     var nonInvite: NonInviteClientTransaction?
-    /// The forwarded request, kept for retransmission (Timers A and E).
-    let request: ByteBuffer
+    /// The forwarded request, kept for retransmission (Timers A and E); released once a final
+    /// response arrived (an Accepted INVITE branch lives on for 64·T1 without it).
+    private(set) var request: ByteBuffer
     let destination: SIPEndpoint
     let node: Node?
     var context: ResponseContext?
@@ -38,6 +39,11 @@ final class ClientTransactionRecord {
     }
 
     var isInvite: Bool { invite != nil }
+
+    /// Nothing will be retransmitted any more: free the bytes.
+    func releaseRequest() {
+        request = ByteBuffer()
+    }
 
     func start() -> [TransactionAction] {
         if invite != nil { return invite!.start() }

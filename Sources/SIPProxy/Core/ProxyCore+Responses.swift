@@ -163,6 +163,7 @@ extension ProxyCore {
         }
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
+        ct.releaseRequest()
         if ctx.current === ct { ctx.current = nil }
         // A refused call no longer counts on the node (an answered one ends with its BYE).
         if code >= 300, ctx.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
