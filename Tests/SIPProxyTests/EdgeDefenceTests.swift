@@ -87,27 +87,33 @@ import TestSupport
         #expect(sent.first?.to == h.caller)
     }
 
+    /// An INVITE whose `extra` header line has `byte` where `marker` stands, as the core's answers.
+    static func answers(toInviteWith extra: String, byte: UInt8, marker: Character = "\u{FFFF}") throws -> [String] {
+        let h = try ProxyHarness()
+        var bytes = Array(ProxyHarness.invite(extra: extra).utf8)
+        let encoded = Array(String(marker).utf8)
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: encoded) })
+        bytes.replaceSubrange(at..<(at + encoded.count), with: [byte])
+        h.core.received(ByteBuffer(bytes: bytes), from: h.caller, now: h.now)
+        return h.transport.take().map(\.firstLine)
+    }
+
     @Test(arguments: [UInt8(0x00), 0x01, 0x07, 0x0B, 0x1B, 0x1F, 0x7F])
     func controlByteInHeaderNameIsAnswered400(byte: UInt8) throws {
-        let h = try ProxyHarness()
-        var bytes = Array(ProxyHarness.invite(extra: "X-Bad\u{FFFF}Name: 1\r\n").utf8)
-        // Replace the placeholder (EF BF BF) with the control byte.
-        let at = bytes.firstIndex(of: 0xEF)!
-        bytes.replaceSubrange(at..<(at + 3), with: [byte])
-        h.core.received(ByteBuffer(bytes: bytes), from: h.caller, now: h.now)
-        let lines = h.transport.take().map(\.firstLine)
-        #expect(lines == ["SIP/2.0 400 Invalid Header Name 'X-Bad?Name'"])
+        #expect(try Self.answers(toInviteWith: "X-Bad\u{FFFF}Name: 1\r\n", byte: byte) == ["SIP/2.0 400 Invalid Header Name 'X-Bad?Name'"])
     }
 
     @Test(arguments: [UInt8(0x01), 0x08, 0x0B, 0x0C, 0x1B, 0x7F, 0x00])
     func controlByteInHeaderValueOutsideAQuotedPairIsAnswered400(byte: UInt8) throws {
-        let h = try ProxyHarness()
-        var bytes = Array(ProxyHarness.invite(extra: "Subject: a\u{FFFF}b\r\n").utf8)
-        let at = bytes.firstIndex(of: 0xEF)!
-        bytes.replaceSubrange(at..<(at + 3), with: [byte])
-        h.core.received(ByteBuffer(bytes: bytes), from: h.caller, now: h.now)
-        let lines = h.transport.take().map(\.firstLine)
+        let lines = try Self.answers(toInviteWith: "Subject: a\u{FFFF}b\r\n", byte: byte)
         #expect(lines.count == 1 && lines[0].hasPrefix("SIP/2.0 400 ") && lines[0].hasSuffix(" In Subject Header"), "\(lines)")
+    }
+
+    @Test(arguments: [UInt8(0x00), 0x07, 0x7F])
+    func controlByteEscapedInAQuotedStringIsAccepted(byte: UInt8) throws {
+        // RFC 3261 §25.1 quoted-pair; RFC 4475 §3.1.1.2 escapes NUL, BEL and DEL like this.
+        let lines = try Self.answers(toInviteWith: "X-Name: \"a\\\u{FFFF}b\"\r\n", byte: byte)
+        #expect(lines == ["SIP/2.0 100 Trying", "INVITE sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
     }
 
     // MARK: Out-of-dialog methods other than INVITE (issue 11 §5)

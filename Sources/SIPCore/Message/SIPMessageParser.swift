@@ -221,7 +221,7 @@ public enum SIPMessageParser {
         guard let sp2 = lastIndex(of: 32, raw, sp1 + 1, end), sp2 > sp1 + 1 else {
             throw SIPParseError(.badStartLine, "Malformed Request Line")
         }
-        for i in 0..<sp1 where !isTokenByte(raw[i]) { throw SIPParseError(.badStartLine, "Malformed Request Line") }
+        for i in 0..<sp1 where !HeaderScanner.isTokenByte(raw[i]) { throw SIPParseError(.badStartLine, "Malformed Request Line") }
         if end != lineEnd { throw SIPParseError(.badStartLine, "Whitespace After SIP Version", canRespond: true) }
         // Request-Line = Method SP Request-URI SP SIP-Version (§25.1): one SP each, no LWS in the
         // URI (RFC 4475 §3.1.2.8, §3.1.2.9).
@@ -269,7 +269,7 @@ public enum SIPMessageParser {
         guard digits > 0, n < (1 << 31), i < f.valueEnd, i > f.valueStart + digits else {
             throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true)
         }
-        for j in i..<f.valueEnd where !isTokenByte(raw[j]) { throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true) }
+        for j in i..<f.valueEnd where !HeaderScanner.isTokenByte(raw[j]) { throw SIPParseError(.badHeaderValue, "Invalid CSeq", canRespond: true) }
         return CSeq(number: UInt32(n), method: SIPMethod(bytes: UnsafeRawBufferPointer(rebasing: raw[i..<f.valueEnd])))
     }
 
@@ -282,17 +282,6 @@ public enum SIPMessageParser {
             if !ok { return false }
         }
         return true
-    }
-
-    /// RFC 3261 §25.1 token characters.
-    private static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "*"), UInt8(ascii: "_"),
-            UInt8(ascii: "+"), UInt8(ascii: "`"), UInt8(ascii: "'"), UInt8(ascii: "~"):
-            true
-        default: false
-        }
     }
 
     static func text(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> String {
