@@ -17,6 +17,9 @@ public struct BusError: Error, Sendable, Hashable, CustomStringConvertible {
     /// libnats's status text and JetStream error code, when there are some.
     public var status: String?
     public var jsErrorCode: Int?
+    /// The failure may pass by itself (no responders or a timeout while a cluster elects a
+    /// stream leader, a connection being re-established): worth retrying with the same message id.
+    public var isTransient = false
 
     public init(_ code: Code, _ message: String, status: String? = nil, jsErrorCode: Int? = nil) {
         self.code = code

@@ -17,6 +17,8 @@ public final class NATSBus: @unchecked Sendable {
     private let threads: NIOThreadPool
     let logger: Logger
     public let url: String
+    /// How many servers `url` names: streams get min(3, this) replicas unless their config says.
+    public var serverCount: Int { url.split(separator: ",").count }
     /// Pull consumers to destroy at close, after the connection.
     private let consumers = Mutex<[PullConsumer]>([])
 
@@ -38,7 +40,17 @@ public final class NATSBus: @unchecked Sendable {
                 var opts: OpaquePointer?
                 try check(natsOptions_Create(&opts), .connectionFailed, "options")
                 defer { natsOptions_Destroy(opts) }
-                try check(natsOptions_SetURL(opts, url), .connectionFailed, "url \(url)")
+                // A cluster: every server, so the connection survives the loss of any one.
+                let servers = url.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if servers.count > 1 {
+                    let copies = servers.map { strdup($0) }
+                    defer { copies.forEach { free($0) } }
+                    var pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
+                    let s = pointers.withUnsafeMutableBufferPointer { natsOptions_SetServers(opts, $0.baseAddress, Int32($0.count)) }
+                    try check(s, .connectionFailed, "servers \(url)")
+                } else {
+                    try check(natsOptions_SetURL(opts, url), .connectionFailed, "url \(url)")
+                }
                 _ = natsOptions_SetName(opts, name)
                 _ = natsOptions_SetTimeout(opts, 2000)
                 _ = natsOptions_SetMaxReconnect(opts, -1)        // forever
@@ -68,8 +80,13 @@ public final class NATSBus: @unchecked Sendable {
     public var isConnected: Bool { natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
 
     /// Creates the stream, or updates its configuration when it exists (idempotent at start-up).
-    public func ensureStream(_ config: StreamConfig) async throws(BusError) {
+    public func ensureStream(_ requested: StreamConfig) async throws(BusError) {
         let js = UncheckedPointer(self.js)
+        var resolved = requested
+        // Every process that names the same servers computes the same replica count, so none of
+        // them rewrites the stream to another (R3 on a three-server cluster).
+        if resolved.replicas == nil { resolved.replicas = min(3, max(1, serverCount)) }
+        let config = resolved
         try await run { () throws(BusError) in
             try withStreamConfig(config) { (cfg: inout jsStreamConfig) throws(BusError) in
                 var err = jsErrCode(0)
@@ -93,8 +110,31 @@ public final class NATSBus: @unchecked Sendable {
 
     /// Publishes `data` on `subject` and waits for JetStream's acknowledgement. `messageID`
     /// makes a re-publish within the stream's duplicate window harmless (`duplicate` is true).
+    ///
+    /// `retryFor`: while a clustered stream elects a new leader (5-7 s on nats-server 2.9, its
+    /// Raft timers are fixed) publishes fail with no-responders or time out; with a message id
+    /// they are retried, the same id each time, until this much time has passed (0: no retry).
     @discardableResult
-    public func publish(_ subject: String, _ data: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(5)) async throws(BusError) -> PublishAck {
+    public func publish(
+        _ subject: String, _ data: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(5), retryFor: Duration = .zero
+    ) async throws(BusError) -> PublishAck {
+        let deadline = ContinuousClock.now + retryFor
+        var attempt = 0
+        while true {
+            do {
+                return try await publishOnce(subject, data, messageID: messageID, timeout: timeout)
+            } catch {
+                attempt += 1
+                guard messageID != nil, error.isTransient, ContinuousClock.now < deadline else { throw error }
+                if attempt == 1 || attempt.isMultiple(of: 20) {
+                    logger.notice("publish failed; retrying with the same message id", metadata: ["subject": "\(subject)", "error": "\(error)", "attempt": "\(attempt)"])
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    private func publishOnce(_ subject: String, _ data: [UInt8], messageID: String?, timeout: Duration) async throws(BusError) -> PublishAck {
         let js = UncheckedPointer(self.js)
         let ms = Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return try await run { () throws(BusError) -> PublishAck in
@@ -110,7 +150,11 @@ public final class NATSBus: @unchecked Sendable {
                 }
             }
             guard s == NATS_OK, let ack else {
-                throw BusError(.publishFailed, "publish \(subject)", status: lastError(s), jsErrorCode: Int(err.rawValue))
+                let transient = s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED
+                    || err.rawValue == 10008 /* JSClusterNotAvailErr */
+                var e = BusError(.publishFailed, "publish \(subject)", status: lastError(s), jsErrorCode: Int(err.rawValue))
+                e.isTransient = transient
+                throw e
             }
             defer { jsPubAck_Destroy(ack) }
             return PublishAck(stream: String(cString: ack.pointee.Stream), sequence: ack.pointee.Sequence, duplicate: ack.pointee.Duplicate)
@@ -188,8 +232,15 @@ public struct StreamConfig: Sendable, Hashable {
     public var maxBytes: Int64
     /// The window in which a repeated message id is recognised as a duplicate.
     public var duplicateWindow: Duration
+    /// Copies kept by a cluster (R3 survives the loss of any one server). nil: min(3, the
+    /// number of servers the bus was given), the same in every process of a deployment.
+    public var replicas: Int?
 
-    public init(name: String, subjects: [String], maxAge: Duration = .seconds(7 * 86400), maxBytes: Int64 = 1 << 30, duplicateWindow: Duration = .seconds(86400)) {
+    public init(
+        name: String, subjects: [String], maxAge: Duration = .seconds(7 * 86400), maxBytes: Int64 = 1 << 30, duplicateWindow: Duration = .seconds(86400),
+        replicas: Int? = nil
+    ) {
+        self.replicas = replicas
         self.name = name
         self.subjects = subjects
         self.maxAge = maxAge
@@ -257,6 +308,7 @@ func withStreamConfig<T>(_ config: StreamConfig, _ body: (inout jsStreamConfig) 
     cfg.MaxAge = Int64(config.maxAge.components.seconds) * 1_000_000_000
     cfg.MaxBytes = config.maxBytes
     cfg.Duplicates = Int64(config.duplicateWindow.components.seconds) * 1_000_000_000
+    cfg.Replicas = Int64(config.replicas ?? 1)
     return try subjectPointers.withUnsafeMutableBufferPointer { buffer throws(BusError) -> T in
         cfg.Subjects = buffer.baseAddress
         cfg.SubjectsLen = Int32(buffer.count)

@@ -109,7 +109,7 @@ public final class CDRWriter: Sendable {
         // row's writer may have died before publishing.
         do {
             let data = try JSONEncoder().encode(cdr)
-            try await bus.publish("events.cdr.\(cdr.region ?? "unknown")", Array(data), messageID: cdr.channelUUID)
+            try await bus.publish("events.cdr.\(cdr.region ?? "unknown")", Array(data), messageID: cdr.channelUUID, retryFor: .seconds(20))
         } catch {
             logger.warning("CDR event not published", metadata: ["channel": "\(cdr.channelUUID)", "error": "\(error)"])
         }
