@@ -21,6 +21,9 @@ public final class NATSBus: @unchecked Sendable {
     public var serverCount: Int { url.split(separator: ",").count }
     /// Pull consumers to destroy at close, after the connection.
     private let consumers = Mutex<[PullConsumer]>([])
+    /// Key-value buckets and watches, likewise.
+    private let buckets = Mutex<[KeyValueBucket]>([])
+    private let watches = Mutex<[KeyValueWatch]>([])
 
     private init(connection: OpaquePointer, js: OpaquePointer, threads: NIOThreadPool, url: String, logger: Logger) {
         self.connection = connection
@@ -188,6 +191,37 @@ public final class NATSBus: @unchecked Sendable {
         return consumer
     }
 
+    /// The key-value bucket `name`, created when it does not exist (history 1; replicated like
+    /// streams: min(3, the number of servers) unless `replicas` says).
+    public func keyValue(_ name: String, replicas: Int? = nil) async throws(BusError) -> KeyValueBucket {
+        let js = UncheckedPointer(self.js)
+        let replicas = replicas ?? min(3, max(1, serverCount))
+        let kv = try await run { () throws(BusError) -> UncheckedPointer in
+            var kv: OpaquePointer?
+            if js_KeyValue(&kv, js.pointer, name) == NATS_OK, let kv { return UncheckedPointer(kv) }
+            var cfg = kvConfig()
+            kvConfig_Init(&cfg)
+            let s: natsStatus = name.withCString { bucket in
+                cfg.Bucket = bucket
+                cfg.History = 1
+                cfg.Replicas = Int32(replicas)
+                cfg.StorageType = js_FileStorage
+                return js_CreateKeyValue(&kv, js.pointer, &cfg)
+            }
+            // Another process may have created it in the meantime.
+            if s != NATS_OK, js_KeyValue(&kv, js.pointer, name) == NATS_OK, let kv { return UncheckedPointer(kv) }
+            guard s == NATS_OK, let kv else { throw BusError(.streamFailed, "key-value bucket \(name)", status: lastError(s)) }
+            return UncheckedPointer(kv)
+        }
+        let bucket = KeyValueBucket(kv: kv.pointer, name: name, bus: self)
+        buckets.withLock { $0.append(bucket) }
+        return bucket
+    }
+
+    func adopt(_ watch: KeyValueWatch) {
+        watches.withLock { $0.append(watch) }
+    }
+
     /// Stops the consumers, closes the connection (pending publishes fail; its read loop is
     /// joined), then frees the subscriptions and the connection, in that order.
     public func close() async {
@@ -196,17 +230,28 @@ public final class NATSBus: @unchecked Sendable {
             return c
         }
         for c in all { await c.stop() }
+        let allWatches = watches.withLock { w -> [KeyValueWatch] in
+            defer { w = [] }
+            return w
+        }
+        for w in allWatches { await w.stop() }
+        let allBuckets = buckets.withLock { b -> [UncheckedPointer] in
+            defer { b = [] }
+            return b.map { UncheckedPointer($0.kv) }
+        }
         let connection = UncheckedPointer(self.connection), js = UncheckedPointer(self.js)
         _ = try? await threads.runIfActive {
             natsConnection_Close(connection.pointer)
             for c in all { c.destroy() }
+            for w in allWatches { w.destroy() }
+            for b in allBuckets { kvStore_Destroy(b.pointer) }
             jsCtx_Destroy(js.pointer)
             natsConnection_Destroy(connection.pointer)
         }
         try? await threads.shutdownGracefully()
     }
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable () throws(BusError) -> T) async throws(BusError) -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws(BusError) -> T) async throws(BusError) -> T {
         do {
             return try await threads.runIfActive { try body() }
         } catch {

@@ -161,6 +161,13 @@ public final class Orchestrator: Sendable {
         var call_id: String
     }
 
+    /// The operator drained (`true`) or re-enabled a node (shared drain state): no new
+    /// originate goes to a drained node; its calls in progress are untouched.
+    public func setDrained(_ node: String, _ drained: Bool) {
+        let known = dispatcher.withLock { $0.setDrained(node, drained) }
+        logger.notice(known ? "node drain state" : "drain state for an unknown node ignored", metadata: ["node": "\(node)", "drained": "\(drained)"])
+    }
+
     private func place(_ id: String, message: BusMessage, logger: Logger) async throws {
         guard let call = try await calls.get(id: id) else {
             logger.warning("job for an unknown call dropped")

@@ -15,6 +15,7 @@ struct MetricsServer: Service {
     let registry: PrometheusCollectorRegistry
     let proxy: ProxyHandle?
     let reloader: ConfigReloader?
+    var drainSync: NodeDrainSync? = nil
     let group: any EventLoopGroup
     let logger: Logger
 
@@ -22,12 +23,13 @@ struct MetricsServer: Service {
         let registry = self.registry
         let proxy = self.proxy
         let reloader = self.reloader
+        let drainSync = self.drainSync
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, proxy: proxy, reloader: reloader))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, proxy: proxy, reloader: reloader, drainSync: drainSync))
                 }
             }
             .bind(host: address.host, port: address.port)
@@ -45,14 +47,16 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     let registry: PrometheusCollectorRegistry
     let proxy: ProxyHandle?
     let reloader: ConfigReloader?
+    let drainSync: NodeDrainSync?
     private var path = ""
     private var method = HTTPMethod.GET
     private var keepAlive = true
 
-    init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?, reloader: ConfigReloader?) {
+    init(registry: PrometheusCollectorRegistry, proxy: ProxyHandle?, reloader: ConfigReloader?, drainSync: NodeDrainSync? = nil) {
         self.registry = registry
         self.proxy = proxy
         self.reloader = reloader
+        self.drainSync = drainSync
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -97,10 +101,31 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 let close = !keepAlive
                 let name = String(parts[1])
-                done.hop(to: context.eventLoop).whenComplete { result in
-                    if case .success(true) = result {
-                        Self.respond(bound.value, .ok, "application/json", Array(#"{"node":"\#(name)","state":"\#(parts[2] == "drain" ? "drained" : "enabled")"}"#.utf8) + [10], close: close)
-                    } else {
+                let drain = parts[2] == "drain"
+                let drainSync = self.drainSync
+                // Applied here at once; with shared drain state also written to the bucket, which
+                // every other proxy and orchestrator watches.
+                let shared = done.hop(to: context.eventLoop).flatMap { known -> EventLoopFuture<(Bool, String?)> in
+                    guard known, let drainSync else { return bound.value.eventLoop.makeSucceededFuture((known, nil)) }
+                    let promise = bound.value.eventLoop.makePromise(of: (Bool, String?).self)
+                    promise.completeWithTask {
+                        do {
+                            return try await drainSync.setDrained(name, drain) ? (true, nil) : (true, "shared drain state not reachable yet")
+                        } catch {
+                            return (true, "shared drain state: \(error)")
+                        }
+                    }
+                    return promise.futureResult
+                }
+                shared.whenComplete { result in
+                    switch result {
+                    case .success((true, nil)):
+                        Self.respond(bound.value, .ok, "application/json", Array(#"{"node":"\#(name)","state":"\#(drain ? "drained" : "enabled")"}"#.utf8) + [10], close: close)
+                    case .success((true, let problem?)):
+                        // Applied to this proxy only: say so, the operator must retry.
+                        let text = problem.replacingOccurrences(of: "\"", with: "'")
+                        Self.respond(bound.value, .serviceUnavailable, "application/json", Array(#"{"node":"\#(name)","error":"\#(text)","applied":"this proxy only"}"#.utf8) + [10], close: close)
+                    default:
                         Self.respond(bound.value, .notFound, "application/json", Array(#"{"error":"no such node"}"#.utf8), close: close)
                     }
                 }

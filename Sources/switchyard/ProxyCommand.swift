@@ -32,6 +32,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "NATS servers (comma-separated) whose key-value bucket holds the operator's drain state, shared with every proxy and orchestrator. Default: none (drain is local to this proxy).")
+    var nats: String?
+
     func run() async throws {
         tuneMalloc()
         let regions = try loadRegions(config)
@@ -58,9 +61,19 @@ struct ProxyCommand: AsyncParsableCommand {
         let reloader = ConfigReloader(path: config, handle: handle, logger: logger)
         services.append(reloader)
         let metricsAddress = metrics == "off" ? nil : (metrics.flatMap(HostPort.init(parsing:)) ?? regions.proxy.metrics)
+        var drainSync: NodeDrainSync?
+        if let nats {
+            let sync = NodeDrainSync(url: nats, logger: Logger(label: "switchyard.drain")) { node, drained in
+                _ = try? await handle.setDrained(node, drained)?.get()
+            }
+            services.append(sync)
+            drainSync = sync
+        }
         if let metricsAddress {
             services.append(
-                MetricsServer(address: metricsAddress, registry: registry, proxy: handle, reloader: reloader, group: MultiThreadedEventLoopGroup.singleton, logger: logger))
+                MetricsServer(
+                    address: metricsAddress, registry: registry, proxy: handle, reloader: reloader, drainSync: drainSync,
+                    group: MultiThreadedEventLoopGroup.singleton, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

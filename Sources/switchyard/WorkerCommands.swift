@@ -105,8 +105,12 @@ struct OrchestratorCommand: AsyncParsableCommand {
         let orchestrator = Orchestrator(
             config, pool: rt.pool, bus: rt.bus, logger: rt.logger,
             crashAfterOriginate: ProcessInfo.processInfo.environment["SWITCHYARD_TEST_CRASH_AFTER_ORIGINATE"] == "1")
+        // The operator's drain state, shared with the proxies: a drained node gets no originate.
+        let drainSync = NodeDrainSync(url: rt.bus.url, logger: Logger(label: "switchyard.drain")) { node, drained in
+            orchestrator.setDrained(node, drained)
+        }
         let group = ServiceGroup(configuration: .init(
-            services: options.services(WorkerService { try await orchestrator.run() }, rt).map { .init(service: $0) },
+            services: (options.services(WorkerService { try await orchestrator.run() }, rt) + [drainSync]).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
         rt.logger.notice("orchestrator running", metadata: ["nodes": "\(rt.regions.allNodes.filter { $0.esl != nil }.map(\.name))"])
         try await group.run()

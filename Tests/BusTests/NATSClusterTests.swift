@@ -52,7 +52,18 @@ struct NATSClusterTests {
         #expect(acked.count == total)
 
         // Read everything back from the surviving servers.
-        let consumer = try await bus.pullConsumer(ConsumerConfig(stream: "drill", durable: "check", subject: "drill.>", ackWait: .seconds(10)))
+        // Right after an election the JetStream API can still time out: retry, bounded.
+        var made: PullConsumer?
+        var lastError = ""
+        for _ in 0..<20 where made == nil {
+            do {
+                made = try await bus.pullConsumer(ConsumerConfig(stream: "drill", durable: "check", subject: "drill.>", ackWait: .seconds(10)))
+            } catch {
+                lastError = "\(error)"
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        let consumer = try #require(made, "a consumer on the R3 stream: \(lastError)")
         var seen: [String: Int] = [:]
         let reader = Task {
             var got: [String: Int] = [:]

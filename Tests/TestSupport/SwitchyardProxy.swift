@@ -79,6 +79,7 @@ public final class SwitchyardProxy: Sendable {
         metricsPort: Int? = nil,
         eslPoll: String = "0.2",
         proxyYAML: String = "",
+        extraArguments: [String] = [],
         maxLifetime: Duration = .seconds(120)
     ) async throws -> SwitchyardProxy {
         let binary = try SwitchyardBinary.path()
@@ -92,7 +93,7 @@ public final class SwitchyardProxy: Sendable {
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
                 executable: binary,
                 arguments: ["proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel,
-                            "--esl-poll", eslPoll] + (region.map { ["--region", $0] } ?? []),
+                            "--esl-poll", eslPoll] + (region.map { ["--region", $0] } ?? []) + extraArguments,
                 directory: directory.url,
                 maxLifetime: maxLifetime
             )

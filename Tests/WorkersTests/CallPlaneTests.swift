@@ -59,6 +59,25 @@ struct CallPlaneTests {
         await s.stop()
     }
 
+    @Test("a node drained in the shared bucket gets no originate from the orchestrator")
+    func sharedDrainIsObeyedByTheOrchestrator() async throws {
+        let s = try await CallPlaneStack()
+        let worker = try await s.startWorker("orchestrator")
+        let bus = try await NATSBus.connect(url: s.nats.url)
+        let bucket = try await bus.keyValue("switchyard_drain")
+        try await bucket.put(s.nodes[0].name, "drained")
+        #expect(await Poll.until(timeout: .seconds(5)) { !worker.logLines(containing: "node drain state").isEmpty }, "\(worker.logTail())")
+        var ids: [String] = []
+        for _ in 0..<4 { ids.append(try s.createCall()) }
+        for id in ids {
+            let final = await s.waitForStatus(id, ["completed", "failed", "busy", "no-answer"])
+            #expect(final == "completed")
+            #expect(try s.call(id)["node"] as? String == s.nodes[1].name, "no call on the drained node")
+        }
+        await bus.close()
+        await s.stop()
+    }
+
     @Test("the orchestrator killed mid-job: the job is redelivered and the call is placed once")
     func orchestratorCrashRedelivery() async throws {
         let s = try await CallPlaneStack(nodes: 2, nodeArguments: ["--ring-ms", "100", "--talk-ms", "6000"])
