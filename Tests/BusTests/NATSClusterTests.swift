@@ -54,7 +54,7 @@ struct NATSClusterTests {
         // Read everything back from the surviving servers.
         // Right after an election the JetStream API can still time out: retry, bounded.
         var made: PullConsumer?
-        var lastError = ""
+        lastError = ""
         for _ in 0..<20 where made == nil {
             do {
                 made = try await bus.pullConsumer(ConsumerConfig(stream: "drill", durable: "check", subject: "drill.>", ackWait: .seconds(10)))
