@@ -183,7 +183,7 @@ public struct APIServer: Sendable {
     func health() async throws -> Response {
         var checks: [String: String] = [:]
         do {
-            try await pool.query("SELECT 1")
+            try await pool.ping()
             checks["postgres"] = "ok"
         } catch {
             checks["postgres"] = "\(error)"

@@ -48,6 +48,13 @@ final class PostgresConnection: @unchecked Sendable {
         }, box)
     }
 
+    /// Closes the connection; the next statement reconnects.
+    func drop() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+        prepared.removeAll()
+    }
+
     /// Reconnects if the connection was lost (`PQstatus` not OK).
     func ensureConnected() throws(StoreError) {
         guard let conn, PQstatus(conn) == CONNECTION_OK else {
@@ -95,6 +102,9 @@ final class PostgresConnection: @unchecked Sendable {
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
             let code: StoreError.Code = sqlState == "23505" ? .uniqueViolation : (conn.map { PQstatus($0) != CONNECTION_OK } ?? true) ? .connectionFailed : .queryFailed
+            // 25006: this server became a standby (a failover); 57P01/57P02/57P03: it is going
+            // away. The connection is dropped so the next use finds the primary again.
+            if let sqlState, ["25006", "57P01", "57P02", "57P03"].contains(sqlState) { drop() }
             throw StoreError(code, message, sqlState: sqlState, context: context)
         }
         let nFields = Int(PQnfields(result))

@@ -16,7 +16,12 @@ public actor PostgresPool {
     private var waiters: [CheckedContinuation<PostgresConnection, any Error>] = []
     private var closed = false
 
-    public init(conninfo: String = "", size: Int = 4, logger: Logger = Logger(label: "switchyard.store")) {
+    /// How long a request waits for the database to be reachable (a failover: the multi-host
+    /// URL with `target_session_attrs=read-write` finds the new primary) before it fails.
+    public let reconnectWindow: Duration
+
+    public init(conninfo: String = "", size: Int = 4, reconnectWindow: Duration = .seconds(15), logger: Logger = Logger(label: "switchyard.store")) {
+        self.reconnectWindow = reconnectWindow
         self.conninfo = conninfo
         self.size = max(1, size)
         self.logger = logger
@@ -25,7 +30,33 @@ public actor PostgresPool {
     }
 
     /// Runs `body` with a connection on a pool thread; the connection returns to the pool after.
+    ///
+    /// While no server accepts a connection (a failover in progress), the attempt is repeated
+    /// every 100 ms for up to `reconnectWindow`: nothing was sent yet, so this is always safe. A
+    /// statement that fails on a connection lost under it is not repeated (it may have been
+    /// committed): that error goes to the caller, whose writes are idempotent.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnectionHandle) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let deadline = ContinuousClock.now + reconnectWindow
+        var logged = false
+        while true {
+            do {
+                return try await withConnectionOnce(body)
+            } catch let error where error.isConnectFailure && ContinuousClock.now < deadline && !closed {
+                if !logged {
+                    logger.warning("database not reachable; retrying", metadata: ["error": "\(error)"])
+                    logged = true
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// `SELECT 1` without waiting out a failover: for health checks, which must answer at once.
+    public func ping() async throws(StoreError) {
+        _ = try await withConnectionOnce { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in try c.query("SELECT 1") }
+    }
+
+    private func withConnectionOnce<T: Sendable>(_ body: @escaping @Sendable (PostgresConnectionHandle) throws(StoreError) -> T) async throws(StoreError) -> T {
         let connection = try await checkout()
         do {
             let value = try await threads.runIfActive { () throws -> T in

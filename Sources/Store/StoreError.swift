@@ -36,3 +36,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         "PostgreSQL \(code)\(sqlState.map { " [\($0)]" } ?? "")\(context.isEmpty ? "" : " (\(context))"): \(message)"
     }
 }
+
+extension StoreError {
+    /// Connecting failed: no statement was sent, so trying again cannot duplicate anything.
+    var isConnectFailure: Bool { code == .connectionFailed && context == "connect" }
+}

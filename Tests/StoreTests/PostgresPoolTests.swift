@@ -100,13 +100,36 @@ struct PostgresPoolTests {
     @Test("a server that is not there fails with connectionFailed, quickly")
     func unreachable() async throws {
         let port = try FreePort.next()
-        let pool = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:\(port)/x?connect_timeout=2", size: 1)
+        let pool = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:\(port)/x?connect_timeout=2", size: 1, reconnectWindow: .zero)
+        let start = ContinuousClock.now
         do {
             try await pool.query("SELECT 1")
             Issue.record("expected a connection failure")
         } catch {
             #expect(error.code == .connectionFailed)
         }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        // A health check never waits out the reconnect window.
+        let patient = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:\(port)/x?connect_timeout=2", size: 1, reconnectWindow: .seconds(30))
+        let pingStart = ContinuousClock.now
+        await #expect(throws: StoreError.self) { try await patient.ping() }
+        #expect(ContinuousClock.now - pingStart < .seconds(3))
+        await pool.shutdown()
+        await patient.shutdown()
+    }
+
+    @Test("a request made while no server is up waits for one (a failover), within the reconnect window")
+    func waitsForTheServerWithinTheWindow() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        server.stop()
+        let pool = PostgresPool(conninfo: server.url, size: 1, reconnectWindow: .seconds(30))
+        let request = Task { try await pool.query("SELECT 42 AS n") }
+        try await Task.sleep(for: .seconds(1))
+        let again = try await server.restart()
+        let rows = try await request.value
+        #expect(rows.rows.first?["n"] == "42")
+        again.stop()
         await pool.shutdown()
     }
 }

@@ -53,25 +53,47 @@ public final class PostgresServer: Sendable {
         var lastFailure = ""
         for attempt in 0..<3 {
             let port = try FreePort.next()
-            let (tool, args) = command("postgres", [
-                "-D", data.path, "-p", String(port), "-k", root.path, "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-            ])
-            let process = try ManagedProcess(name: attempt == 0 ? "postgres" : "postgres-\(attempt)", executable: tool, arguments: args, directory: root, maxLifetime: .seconds(1800))
-            let server = PostgresServer(port: port, process: process, dataDirectory: data)
-            let ready = await Poll.until(timeout: .seconds(30), interval: .milliseconds(100)) {
-                guard process.isRunning else { return false }
-                let check = try? ManagedProcess(
-                    name: "pg_isready", executable: "\(bin)/pg_isready", arguments: ["-h", "127.0.0.1", "-p", String(port), "-U", "switchyard", "-d", "postgres"],
-                    directory: root, maxLifetime: .seconds(10))
-                guard let check, await check.waitForExit(timeout: .seconds(10)) else { return false }
-                return check.exitStatus == 0
+            if let server = try await launch(bin: bin, root: root, data: data, port: port, name: attempt == 0 ? "postgres" : "postgres-\(attempt)", failure: &lastFailure) {
+                return server
             }
-            if ready { return server }
-            lastFailure = "postgres on 127.0.0.1:\(port) never became ready: \(process.outputTail())"
-            process.terminate()
         }
         throw TestSupportError(lastFailure)
+    }
+
+    /// Starts a stopped server again on the same port and data folder.
+    public func restart() async throws -> PostgresServer {
+        stop()
+        var failure = ""
+        let root = dataDirectory.deletingLastPathComponent()
+        guard let server = try await Self.launch(bin: try Self.binDirectory(), root: root, data: dataDirectory, port: port, name: "postgres-restarted", failure: &failure) else {
+            throw TestSupportError(failure)
+        }
+        return server
+    }
+
+    private static func launch(bin: String, root: URL, data: URL, port: Int, name: String, failure lastFailure: inout String) async throws -> PostgresServer? {
+        let asRoot = geteuid() == 0
+        func command(_ tool: String, _ args: [String]) -> (String, [String]) {
+            asRoot ? ("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + args) : ("\(bin)/\(tool)", args)
+        }
+        let (tool, args) = command("postgres", [
+            "-D", data.path, "-p", String(port), "-k", root.path, "-c", "listen_addresses=127.0.0.1",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+        ])
+        let process = try ManagedProcess(name: name, executable: tool, arguments: args, directory: root, maxLifetime: .seconds(1800))
+        let server = PostgresServer(port: port, process: process, dataDirectory: data)
+        let ready = await Poll.until(timeout: .seconds(30), interval: .milliseconds(100)) {
+            guard process.isRunning else { return false }
+            let check = try? ManagedProcess(
+                name: "pg_isready", executable: "\(bin)/pg_isready", arguments: ["-h", "127.0.0.1", "-p", String(port), "-U", "switchyard", "-d", "postgres"],
+                directory: root, maxLifetime: .seconds(10))
+            guard let check, await check.waitForExit(timeout: .seconds(10)) else { return false }
+            return check.exitStatus == 0
+        }
+        if ready { return server }
+        lastFailure = "postgres on 127.0.0.1:\(port) never became ready: \(process.outputTail())"
+        process.terminate()
+        return nil
     }
 
     /// SIGTERM (smart shutdown), then SIGKILL after `grace`.
