@@ -83,7 +83,32 @@ public final class NATSBus: @unchecked Sendable {
     public var isConnected: Bool { natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
 
     /// Creates the stream, or updates its configuration when it exists (idempotent at start-up).
-    public func ensureStream(_ requested: StreamConfig) async throws(BusError) {
+    /// On a cluster that is still electing leaders the JetStream API times out or has no
+    /// responders: retried for up to `retryFor`.
+    public func ensureStream(_ requested: StreamConfig, retryFor: Duration = .seconds(30)) async throws(BusError) {
+        try await retryingTransient("stream \(requested.name)", for: retryFor) { () throws(BusError) in try await self.ensureStreamOnce(requested) }
+    }
+
+    /// Runs `body` again while it fails with a timeout or no responders, for up to `window`.
+    func retryingTransient<T: Sendable>(_ what: String, for window: Duration, _ body: @Sendable () async throws(BusError) -> T) async throws(BusError) -> T {
+        let deadline = ContinuousClock.now + window
+        var logged = false
+        while true {
+            do {
+                return try await body()
+            } catch {
+                let transient = error.isTransient || error.status?.contains("Timeout") == true || error.status?.contains("No responders") == true
+                guard transient, ContinuousClock.now < deadline else { throw error }
+                if !logged {
+                    logger.notice("JetStream not ready; retrying", metadata: ["what": "\(what)", "error": "\(error)"])
+                    logged = true
+                }
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    private func ensureStreamOnce(_ requested: StreamConfig) async throws(BusError) {
         let js = UncheckedPointer(self.js)
         var resolved = requested
         // Every process that names the same servers computes the same replica count, so none of
@@ -165,7 +190,12 @@ public final class NATSBus: @unchecked Sendable {
     }
 
     /// A durable pull consumer on `stream` (created if needed) delivering `subject`'s messages.
-    public func pullConsumer(_ config: ConsumerConfig) async throws(BusError) -> PullConsumer {
+    /// Retried like `ensureStream` while a cluster elects leaders.
+    public func pullConsumer(_ config: ConsumerConfig, retryFor: Duration = .seconds(30)) async throws(BusError) -> PullConsumer {
+        try await retryingTransient("consumer \(config.durable)", for: retryFor) { () throws(BusError) in try await self.pullConsumerOnce(config) }
+    }
+
+    private func pullConsumerOnce(_ config: ConsumerConfig) async throws(BusError) -> PullConsumer {
         let js = UncheckedPointer(self.js)
         let sub = try await run { () throws(BusError) -> UncheckedPointer in
             var subOpts = jsSubOptions()

@@ -32,12 +32,28 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "SIP listen addresses (transport://host:port, comma-separated), instead of proxy.listen; the first is advertised. For a second proxy on one machine with the same regions.yaml.")
+    var listen: String?
+
     @Option(help: "NATS servers (comma-separated) whose key-value bucket holds the operator's drain state, shared with every proxy and orchestrator. Default: none (drain is local to this proxy).")
     var nats: String?
 
     func run() async throws {
         tuneMalloc()
-        let regions = try loadRegions(config)
+        var regions = try loadRegions(config)
+        if let listen {
+            var addresses: [ListenAddress] = []
+            for text in listen.split(separator: ",") {
+                let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+                guard parts.count == 2, let transport = ListenAddress.Transport(rawValue: String(parts[0].dropLast()).lowercased()),
+                    let address = HostPort(parsing: String(parts[1]))
+                else { throw ValidationError("--listen \(text): not transport://host:port (udp or tcp)") }
+                addresses.append(ListenAddress(transport: transport, address: address))
+            }
+            guard let first = addresses.first else { throw ValidationError("--listen: no address") }
+            regions.proxy.listen = addresses
+            regions.proxy.advertise = first.address
+        }
         let region = region ?? regions.proxy.region ?? regions.regions.first?.name
         if let region, regions.region(named: region) == nil {
             throw ValidationError("--region \(region): not a region of \(config) (have: \(regions.regions.map(\.name).joined(separator: ", ")))")

@@ -38,6 +38,11 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var transport: Transport
     public var address: HostPort
 
+    public init(transport: Transport, address: HostPort) {
+        self.transport = transport
+        self.address = address
+    }
+
     public var description: String { "\(transport.rawValue)://\(address)" }
 }
 

@@ -1,0 +1,265 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension UpCommand {
+    /// The processes `up` started, in start order, with their logs under `root/logs`; stopped in
+    /// reverse order (SIGTERM, then SIGKILL after 10 s). Patroni double-forks its postmaster, so
+    /// a Patroni member's PostgreSQL is stopped by its pid file as well.
+    final class Stack: @unchecked Sendable {
+        // @unchecked: `processes` is appended by the main thread while starting and read by the
+        // signal watcher only after start-up (`lock` guards both).
+        let root: URL
+        let logLevel: String
+        var apiKey = ""
+        private let lock = NSLock()
+        private var processes: [(name: String, process: Process)] = []
+        private var stopped = false
+
+        init(root: URL, logLevel: String) {
+            self.root = root
+            self.logLevel = logLevel
+        }
+
+        func say(_ text: String) {
+            FileHandle.standardError.write(Data("up: \(text)\n".utf8))
+        }
+
+        static func postgresBin() throws -> String {
+            let base = "/usr/lib/postgresql"
+            let versions = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).compactMap(Int.init).sorted()
+            guard let v = versions.last else { throw ValidationError("PostgreSQL is not installed (scripts/bootstrap installs it)") }
+            return "\(base)/\(v)/bin"
+        }
+
+        func chownToPostgres(_ url: URL) throws {
+            guard let pw = getpwnam("postgres") else { throw ValidationError("no postgres user (install the postgresql package)") }
+            chown(url.path, pw.pointee.pw_uid, pw.pointee.pw_gid)
+        }
+
+        /// Starts `executable` with its output in logs/NAME.log.
+        func start(_ name: String, _ executable: String, _ arguments: [String], asPostgres: Bool = false) throws {
+            let log = root.appendingPathComponent("logs/\(name).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            handle.seekToEndOfFile()
+            let p = Process()
+            if asPostgres {
+                p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+                p.arguments = ["-u", "postgres", "--", executable] + arguments
+                chmod(log.path, 0o666)
+            } else {
+                p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : Self.which(executable) ?? executable)
+                p.arguments = arguments
+            }
+            p.standardOutput = handle
+            p.standardError = handle
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            lock.withLock { processes.append((name, p)) }
+        }
+
+        /// Runs a command to its end and returns its standard output; throws when it fails.
+        @discardableResult
+        func runToEnd(_ name: String, _ executable: String, _ arguments: [String]) throws -> String {
+            let result = runCapturing(executable, arguments)
+            guard result.status == 0 else { throw ValidationError("\(name) failed (exit \(result.status)): \(result.output.suffix(800))") }
+            return result.output
+        }
+
+        func runCapturing(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : Self.which(executable) ?? executable)
+            p.arguments = arguments
+            p.currentDirectoryURL = root.appendingPathComponent("logs")
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.standardError
+            p.standardInput = FileHandle.nullDevice
+            do { try p.run() } catch { return (127, "\(error)") }
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+
+        static func which(_ name: String) -> String? {
+            for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") {
+                let path = "\(dir)/\(name)"
+                if FileManager.default.isExecutableFile(atPath: path) { return path }
+            }
+            return nil
+        }
+
+        func waitFor(_ what: String, timeout: Double, _ condition: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if condition() { return }
+                if let dead = firstExited() { throw ValidationError("\(dead) exited while waiting for \(what) (see \(root.path)/logs/\(dead).log)") }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            throw ValidationError("\(what): not ready within \(Int(timeout)) s (logs in \(root.path)/logs)")
+        }
+
+        func waitForTCP(_ port: Int, _ what: String) throws {
+            try waitFor("\(what) on 127.0.0.1:\(port)", timeout: 20) { Self.connect(port) != nil }
+        }
+
+        /// An OPTIONS over UDP gets an answer.
+        func waitForUDPAnswer(_ port: Int, _ what: String) throws {
+            try waitFor("\(what) answering SIP on 127.0.0.1:\(port)", timeout: 20) { Self.sipOptions(port) }
+        }
+
+        private func firstExited() -> String? {
+            lock.withLock { processes.first { !$0.process.isRunning }?.name }
+        }
+
+        /// Blocks until one of the processes exits (or stopAll ran); returns its name.
+        func waitForAnyExit() -> String {
+            while true {
+                if let dead = firstExited() { return dead }
+                if lock.withLock({ stopped }) { return "a stop signal" }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+
+        func stopAll() {
+            let all: [(name: String, process: Process)] = lock.withLock {
+                defer { stopped = true }
+                return stopped ? [] : processes.reversed()
+            }
+            guard !all.isEmpty else { return }
+            for (name, p) in all where p.isRunning {
+                kill(p.processIdentifier, SIGTERM)
+                let deadline = Date().addingTimeInterval(10)
+                while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+                if p.isRunning {
+                    say("\(name) did not stop within 10 s of SIGTERM; killing it")
+                    kill(p.processIdentifier, SIGKILL)
+                }
+            }
+            // Patroni's postmasters (double-forked): by their pid files.
+            for member in Layout.patroni {
+                let pidFile = root.appendingPathComponent("postgres/\(member.name)/postmaster.pid")
+                if let text = try? String(contentsOf: pidFile, encoding: .utf8), let first = text.split(separator: "\n").first,
+                    let pid = pid_t(first.trimmingCharacters(in: .whitespaces)), pid > 1, kill(pid, 0) == 0
+                {
+                    kill(pid, SIGINT)  // fast shutdown
+                    let deadline = Date().addingTimeInterval(10)
+                    while kill(pid, 0) == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+                    if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+                }
+            }
+            say("stopped everything it started")
+        }
+
+        /// SIGINT/SIGTERM: stop everything, then exit (130/143 as a shell would).
+        static func installSignalHandlers(_ stack: Stack) {
+            signal(SIGINT, SIG_IGN)
+            signal(SIGTERM, SIG_IGN)
+            for sig in [SIGINT, SIGTERM] {
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler {
+                    stack.stopAll()
+                    Glibc.exit(128 + sig)
+                }
+                source.resume()
+                retained.append(source)
+            }
+        }
+        nonisolated(unsafe) private static var retained: [any DispatchSourceSignal] = []
+
+        // MARK: Tiny blocking clients (start-up checks only)
+
+        static func connect(_ port: Int) -> Int32? {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port)).bigEndian
+            addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            var tv = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard rc == 0 else {
+                close(fd)
+                return nil
+            }
+            return fd
+        }
+
+        static func httpGet(port: Int, path: String) -> (status: String, body: String)? {
+            httpRequest(port: port, method: "GET", path: path)
+        }
+
+        static func httpRequest(port: Int, method: String, path: String, body: String = "", headers: [String: String] = [:]) -> (status: String, body: String)? {
+            guard let fd = connect(port) else { return nil }
+            defer { close(fd) }
+            var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            for (k, v) in headers { request += "\(k): \(v)\r\n" }
+            if !body.isEmpty { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+            request += "\r\n" + body
+            _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            var data: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                data += buffer[0..<n]
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            guard let split = text.range(of: "\r\n\r\n") else { return nil }
+            let status = String(text[..<split.lowerBound]).components(separatedBy: "\r\n")[0]
+            var content = String(text[split.upperBound...])
+            if text[..<split.lowerBound].lowercased().contains("transfer-encoding: chunked") { content = dechunk(content) }
+            return (status, content)
+        }
+
+        static func dechunk(_ text: String) -> String {
+            var out = ""
+            var rest = Substring(text)
+            while let line = rest.range(of: "\r\n") {
+                guard let size = Int(rest[..<line.lowerBound].trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
+                let start = line.upperBound
+                let end = rest.utf8.index(start, offsetBy: size, limitedBy: rest.utf8.endIndex) ?? rest.endIndex
+                out += rest[start..<end]
+                rest = rest[end...].dropFirst(2)
+            }
+            return out
+        }
+
+        static func sipOptions(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &local) { l in
+                l.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { return false }
+            let localPort = Int(UInt16(bigEndian: local.sin_port))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port)).bigEndian
+            addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            let msg = "OPTIONS sip:127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:\(localPort);rport;branch=z9hG4bKup\(port)\r\nMax-Forwards: 70\r\n"
+                + "From: <sip:up@127.0.0.1>;tag=up\r\nTo: <sip:127.0.0.1:\(port)>\r\nCall-ID: up-\(port)\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            let sent = msg.withCString { p in
+                withUnsafePointer(to: &addr) { a in
+                    a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, p, strlen(p), 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            guard sent > 0 else { return false }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return n > 0
+        }
+    }
+}
