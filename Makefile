@@ -1,9 +1,12 @@
 # Switchyard — make targets (each is a thin wrapper; the scripts say what they do with --help).
 SWIFT ?= swift
 
-.PHONY: run test bench build release check clean
+.PHONY: run run-one test bench build release check clean
 
-run:      ## bootstrap, release build, two sipp stand-in nodes + the proxy on 127.0.0.1 (Ctrl-C stops all)
+run:      ## bootstrap, release build, switchyard up: both regions (NATS cluster, Patroni, nodes, proxies, APIs, workers); Ctrl-C stops all
+	scripts/up
+
+run-one:  ## one region only, on an ephemeral PostgreSQL and nats-server (scripts/run; --demo places calls)
 	scripts/run
 
 test:     ## bootstrap, swift build --build-tests, swift test
