@@ -91,6 +91,23 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                     }
                 }
                 return
+            case "/ready":
+                // For DNS failover health checks: 200 only while this region can take a call.
+                guard let ready = proxy?.readiness() else {
+                    (status, contentType, body) = (.serviceUnavailable, "text/plain", Array("proxy not running\n".utf8))
+                    break
+                }
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let close = !keepAlive
+                ready.hop(to: context.eventLoop).whenComplete { result in
+                    switch result {
+                    case .success(let r):
+                        Self.respond(bound.value, r.ready ? .ok : .serviceUnavailable, "text/plain", Array("\(r.ready ? "ready" : "not ready"): \(r.reason)\n".utf8), close: close)
+                    case .failure:
+                        Self.respond(bound.value, .serviceUnavailable, "text/plain", Array("not ready: proxy not running\n".utf8), close: close)
+                    }
+                }
+                return
             case let p where method == .POST && p.hasPrefix("/nodes/") && (p.hasSuffix("/drain") || p.hasSuffix("/enable")):
                 // POST /nodes/{name}/drain | /enable
                 let parts = p.split(separator: "/")

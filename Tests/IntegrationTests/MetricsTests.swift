@@ -40,5 +40,29 @@ extension Integration {
             #expect(health.status == "HTTP/1.1 200 OK")
             #expect(health.body == "ok\n")
         }
+
+        @Test("/ready is 200 while a node of the proxy's region can take a call, 503 with the reason when none can")
+        func readyFollowsTheRegionsNodes() async throws {
+            let dir = try TemporaryDirectory()
+            let east = try await Sipp.startUAS(.fixture("uas.xml"), name: "east", in: dir)
+            let west = try await Sipp.startUAS(.fixture("uas.xml"), name: "west", in: dir)
+            let metricsPort = try FreePort.next()
+            let proxy = try await SwitchyardProxy.start(
+                nodes: [.init(name: "fs-e1", region: "us-east-1", sip: east.port), .init(name: "fs-w1", region: "us-west-2", sip: west.port)],
+                region: "us-east-1", in: dir, metricsPort: metricsPort)
+            let ready = try SwitchyardProxy.httpGet(port: metricsPort, path: "/ready")
+            #expect(ready.status.contains(" 200"), "\(ready)")
+            _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-e1/drain")
+            // The other region's node still takes calls (failover), but this region cannot: a DNS
+            // health check must send the traffic to the other region's proxy.
+            let drained = try SwitchyardProxy.httpGet(port: metricsPort, path: "/ready")
+            #expect(drained.status.contains(" 503"), "\(drained)")
+            #expect(drained.body.contains("no node of us-east-1 is active"), "\(drained.body)")
+            _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-e1/enable")
+            #expect(try SwitchyardProxy.httpGet(port: metricsPort, path: "/ready").status.contains(" 200"))
+            await east.stop()
+            await west.stop()
+            proxy.stop()
+        }
     }
 }

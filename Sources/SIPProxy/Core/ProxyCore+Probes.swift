@@ -94,3 +94,20 @@ extension ProxyCore {
         logger.notice("node state changed", metadata: ["node": "\(node.name)", "region": "\(node.region)", "state": "\(state.rawValue)", "reason": "\(reason)"])
     }
 }
+
+extension ProxyCore {
+    /// At least one node of the local region can take a call (see `ProxyHandle.readiness`).
+    func regionReadiness(now: ContinuousClock.Instant) -> (ready: Bool, reason: String) {
+        let d = dispatcher
+        guard let name = d.localRegion ?? d.config.regions.first?.name, let region = d.config.region(named: name) else {
+            return (false, "no local region")
+        }
+        let usable = region.nodes.filter { d.isUsable($0.name, now: now) && nodeEndpoints[$0.name] != nil }
+        let withRoom = usable.filter { d.channels($0.name) < $0.maxChannels }
+        if draining { return (false, "draining for shutdown") }
+        if withRoom.isEmpty {
+            return (false, usable.isEmpty ? "no node of \(name) is active" : "every active node of \(name) is at max_channels")
+        }
+        return (true, "\(withRoom.count) of \(region.nodes.count) nodes of \(name) can take calls")
+    }
+}

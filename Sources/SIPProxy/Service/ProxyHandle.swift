@@ -26,6 +26,19 @@ public final class ProxyHandle: Sendable {
         return bound.eventLoop.submit { bound.value.listenersDown.map(\.description) }
     }
 
+    /// Whether this proxy's region can take a call now (for DNS health checks): every listener
+    /// up and at least one node of the proxy's own region usable (healthy, not drained, not held
+    /// down) and below its `max_channels`. The string says why not.
+    public func readiness() -> EventLoopFuture<(ready: Bool, reason: String)>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit {
+            let down = bound.value.listenersDown
+            if !down.isEmpty { return (false, "listeners down: \(down.map(\.description).joined(separator: " "))") }
+            guard let core = bound.value.core else { return (false, "proxy not running") }
+            return core.regionReadiness(now: .now)
+        }
+    }
+
     /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
     public func reload(_ regions: RegionsConfig) -> EventLoopFuture<NodeDispatcher.ReloadDiff>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
