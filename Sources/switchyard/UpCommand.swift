@@ -82,7 +82,7 @@ struct UpCommand: ParsableCommand {
 
     // MARK: Starting
 
-    private func startAll(_ stack: Stack, regions: RegionsConfig, binary: String, root: URL) throws {
+    func startAll(_ stack: Stack, regions: RegionsConfig, binary: String, root: URL) throws {
         let pgBin = try Stack.postgresBin()
         let host = "127.0.0.1"
         let asPostgres = geteuid() == 0
@@ -182,7 +182,7 @@ struct UpCommand: ParsableCommand {
         printTable(stack, regions: regions, database: database, natsURL: natsURL, apiKey: apiKey)
     }
 
-    private func printTable(_ stack: Stack, regions: RegionsConfig, database: String, natsURL: String, apiKey: String) {
+    func printTable(_ stack: Stack, regions: RegionsConfig, database: String, natsURL: String, apiKey: String) {
         var lines = ["", "Switchyard is up: two regions on 127.0.0.1 (data and logs in \(stack.root.path))", ""]
         for (r, region) in Layout.regions.enumerated() {
             lines.append("  \(region)")

@@ -17,6 +17,8 @@ extension UpCommand {
         var apiKey = ""
         private let lock = NSLock()
         private var processes: [(name: String, process: Process)] = []
+        /// How each was started, for `restart`.
+        private var specs: [String: (executable: String, arguments: [String], asPostgres: Bool)] = [:]
         private var stopped = false
 
         init(root: URL, logLevel: String) {
@@ -59,7 +61,67 @@ extension UpCommand {
             p.standardError = handle
             p.standardInput = FileHandle.nullDevice
             try p.run()
-            lock.withLock { processes.append((name, p)) }
+            lock.withLock {
+                processes.removeAll { $0.name == name }
+                processes.append((name, p))
+                specs[name] = (executable, arguments, asPostgres)
+            }
+        }
+
+        /// SIGKILL (a crash) of the named processes; a Patroni member's postmaster goes with it.
+        func kill(_ names: [String]) {
+            let victims = lock.withLock { processes.filter { names.contains($0.name) } }
+            for (name, p) in victims where p.isRunning {
+                // runuser's child (Patroni, etcd) dies with it: the whole tree, children first.
+                for child in Self.descendants(of: p.processIdentifier) { Glibc.kill(child, SIGKILL) }
+                Glibc.kill(p.processIdentifier, SIGKILL)
+                if let member = Layout.patroni.first(where: { $0.name == name }) { killPostmaster(member.name, signal: SIGKILL) }
+            }
+            let deadline = Date().addingTimeInterval(5)
+            while victims.contains(where: { $0.process.isRunning }), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        }
+
+        /// Every descendant of `root` (children, their children, ...), from /proc.
+        static func descendants(of root: pid_t) -> [pid_t] {
+            var children: [pid_t: [pid_t]] = [:]
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .isoLatin1),
+                    let close = stat.lastIndex(of: ")")
+                else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 1, let ppid = pid_t(fields[1]) { children[ppid, default: []].append(pid) }
+            }
+            var found: [pid_t] = []
+            var pending = children[root] ?? []
+            while let pid = pending.popLast() {
+                found.append(pid)
+                pending += children[pid] ?? []
+            }
+            return found
+        }
+
+        /// Starts killed processes again, as they were started, in the order given.
+        func restart(_ names: [String]) throws {
+            for name in names {
+                guard let spec = lock.withLock({ specs[name] }) else { continue }
+                try start(name, spec.executable, spec.arguments, asPostgres: spec.asPostgres)
+            }
+        }
+
+        func isRunning(_ name: String) -> Bool {
+            lock.withLock { processes.first { $0.name == name }?.process.isRunning ?? false }
+        }
+
+        /// The postmaster of a Patroni member, by its pid file.
+        func killPostmaster(_ member: String, signal sig: Int32) {
+            let pidFile = root.appendingPathComponent("postgres/\(member)/postmaster.pid")
+            guard let text = try? String(contentsOf: pidFile, encoding: .utf8), let first = text.split(separator: "\n").first,
+                let pid = pid_t(first.trimmingCharacters(in: .whitespaces)), pid > 1, Glibc.kill(pid, 0) == 0
+            else { return }
+            Glibc.kill(pid, sig)
+            let deadline = Date().addingTimeInterval(10)
+            while Glibc.kill(pid, 0) == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if Glibc.kill(pid, 0) == 0 { Glibc.kill(pid, SIGKILL) }
         }
 
         /// Runs a command to its end and returns its standard output; throws when it fails.
@@ -132,26 +194,17 @@ extension UpCommand {
             }
             guard !all.isEmpty else { return }
             for (name, p) in all where p.isRunning {
-                kill(p.processIdentifier, SIGTERM)
+                Glibc.kill(p.processIdentifier, SIGTERM)
                 let deadline = Date().addingTimeInterval(10)
                 while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
                 if p.isRunning {
                     say("\(name) did not stop within 10 s of SIGTERM; killing it")
-                    kill(p.processIdentifier, SIGKILL)
+                    for child in Self.descendants(of: p.processIdentifier) { Glibc.kill(child, SIGKILL) }
+                    Glibc.kill(p.processIdentifier, SIGKILL)
                 }
             }
-            // Patroni's postmasters (double-forked): by their pid files.
-            for member in Layout.patroni {
-                let pidFile = root.appendingPathComponent("postgres/\(member.name)/postmaster.pid")
-                if let text = try? String(contentsOf: pidFile, encoding: .utf8), let first = text.split(separator: "\n").first,
-                    let pid = pid_t(first.trimmingCharacters(in: .whitespaces)), pid > 1, kill(pid, 0) == 0
-                {
-                    kill(pid, SIGINT)  // fast shutdown
-                    let deadline = Date().addingTimeInterval(10)
-                    while kill(pid, 0) == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-                    if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-                }
-            }
+            // Patroni's postmasters (double-forked): by their pid files, fast shutdown.
+            for member in Layout.patroni { killPostmaster(member.name, signal: SIGINT) }
             say("stopped everything it started")
         }
 
