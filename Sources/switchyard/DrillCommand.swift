@@ -166,12 +166,18 @@ struct DrillCommand: ParsableCommand {
         let final: Set<String> = ["completed", "busy", "failed", "no-answer", "canceled"]
         var statuses: [String: String] = [:]
         var cdrCounts: [String: Int] = [:]
+        var read = false
         let settleUntil = Date().addingTimeInterval(30)
         repeat {
-            (statuses, cdrCounts) = Self.callState(database: database, ids: accepted)
-            if accepted.allSatisfy({ statuses[$0].map(final.contains) ?? false }), accepted.allSatisfy({ statuses[$0] != "completed" || cdrCounts[$0] != nil }) { break }
+            // A failed read (the database still settling after a restore) is not an answer.
+            if let state = Self.callState(database: database, ids: accepted) {
+                (statuses, cdrCounts) = state
+                read = true
+                if accepted.allSatisfy({ statuses[$0].map(final.contains) ?? false }), accepted.allSatisfy({ statuses[$0] != "completed" || cdrCounts[$0] != nil }) { break }
+            }
             Thread.sleep(forTimeInterval: 1)
         } while Date() < settleUntil
+        if !read { stack.say("drill: the calls could not be read back from PostgreSQL: consistency figures are -1") }
         let streamAfter = streamMessages("calls")
 
         // The figures.
@@ -181,8 +187,11 @@ struct DrillCommand: ParsableCommand {
         let afterFault = creates.filter { $0.t >= faultAt }
         let firstFailure = afterFault.first { $0.status != 201 }?.t
         let recovery = firstFailure.flatMap { f in afterFault.first { $0.t > f && $0.status == 201 && survivingRegions.contains($0.region) }?.t }
-        let dbFailover = recorder.primaries.first { $0.t > faultAt && $0.name != nil && $0.name != recorder.primaries.last(where: { $0.t <= faultAt })?.name }?.t
-        let lastToDead = recorder.lastIncrease(nodes: deadNodes, after: faultAt)
+
+        let restoredAt = restoreAfter.map { at + $0 }
+        let lastToDead = recorder.lastIncrease(nodes: deadNodes, after: faultAt, before: restoredAt ?? .infinity)
+        let primaryAtFault = recorder.primaries.last(where: { $0.t <= faultAt })?.name
+        let dbFailover = recorder.primaries.first { $0.t > faultAt && $0.name != nil && $0.name != primaryAtFault }?.t
         var report: [String: Any] = [
             "fault": kill.joined(separator: " "), "fault_at_s": round(faultAt * 10) / 10, "duration_s": round(loadEnd),
             "sip_calls": sip.map { $0.1.created }.reduce(0, +),
@@ -191,15 +200,29 @@ struct DrillCommand: ParsableCommand {
             "sip_failed_in_call": sip.map { $0.1.failedInCall }.reduce(0, +),
             "sip_setup_p99_ms": surviving.map { $0.1.p99 }.max() ?? 0,
             "api_creates": creates.count, "api_errors": creates.filter { $0.status != 201 }.count,
-            "accepted_calls_lost": accepted.filter { !(statuses[$0].map(final.contains) ?? false) }.count,
-            "cdrs_missing": accepted.filter { statuses[$0] == "completed" && cdrCounts[$0] == nil }.count,
-            "cdrs_doubled": cdrCounts.values.filter { $0 > 1 }.count,
-            "calls_placed_twice": cdrCounts.values.filter { $0 > 1 }.count,
+            "accepted_calls_lost": read ? accepted.filter { !(statuses[$0].map(final.contains) ?? false) }.count : -1,
+            "cdrs_missing": read ? accepted.filter { statuses[$0] == "completed" && cdrCounts[$0] == nil }.count : -1,
+            "cdrs_doubled": read ? cdrCounts.values.filter { $0 > 1 }.count : -1,
+            "calls_placed_twice": read ? cdrCounts.values.filter { $0 > 1 }.count : -1,
             "stream_messages_lost": (streamBefore != nil && streamAfter != nil) ? max(0, accepted.count - (streamAfter! - streamBefore!)) : -1,
         ]
         report["last_invite_to_dead_s"] = lastToDead.map { round(($0 - faultAt) * 100) / 100 } ?? 0
         report["api_write_rto_s"] = recovery.flatMap { r in firstFailure.map { round((r - $0) * 100) / 100 } } ?? 0
         report["db_failover_s"] = dbFailover.map { round(($0 - faultAt) * 100) / 100 } ?? 0
+        report["db_primary_at_fault"] = primaryAtFault ?? "none"
+        if restoreAfter != nil {
+            // Rejoined without an operator: the restored member streams again (sync standby) and
+            // every nats-server holds the same count of the calls stream.
+            var rejoined = false
+            let until = Date().addingTimeInterval(45)
+            while Date() < until, !rejoined {
+                let sync = Layout.patroni.contains { (UpCommand.Stack.httpGet(port: $0.rest, path: "/sync")?.status.contains(" 200")) ?? false }
+                let counts = Layout.natsHTTP.map { self.streamMessages("calls", port: $0) }
+                rejoined = sync && counts.allSatisfy { $0 != nil && $0 == counts[0] }
+                if !rejoined { Thread.sleep(forTimeInterval: 0.5) }
+            }
+            report["region_rejoined"] = rejoined
+        }
         report["regions"] = Dictionary(uniqueKeysWithValues: sip.map { region, f in
             (region, ["sip_calls": f.created, "sip_ok": f.successful, "sip_setup_failures": f.setupFailures, "sip_failed_in_call": f.failedInCall, "sip_setup_p99_ms": f.p99,
                       "api_creates": creates.filter { $0.region == region }.count, "api_errors": creates.filter { $0.region == region && $0.status != 201 }.count] as [String: Any])
@@ -209,7 +232,7 @@ struct DrillCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: jsonURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: jsonURL)
         let svgURL = jsonURL.deletingPathExtension().appendingPathExtension("svg")
-        try DrillPicture.svg(recorder: recorder, creates: creates, faultAt: faultAt, detectedAt: lastToDead, recoveredAt: recovery, restoredAt: restoreAfter.map { at + $0 },
+        try DrillPicture.svg(recorder: recorder, creates: creates, faultAt: faultAt, detectedAt: lastToDead, recoveredAt: recovery, restoredAt: restoredAt,
                              end: loadEnd, title: "switchyard drill: kill \(kill.joined(separator: " "))").write(to: svgURL, atomically: true, encoding: .utf8)
         let text = report.keys.sorted().filter { $0 != "regions" }.map { "  \($0.padding(toLength: 34, withPad: " ", startingAt: 0)) \(report[$0]!)" }
         stack.say("drill report (\(jsonURL.path), picture \(svgURL.path)):\n" + text.joined(separator: "\n"))
@@ -226,8 +249,8 @@ struct DrillCommand: ParsableCommand {
     }
 
     /// The `calls` stream's message count, as a surviving server reports it.
-    private func streamMessages(_ stream: String) -> Int? {
-        for port in Layout.natsHTTP {
+    private func streamMessages(_ stream: String, port only: Int? = nil) -> Int? {
+        for port in only.map({ [$0] }) ?? Layout.natsHTTP {
             guard let body = UpCommand.Stack.httpGet(port: port, path: "/jsz?accounts=true&streams=true")?.body,
                 let json = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any],
                 let accounts = json["account_details"] as? [[String: Any]]
@@ -241,24 +264,29 @@ struct DrillCommand: ParsableCommand {
         return nil
     }
 
-    static func callState(database: String, ids: [String]) -> ([String: String], [String: Int]) {
+    static func callState(database: String, ids: [String]) -> ([String: String], [String: Int])? {
         let box = ResultBox()
         let group = DispatchGroup()
         group.enter()
         Task {
             let pool = PostgresPool(conninfo: database, size: 1, reconnectWindow: .seconds(10))
             let list = "{" + ids.joined(separator: ",") + "}"
-            if let rows = try? await pool.query("SELECT id::text AS id, status FROM calls WHERE id::text = ANY($1::text[])", [list]) {
-                box.statuses = Dictionary(rows.rows.compactMap { r in r["id"].flatMap { id in r["status"].map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
-            }
-            if let rows = try? await pool.query("SELECT call_id, count(*)::text AS n FROM cdr WHERE call_id = ANY($1::text[]) GROUP BY call_id", [list]) {
-                box.cdrs = Dictionary(rows.rows.compactMap { r in r["call_id"].flatMap { id in r["n"].flatMap(Int.init).map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
+            do {
+                let calls = try await pool.query("SELECT id::text AS id, status FROM calls WHERE id::text = ANY($1::text[])", [list])
+                box.statuses = Dictionary(calls.rows.compactMap { r in r["id"].flatMap { id in r["status"].map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
+                let cdrs = try await pool.query("SELECT call_id, count(*)::text AS n FROM cdr WHERE call_id = ANY($1::text[]) GROUP BY call_id", [list])
+                box.cdrs = Dictionary(cdrs.rows.compactMap { r in r["call_id"].flatMap { id in r["n"].flatMap(Int.init).map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
+                box.ok = true
+            } catch {
+                box.ok = false
+                box.error = "\(error)"
             }
             await pool.shutdown()
             group.leave()
         }
         group.wait()
-        return (box.statuses, box.cdrs)
+        if !box.ok { FileHandle.standardError.write(Data("up: drill: reading calls back failed: \(box.error)\n".utf8)) }
+        return box.ok ? (box.statuses, box.cdrs) : nil
     }
 
     struct SippFigures {
@@ -296,6 +324,8 @@ struct DrillCommand: ParsableCommand {
         // @unchecked: written by one task before the group is left, read after the wait.
         var statuses: [String: String] = [:]
         var cdrs: [String: Int] = [:]
+        var ok = false
+        var error = ""
     }
 
     final class StopFlag: @unchecked Sendable {
@@ -323,13 +353,13 @@ struct DrillCommand: ParsableCommand {
 
         /// The last sample time at which a surviving proxy's count of INVITEs routed to one of
         /// `nodes` went up, after `after`.
-        func lastIncrease(nodes: [String], after: Double) -> Double? {
+        func lastIncrease(nodes: [String], after: Double, before: Double = .infinity) -> Double? {
             let samples = routedSamples
             var last: Double?
             for node in nodes {
                 var previous: [Int: Double] = [:]
                 for s in samples where s.node == node {
-                    if let p = previous[s.proxy], s.count > p, s.t > after { last = max(last ?? 0, s.t) }
+                    if let p = previous[s.proxy], s.count > p, s.t > after, s.t < before { last = max(last ?? 0, s.t) }
                     previous[s.proxy] = s.count
                 }
             }

@@ -83,6 +83,11 @@ struct UpCommand: ParsableCommand {
     // MARK: Starting
 
     func startAll(_ stack: Stack, regions: RegionsConfig, binary: String, root: URL) throws {
+        let nodePorts = Layout.regions.flatMap { regions.region(named: $0)?.nodes ?? [] }
+        try Stack.requireFree(
+            tcp: Layout.natsClient + Layout.natsRoute + Layout.natsHTTP + [Layout.etcd.client, Layout.etcd.peer] + Layout.patroni.flatMap { [$0.pg, $0.rest] }
+                + Layout.proxySIP + Layout.proxyAdmin + Layout.api + nodePorts.compactMap { $0.esl?.port },
+            udp: Layout.proxySIP + nodePorts.map(\.sip.port))
         let pgBin = try Stack.postgresBin()
         let host = "127.0.0.1"
         let asPostgres = geteuid() == 0
@@ -123,16 +128,20 @@ struct UpCommand: ParsableCommand {
             "--initial-cluster", "witness=http://\(host):\(Layout.etcd.peer)", "--initial-cluster-state", FileManager.default.fileExists(atPath: etcdData.path) ? "existing" : "new",
         ], asPostgres: asPostgres)
         try stack.waitFor("etcd", timeout: 20) { (Stack.httpGet(port: Layout.etcd.client, path: "/health")?.body.contains("true")) ?? false }
+        // A new cluster: east bootstraps and leads, then west clones from it. An existing one
+        // (data kept from an earlier up): both start at once, since the last leader may be either.
+        let existing = FileManager.default.fileExists(atPath: pgRoot.appendingPathComponent(Layout.patroni[0].name).path)
         for (i, member) in Layout.patroni.enumerated() {
             let file = pgRoot.appendingPathComponent("\(member.name).yml")
             try Self.patroniYAML(name: member.name, pg: member.pg, rest: member.rest, etcd: Layout.etcd.client, data: pgRoot, bin: pgBin)
                 .write(to: file, atomically: true, encoding: .utf8)
             if asPostgres { try stack.chownToPostgres(file) }
             try stack.start(member.name, "/usr/bin/patroni", [file.path], asPostgres: asPostgres)
-            if i == 0 {
+            if i == 0, !existing {
                 try stack.waitFor("a PostgreSQL primary", timeout: 90) { Self.patroniLeader() != nil }
             }
         }
+        try stack.waitFor("a PostgreSQL primary", timeout: 90) { Self.patroniLeader() != nil }
         try stack.waitFor("the synchronous standby", timeout: 90) {
             Layout.patroni.contains { (Stack.httpGet(port: $0.rest, path: "/sync")?.status.contains(" 200")) ?? false }
         }

@@ -20,6 +20,7 @@ extension UpCommand {
         /// How each was started, for `restart`.
         private var specs: [String: (executable: String, arguments: [String], asPostgres: Bool)] = [:]
         private var stopped = false
+        private let stopDone = DispatchSemaphore(value: 0)
 
         init(root: URL, logLevel: String) {
             self.root = root
@@ -181,18 +182,26 @@ extension UpCommand {
         /// Blocks until one of the processes exits (or stopAll ran); returns its name.
         func waitForAnyExit() -> String {
             while true {
-                if let dead = firstExited() { return dead }
                 if lock.withLock({ stopped }) { return "a stop signal" }
+                if let dead = firstExited() { return dead }
                 Thread.sleep(forTimeInterval: 0.2)
             }
         }
 
+        /// Stops everything once; a second caller (the signal handler and the main thread can
+        /// both get here) waits until the first has finished, so the process never exits with
+        /// children half-stopped.
         func stopAll() {
-            let all: [(name: String, process: Process)] = lock.withLock {
+            let (all, first): ([(name: String, process: Process)], Bool) = lock.withLock {
                 defer { stopped = true }
-                return stopped ? [] : processes.reversed()
+                return stopped ? ([], false) : (processes.reversed(), true)
             }
-            guard !all.isEmpty else { return }
+            guard first else {
+                stopDone.wait()
+                stopDone.signal()
+                return
+            }
+            defer { stopDone.signal() }
             for (name, p) in all where p.isRunning {
                 Glibc.kill(p.processIdentifier, SIGTERM)
                 let deadline = Date().addingTimeInterval(10)
@@ -225,6 +234,30 @@ extension UpCommand {
         nonisolated(unsafe) private static var retained: [any DispatchSourceSignal] = []
 
         // MARK: Tiny blocking clients (start-up checks only)
+
+        /// Throws when any of `tcp`/`udp` ports on 127.0.0.1 is taken (another `up`, a stray
+        /// process): starting anyway would mix two stacks.
+        static func requireFree(tcp: [Int], udp: [Int]) throws {
+            var taken: [String] = []
+            for (ports, type) in [(tcp, SOCK_STREAM), (udp, SOCK_DGRAM)] {
+                for port in ports {
+                    let fd = socket(AF_INET, Int32(type.rawValue), 0)
+                    guard fd >= 0 else { continue }
+                    defer { close(fd) }
+                    var one: Int32 = 1
+                    if type == SOCK_STREAM { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }
+                    var addr = sockaddr_in()
+                    addr.sin_family = sa_family_t(AF_INET)
+                    addr.sin_port = in_port_t(UInt16(port)).bigEndian
+                    addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+                    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                    if rc != 0 { taken.append("\(type == SOCK_STREAM ? "tcp" : "udp") 127.0.0.1:\(port)") }
+                }
+            }
+            guard taken.isEmpty else {
+                throw ValidationError("already in use: \(taken.joined(separator: ", ")) (is another switchyard up or drill running? `ss -ltnup` shows who)")
+            }
+        }
 
         static func connect(_ port: Int) -> Int32? {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
