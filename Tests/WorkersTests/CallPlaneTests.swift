@@ -92,7 +92,10 @@ struct CallPlaneTests {
             Int(status.split(separator: "\n").first { $0.hasSuffix("since startup") }?.split(separator: " ").first ?? "") ?? -1
         }
         #expect(placed.reduce(0, +) == 1, "one channel in all: \(placed)")
-        #expect(!(s.workers.last?.logLines(containing: "redelivered job").isEmpty ?? true), "the second orchestrator saw the redelivery: \(s.workers.last?.logTail() ?? "")")
+        // The redelivery comes ack-wait after the first delivery, possibly after the call's own
+        // events already completed it: wait for it (bounded) instead of looking once.
+        let sawRedelivery = await Poll.until(timeout: .seconds(15)) { !(s.workers.last?.logLines(containing: "redelivered job").isEmpty ?? true) }
+        #expect(sawRedelivery, "the second orchestrator saw the redelivery: \(s.workers.last?.logTail() ?? "")")
         await s.stop()
     }
 
