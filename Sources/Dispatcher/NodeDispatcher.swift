@@ -127,15 +127,32 @@ public struct NodeDispatcher: Sendable {
         let preferred = homeRegion(of: number) ?? localRegion
         var regions = config.regions.filter { $0.name != preferred }
         regions.sort { (regionLatency($0, now) ?? .seconds(3_600)) < (regionLatency($1, now) ?? .seconds(3_600)) }
-        if let preferred, let region = config.region(named: preferred) { regions.insert(region, at: 0) }
+        if let preferred, let region = config.region(named: preferred) {
+            // Past `spill_at` of its capacity, the preferred region comes after the others
+            // ("Virginia is at 80 %, route the next call to Oregon").
+            if let spill = config.spillAt, occupancy(region, now: now) >= spill {
+                regions.append(region)
+            } else {
+                regions.insert(region, at: 0)
+            }
+        }
         var result: [Node] = []
         let limit = config.failover.maxAttempts
         for region in regions where result.count < limit {
-            let usable = region.nodes.filter { isUsable($0.name, now: now) }
+            // A node at its max_channels gets no new call (it would only answer 503).
+            let usable = region.nodes.filter { isUsable($0.name, now: now) && channels($0.name) < $0.maxChannels }
             guard !usable.isEmpty else { continue }
             result += order(usable, region: region.name, callID: callID).prefix(limit - result.count)
         }
         return result
+    }
+
+    /// Channels in use over capacity across a region's usable nodes (1 when none is usable).
+    public func occupancy(_ region: Region, now: ContinuousClock.Instant) -> Double {
+        let usable = region.nodes.filter { isUsable($0.name, now: now) }
+        let capacity = usable.reduce(0) { $0 + max(1, $1.maxChannels) }
+        guard capacity > 0 else { return 1 }
+        return Double(usable.reduce(0) { $0 + channels($1.name) }) / Double(capacity)
     }
 
     /// The usable nodes of one region in policy order.

@@ -203,6 +203,9 @@ public struct RegionsConfig: Sendable, Hashable {
     public var failover: FailoverSettings
     /// Regions in name order.
     public var regions: [Region]
+    /// `dispatch.spill_at`: a preferred region whose usable nodes are past this share of their
+    /// capacity (0 < share ≤ 1) is offered new calls only after the other regions. nil: never.
+    public var spillAt: Double? = nil
 
     public var allNodes: [Node] { regions.flatMap(\.nodes) }
 

@@ -180,6 +180,16 @@ public enum RegionsConfigLoader {
                 issues.append(ConfigIssue(path: "dispatch.policy", message: "'\(p)' is not one of: \(all)"))
             }
         }
+        var spillAt: Double?
+        if let text = raw.dispatch?.spill_at {
+            let t = trimmed(text)
+            let value = t.hasSuffix("%") ? Double(t.dropLast()).map { $0 / 100 } : Double(t)
+            if let value, value > 0, value <= 1 {
+                spillAt = value
+            } else {
+                issues.append(ConfigIssue(path: "dispatch.spill_at", message: "'\(text)' is not a share of capacity like 80% or 0.8"))
+            }
+        }
         var probe = ProbeSettings()
         if let p = raw.dispatch?.probe {
             probe.interval = duration(p.interval, "dispatch.probe.interval", default: probe.interval, &issues)
@@ -269,7 +279,7 @@ public enum RegionsConfigLoader {
         return RegionsConfig(
             proxy: ProxySettings(
                 listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods),
-            policy: policy, probe: probe, failover: failover, regions: regions
+            policy: policy, probe: probe, failover: failover, regions: regions, spillAt: spillAt
         )
     }
 

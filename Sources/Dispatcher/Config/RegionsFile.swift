@@ -32,6 +32,7 @@ struct RegionsFile: Decodable, Sendable {
     }
     struct Dispatch: Decodable, Sendable {
         var policy: String?
+        var spill_at: String?
         var probe: Probe?
         var failover: Failover?
     }
@@ -57,7 +58,7 @@ struct RegionsFile: Decodable, Sendable {
         "": ["proxy", "dispatch", "regions"],
         "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods"],
         "proxy.tcp": ["idle_timeout", "first_message_timeout", "header_timeout", "max_connections", "max_connections_per_source"],
-        "dispatch": ["policy", "probe", "failover"],
+        "dispatch": ["policy", "probe", "failover", "spill_at"],
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
         "dispatch.failover": ["invite_timeout", "invite_timeout_min", "retry_on", "max_attempts", "hold_down"],
         "regions.*": ["prefer_for", "nodes"],
