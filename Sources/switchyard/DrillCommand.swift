@@ -66,7 +66,7 @@ struct DrillCommand: ParsableCommand {
         let up = try UpCommand.parse(upArgs)
         if fresh, FileManager.default.fileExists(atPath: root.path) { try FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("logs"), withIntermediateDirectories: true)
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let binary = UpCommand.selfExecutable()
         let stack = UpCommand.Stack(root: root, logLevel: logLevel)
         UpCommand.Stack.installSignalHandlers(stack)
         defer { stack.stopAll() }

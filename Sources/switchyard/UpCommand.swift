@@ -57,8 +57,7 @@ struct UpCommand: ParsableCommand {
         let root = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
         if fresh, fm.fileExists(atPath: root.path) { try fm.removeItem(at: root) }
         try fm.createDirectory(at: root.appendingPathComponent("logs"), withIntermediateDirectories: true)
-        let self_ = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let binary = fm.isExecutableFile(atPath: self_) ? self_ : (ProcessInfo.processInfo.arguments.first ?? "switchyard")
+        let binary = Self.selfExecutable()
         let stack = Stack(root: root, logLevel: logLevel)
         Stack.installSignalHandlers(stack)
         do {
@@ -272,6 +271,13 @@ struct UpCommand: ParsableCommand {
     }
 
     // MARK: Helpers
+
+    /// This binary's path (for the processes it starts), whether it was run by path or found on PATH.
+    static func selfExecutable() -> String {
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return exe }
+        let arg0 = CommandLine.arguments[0]
+        return arg0.contains("/") ? URL(fileURLWithPath: arg0).standardizedFileURL.path : Stack.which(arg0) ?? arg0
+    }
 
     static func patroniLeader() -> Int? {
         Layout.patroni.firstIndex { (Stack.httpGet(port: $0.rest, path: "/primary")?.status.contains(" 200")) ?? false }
