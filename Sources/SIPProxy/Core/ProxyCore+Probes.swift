@@ -56,7 +56,7 @@ extension ProxyCore {
         guard branch.hasPrefix(Self.probeBranchPrefix) else { return false }
         guard code >= 200, let probe = pendingProbes[branch] else { return true }
         // A forged answer from elsewhere must not bring a dead node back.
-        guard source.address.ipAddress == nodeEndpoints[probe.node.name]?.address.ipAddress else {
+        guard let node = nodeEndpoints[probe.node.name], source.hasSameHost(as: node) else {
             strayResponse(msg, from: source, reason: .wrongSource)
             return true
         }

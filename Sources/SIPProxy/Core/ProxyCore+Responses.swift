@@ -22,7 +22,7 @@ extension ProxyCore {
         }
         // Only the next hop the branch went to answers it: a response with a guessed branch from
         // anywhere else is not one.
-        guard source.address.ipAddress == ct.destination.address.ipAddress else {
+        guard source.hasSameHost(as: ct.destination) else {
             strayResponse(msg, from: source, reason: .wrongSource)
             return
         }

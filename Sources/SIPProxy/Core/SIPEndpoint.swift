@@ -27,6 +27,19 @@ public struct SIPEndpoint: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// Same IP address as `other`, any port, compared as bytes (`SocketAddress.ipAddress`
+    /// formats a String: too slow for every response).
+    public func hasSameHost(as other: SIPEndpoint) -> Bool {
+        switch (address, other.address) {
+        case (.v4(let a), .v4(let b)):
+            return a.address.sin_addr.s_addr == b.address.sin_addr.s_addr
+        case (.v6(let a), .v6(let b)):
+            return withUnsafeBytes(of: a.address.sin6_addr) { x in withUnsafeBytes(of: b.address.sin6_addr) { y in x.elementsEqual(y) } }
+        default:
+            return false
+        }
+    }
+
     public var description: String { "\(transport.rawValue.lowercased())://\(address.ipAddress ?? "?"):\(address.port ?? 0)" }
 }
 
