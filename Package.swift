@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C libraries, wrapped once; their types never leave the module that imports them.
@@ -84,10 +85,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "CallPlane", dependencies: ["Bus", "Store"], swiftSettings: strict),
         .target(
             name: "API",
             dependencies: [
-                "Store", "Bus",
+                "Store", "Bus", "CallPlane",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,9 +101,11 @@ let package = Package(
         .target(
             name: "Workers",
             dependencies: [
-                "ESL", "Store", "Bus", "Dispatcher",
+                "ESL", "Store", "Bus", "Dispatcher", "CallPlane",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

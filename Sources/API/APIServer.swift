@@ -30,7 +30,7 @@ public struct APIServer: Sendable {
 
     /// Every route, as the OpenAPI document lists them (a test compares the two).
     public static let routes: [(method: String, path: String)] = [
-        ("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/calls/{id}"), ("POST", "/v1/calls/{id}/cancel"), ("GET", "/v1/calls/{id}/cdr"),
+        ("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/calls/{id}"), ("POST", "/v1/calls/{id}/cancel"), ("GET", "/v1/calls/{id}/cdr"), ("GET", "/v1/calls/{id}/events"),
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.yaml"),
     ]
 
@@ -52,6 +52,7 @@ public struct APIServer: Sendable {
         v1.get("calls/:id") { _, context in try await self.get(context) }
         v1.post("calls/:id/cancel") { _, context in try await self.cancel(context) }
         v1.get("calls/:id/cdr") { _, context in try await self.cdr(context) }
+        v1.get("calls/:id/events") { _, context in try await self.events(context) }
         return router
     }
 
@@ -178,6 +179,25 @@ public struct APIServer: Sendable {
         }
         struct Body: Encodable { var cdrs: [CDRStore.CDR] }
         return try json(Body(cdrs: rows))
+    }
+
+    /// The call's event log: placement attempts (node, region, result, milliseconds), status
+    /// changes with their causes, reconciles and callback deliveries, oldest first.
+    func events(_ context: APIContext) async throws -> Response {
+        let account = context.account!.id
+        let id = context.parameters.get("id") ?? ""
+        let rows: [CallStore.Event]?
+        do {
+            rows = try await calls.events(account: account, id: id)
+        } catch {
+            throw APIError.storeUnavailable
+        }
+        guard let rows else { throw APIError.notFound("Call \(id.prefix(64))") }
+        struct Entry: Encodable {
+            var at: String, kind: String, node: String?, region: String?, result: String, elapsed_ms: Int?, detail: String?
+        }
+        struct Body: Encodable { var events: [Entry] }
+        return try json(Body(events: rows.map { Entry(at: $0.at, kind: $0.kind, node: $0.node, region: $0.region, result: $0.result, elapsed_ms: $0.elapsedMs, detail: $0.detail) }))
     }
 
     func health() async throws -> Response {

@@ -1,4 +1,5 @@
 public import Bus
+import CallPlane
 import Foundation
 public import Logging
 public import Store
@@ -15,7 +16,7 @@ public struct CallPublisher: Sendable {
     /// message id makes harmless.
     let marks = PublishedMarks()
 
-    public static let stream = StreamConfig(name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: .seconds(86400))
+    public static let stream = CallJobs.stream
 
     public init(bus: NATSBus, calls: CallStore, logger: Logger) {
         self.bus = bus
@@ -26,7 +27,7 @@ public struct CallPublisher: Sendable {
     /// Publishes the originate job; true when it is on the stream.
     @discardableResult
     func publish(_ call: CallStore.Call, timeout: Duration = .seconds(2)) async -> Bool {
-        let job = CallJob(call)
+        let job = CallJobs.Job(call)
         // NATS down: do not make the caller wait for a publish timeout; the sweeper has it.
         guard bus.isConnected else {
             logger.warning("NATS disconnected; call left in the outbox", metadata: ["call": "\(call.id)"])
@@ -57,7 +58,7 @@ public struct CallPublisher: Sendable {
     }
 
     func publishCancel(_ call: CallStore.Call) async throws {
-        let job = CallJob(call, type: "cancel")
+        let job = CallJobs.Job(call, type: CallJobs.cancel)
         try await bus.publish(job.subject, Array(try JSONEncoder().encode(job)), messageID: job.messageID, timeout: .seconds(2))
     }
 }

@@ -20,6 +20,9 @@ struct CallResource: Encodable, Sendable {
     var date_updated: String
     var answered_at: String?
     var ended_at: String?
+    /// Why the call ended when its status does not say it all (`node-lost`, `ended-unseen`,
+    /// `node-unreachable`, `no-node`, or the node's hangup cause).
+    var end_cause: String?
     var uri: String
 
     init(_ c: CallStore.Call) {
@@ -40,6 +43,7 @@ struct CallResource: Encodable, Sendable {
         date_updated = c.updatedAt
         answered_at = c.answeredAt
         ended_at = c.endedAt
+        end_cause = c.endCause
         uri = "/v1/calls/\(c.id)"
     }
 
@@ -63,48 +67,13 @@ struct CallResource: Encodable, Sendable {
         try c.encode(date_updated, forKey: .date_updated)
         try c.encode(answered_at, forKey: .answered_at)
         try c.encode(ended_at, forKey: .ended_at)
+        try c.encode(end_cause, forKey: .end_cause)
         try c.encode(uri, forKey: .uri)
     }
 
     enum CodingKeys: String, CodingKey {
         case id, account_id, to, from, url, status, status_callback, status_callback_events, timeout, time_limit, region, client_state, node
-        case date_created, date_updated, answered_at, ended_at, uri
+        case date_created, date_updated, answered_at, ended_at, end_cause, uri
     }
 }
 
-/// The job the orchestrator consumes from the `calls` stream (message id = call id).
-public struct CallJob: Codable, Sendable, Hashable {
-    public var type: String   // "originate" or "cancel"
-    public var call_id: String
-    public var account_id: String
-    public var to: String
-    public var from: String
-    public var timeout: Int
-    public var time_limit: Int?
-    public var region: String?
-    public var url: String
-    public var status_callback: String?
-    public var status_callback_events: [String]
-    public var client_state: String?
-
-    init(_ c: CallStore.Call, type: String = "originate") {
-        self.type = type
-        call_id = c.id
-        account_id = c.accountID
-        to = c.to
-        from = c.from
-        timeout = c.timeout
-        time_limit = c.timeLimit
-        region = c.region
-        url = c.url
-        status_callback = c.statusCallback
-        status_callback_events = c.statusCallbackEvents
-        client_state = c.clientState
-    }
-
-    /// `calls.originate` / `calls.cancel`.
-    var subject: String { "calls.\(type)" }
-    /// The originate's id is the call id (a re-publish is a duplicate); every cancel request is
-    /// its own message (cancelling twice is harmless, a dropped retry is not).
-    var messageID: String { type == "originate" ? call_id : "\(type)-\(call_id)-\(UInt64.random(in: 0...UInt64.max))" }
-}

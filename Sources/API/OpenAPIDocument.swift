@@ -69,6 +69,32 @@ public enum OpenAPIDocument {
               responses:
                 "200": { description: CDRs, content: { application/json: { schema: { type: object, properties: { cdrs: { type: array, items: { $ref: "#/components/schemas/CDR" } } } } } } }
                 "404": { $ref: "#/components/responses/Error" }
+          /v1/calls/{id}/events:
+            get:
+              summary: The call's event log (placement attempts, status changes, reconciles, callbacks), oldest first
+              parameters: [ { $ref: "#/components/parameters/Id" } ]
+              responses:
+                "200":
+                  description: Events
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        properties:
+                          events:
+                            type: array
+                            items:
+                              type: object
+                              required: [at, kind, result]
+                              properties:
+                                at: { type: string, format: date-time }
+                                kind: { type: string, enum: [attempt, status, reconcile, callback] }
+                                node: { type: string, nullable: true }
+                                region: { type: string, nullable: true }
+                                result: { type: string }
+                                elapsed_ms: { type: integer, nullable: true }
+                                detail: { type: string, nullable: true }
+                "404": { $ref: "#/components/responses/Error" }
           /healthz:
             get:
               summary: PostgreSQL and NATS reachability
@@ -143,6 +169,7 @@ public enum OpenAPIDocument {
                 date_updated: { type: string, format: date-time }
                 answered_at: { type: [string, "null"], format: date-time }
                 ended_at: { type: [string, "null"], format: date-time }
+                end_cause: { type: [string, "null"], description: "node-lost, ended-unseen, node-unreachable, no-node, all-nodes-refused, or the node's hangup cause" }
                 uri: { type: string }
             CallPage:
               type: object

@@ -105,18 +105,20 @@ final class ESLListener: ChannelInboundHandler {
             }
             return
         }
+        // The hang-esl fault: carry the command out, answer nothing (fsnode commands excepted).
+        let hung = node.faults.hangESL && !(verb == "api" && args.splitVerb().0 == "fsnode")
         switch verb {
         case "api":
             busy = true
             node.api(args).assumeIsolated().whenComplete { [self] result in
                 let output = (try? result.get()) ?? "-ERR internal error\n"
-                write(.apiResponse(output.isEmpty ? "-ERR no reply\n" : output))
+                if !hung { write(.apiResponse(output.isEmpty ? "-ERR no reply\n" : output)) }
                 busy = false
                 runQueue()
             }
         case "bgapi":
             let job = frame.headers["Job-UUID"] ?? node.newUUID()
-            write(.commandReply("+OK Job-UUID: \(job)", extra: [("Job-UUID", job)]))
+            if !hung { write(.commandReply("+OK Job-UUID: \(job)", extra: [("Job-UUID", job)])) }
             let (command, commandArgs) = args.splitVerb()
             node.api(args).assumeIsolated().whenComplete { [node] result in
                 let output = (try? result.get()) ?? "-ERR internal error\n"

@@ -20,6 +20,15 @@ extension FSNode {
             guard let channel = channels[uuid] else { return loop.makeSucceededFuture("-ERR No such channel!\n") }
             kill(channel, cause: words.count > 1 ? words[1].uppercased() : "NORMAL_CLEARING")
             return loop.makeSucceededFuture("+OK\n")
+        case "sched_hangup":
+            // sched_hangup [+]<time> <uuid> [<cause>]
+            let words = args.split(separator: " ").map(String.init)
+            guard words.count >= 2 else { return loop.makeSucceededFuture("-USAGE: [+]<time> <uuid> [<cause>]\n") }
+            guard let channel = channels[words[1]] else { return loop.makeSucceededFuture("-ERR No such channel!\n") }
+            guard scheduleHangup(channel, words[0], cause: words.count > 2 ? words[2] : nil) else {
+                return loop.makeSucceededFuture("-USAGE: [+]<time> <uuid> [<cause>]\n")
+            }
+            return loop.makeSucceededFuture("+OK\n")
         case "uuid_exists":
             return loop.makeSucceededFuture(channels[args.trimmingCharacters()] != nil ? "true" : "false")
         case "hupall":
@@ -124,7 +133,7 @@ extension FSNode {
             """
     }
 
-    /// `fsnode status` and `fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>`: the
+    /// `fsnode status` and `fsnode fault <stall|slow <ms>|refuse|mute-esl|hang-esl|drop-esl|die|clear>`: the
     /// emulator's own commands, for drills.
     func emulatorCommand(_ args: String) -> String {
         let words = args.lowercased().split(separator: " ").map(String.init)
@@ -132,7 +141,7 @@ extension FSNode {
         case "status", nil:
             return "+OK name=\(config.name) channels=\(channels.count) max=\(config.maxChannels) faults=\(faults)\n"
         case "fault":
-            guard words.count >= 2 else { return "-ERR usage: fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>\n" }
+            guard words.count >= 2 else { return "-ERR usage: fsnode fault <stall|slow <ms>|refuse|mute-esl|hang-esl|drop-esl|die|clear>\n" }
             switch words[1] {
             case "stall": faults.stall = true
             case "slow":
@@ -140,6 +149,7 @@ extension FSNode {
                 faults.slow = ms == 0 ? nil : .milliseconds(ms)
             case "refuse": faults.refuse = true
             case "mute-esl": faults.muteESL = true
+            case "hang-esl": faults.hangESL = true
             case "clear": faults = FSFaults()
             case "drop-esl":
                 // After this reply has been written.
@@ -156,7 +166,7 @@ extension FSNode {
             logger.notice("fault set", metadata: ["faults": "\(faults)", "command": "\(args)"])
             return "+OK faults=\(faults)\n"
         default:
-            return "-ERR usage: fsnode status | fsnode fault <stall|slow <ms>|refuse|mute-esl|drop-esl|die|clear>\n"
+            return "-ERR usage: fsnode status | fsnode fault <stall|slow <ms>|refuse|mute-esl|hang-esl|drop-esl|die|clear>\n"
         }
     }
 }

@@ -81,7 +81,7 @@ final class FSNode {
 
     /// Sends `event` to every listener subscribed to it whose filters let it through.
     func deliver(_ event: ESLEvent) {
-        guard !listeners.isEmpty, !faults.muteESL else { return }
+        guard !listeners.isEmpty, !faults.muteESL, !faults.hangESL else { return }
         var encoded: [ESLEventFormat: ByteBuffer] = [:]
         for listener in listeners.values where listener.wants(event) {
             let bytes: ByteBuffer
@@ -196,6 +196,11 @@ final class FSNode {
         channel.callState = .active
         channel.setVariable("endpoint_disposition", "ANSWER")
         deliver(channelEvent("CHANNEL_ANSWER", channel, function: "switch_channel_perform_mark_answered"))
+        // `execute_on_answer=sched_hangup +<seconds> [cause]` (a time limit kept by the node itself).
+        if let app = channel.variable("execute_on_answer") {
+            let words = app.split(separator: " ").map(String.init)
+            if words.first == "sched_hangup", words.count >= 2 { scheduleHangup(channel, words[1], cause: words.count > 2 ? words[2] : nil) }
+        }
         if let p = channel.originateResult {
             channel.originateResult = nil
             p.succeed("+OK \(channel.uuid)\n")
@@ -267,6 +272,26 @@ final class FSNode {
             ("rtp_audio_out_skip_packet_count", "0"), ("rtp_audio_out_dtmf_packet_count", "0"), ("rtp_audio_out_cng_packet_count", "0"),
         ]
         for (k, v) in rtp { c.setVariable(k, v) }
+    }
+
+    /// `sched_hangup`: `+N` seconds from now (or an absolute epoch second), then the channel is
+    /// hung up with `cause` (default ALLOTTED_TIMEOUT). False when the time does not parse.
+    @discardableResult
+    func scheduleHangup(_ channel: EmulatedChannel, _ when: String, cause: String?) -> Bool {
+        let delay: Duration
+        if when.hasPrefix("+"), let s = Int(when.dropFirst()), s >= 0 {
+            delay = .seconds(s)
+        } else if let epoch = Int64(when) {
+            delay = .microseconds(max(0, epoch * 1_000_000 - FSClock.nowMicros()))
+        } else {
+            return false
+        }
+        let cause = (cause ?? "ALLOTTED_TIMEOUT").uppercased()
+        schedule(channel, after: delay) { [self] in
+            guard channel.callState != .hangup else { return }
+            kill(channel, cause: cause)
+        }
+        return true
     }
 
     func schedule(_ channel: EmulatedChannel, after delay: Duration, _ body: @escaping () -> Void) {

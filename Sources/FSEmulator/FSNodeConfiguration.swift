@@ -57,6 +57,10 @@ public struct FSFaults: Sendable, Hashable, CustomStringConvertible {
     /// ESL connections stay open but get no events, HEARTBEAT included (the "events stall"
     /// that ESL users report); command replies still flow.
     public var muteESL = false
+    /// ESL connections stay open and commands are carried out, but nothing comes back: no
+    /// reply, no event (a hung event socket: the caller cannot tell what happened). The
+    /// emulator's own `fsnode` commands still answer.
+    public var hangESL = false
 
     public init(stall: Bool = false, slow: Duration? = nil, refuse: Bool = false, muteESL: Bool = false) {
         self.stall = stall
@@ -71,6 +75,7 @@ public struct FSFaults: Sendable, Hashable, CustomStringConvertible {
         if let slow { parts.append("slow \(slow.milliseconds)ms") }
         if refuse { parts.append("refuse") }
         if muteESL { parts.append("mute-esl") }
+        if hangESL { parts.append("hang-esl") }
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 }

@@ -5,6 +5,8 @@ public struct AccountStore: Sendable {
         public var id: String
         public var name: String
         public var keyPrefix: String
+        /// What status callbacks are signed with (Twilio's AuthToken); set at creation.
+        public var signingSecret: String?
     }
 
     let pool: PostgresPool
@@ -18,10 +20,17 @@ public struct AccountStore: Sendable {
         let key = "sy_live_\(secret)"
         let prefix = String(key.prefix(14))
         let id = newUUID()
+        let signing = (0..<4).map { _ in String(rng.next() as UInt64, radix: 16).leftPadded(16) }.joined()
         try await pool.query(
-            "INSERT INTO accounts (id, name, key_prefix, key_hash) VALUES ($1::uuid, $2, $3, sha256(convert_to($4, 'UTF8')))",
-            [id, name, prefix, key])
-        return (Account(id: id, name: name, keyPrefix: prefix), key)
+            "INSERT INTO accounts (id, name, key_prefix, key_hash, signing_secret) VALUES ($1::uuid, $2, $3, sha256(convert_to($4, 'UTF8')), $5)",
+            [id, name, prefix, key, signing])
+        return (Account(id: id, name: name, keyPrefix: prefix, signingSecret: signing), key)
+    }
+
+    /// The secret an account's status callbacks are signed with.
+    public func signingSecret(account: String) async throws(StoreError) -> String? {
+        guard isUUID(account) else { return nil }
+        return try await pool.query("SELECT signing_secret FROM accounts WHERE id = $1::uuid", [account]).first?["signing_secret"]
     }
 
     /// The account a key belongs to, or nil.

@@ -80,9 +80,9 @@ public struct CDRStore: Sendable {
 
     /// Writes the CDR unless the channel already has one (the unique key: a duplicate event or a
     /// second writer writes nothing). Cost comes from the longest `rates` prefix of `to`.
-    /// Returns true when this call wrote the row.
+    /// The key is (node, channel UUID): a channel UUID is unique on its node only.
     @discardableResult
-    public func insert(_ c: NewCDR) async throws(StoreError) -> Bool {
+    public func insert(_ c: NewCDR) async throws(StoreError) -> InsertResult {
         func ts(_ micros: Int64) -> String? { micros > 0 ? String(micros) : nil }
         let params: [String?] = [
             c.channelUUID, c.callID, c.node, c.region, c.direction, c.from, c.to, ts(c.startMicros), ts(c.answerMicros), ts(c.endMicros),
@@ -100,7 +100,7 @@ public struct CDRStore: Sendable {
                         timestamptz 'epoch' + $10::bigint * interval '1 microsecond',
                         $11::int, $12::int, $13, $14, $15::bigint, $16::bigint, $17::float8, $18::float8, $19::float8, $20::bool, $21,
                         round((SELECT per_minute FROM rates WHERE $7 LIKE prefix || '%' ORDER BY length(prefix) DESC LIMIT 1) * $12::int / 60.0, 5))
-                ON CONFLICT (channel_uuid) DO UPDATE SET
+                ON CONFLICT (node, channel_uuid) DO UPDATE SET
                     call_id = EXCLUDED.call_id, direction = EXCLUDED.direction, from_number = EXCLUDED.from_number,
                     to_number = EXCLUDED.to_number, start_at = EXCLUDED.start_at, answer_at = EXCLUDED.answer_at, end_at = EXCLUDED.end_at,
                     duration_s = EXCLUDED.duration_s, billsec = EXCLUDED.billsec, hangup_cause = EXCLUDED.hangup_cause, codec = EXCLUDED.codec,
@@ -108,12 +108,26 @@ public struct CDRStore: Sendable {
                     loss_pct = EXCLUDED.loss_pct, mos = EXCLUDED.mos, incomplete = false, core_uuid = EXCLUDED.core_uuid, cost = EXCLUDED.cost
                   -- Only the real record replaces an incomplete placeholder; anything else writes nothing.
                   WHERE cdr.incomplete AND NOT EXCLUDED.incomplete
+                -- The rows of this call id on other channels, as they were before this statement.
+                RETURNING (SELECT count(*) FROM cdr o WHERE o.call_id = $2 AND (o.node, o.channel_uuid) <> ($3, $1)) AS others
                 """, params)
         }
         try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) in
-            try conn.execute("live_done", "DELETE FROM cdr_live WHERE channel_uuid = $1", [c.channelUUID])
+            try conn.execute("live_done", "DELETE FROM cdr_live WHERE node = $1 AND channel_uuid = $2", [c.node, c.channelUUID])
         }
-        return r.affected == 1
+        guard r.affected == 1 else { return .unchanged }
+        let others = r.first?.optionalInt("others") ?? 0
+        return others > 0 ? .writtenBesideOthers(others) : .written
+    }
+
+    /// What `insert` did.
+    public enum InsertResult: Sendable, Hashable {
+        /// The row is written (or replaced its incomplete placeholder).
+        case written
+        /// Written, but the call id already had CDRs of other channels (a call placed twice).
+        case writtenBesideOthers(Int)
+        /// The channel already had its CDR: nothing changed.
+        case unchanged
     }
 
     /// A channel was created on `node` (so a restarted writer knows to look for its CDR).
@@ -127,7 +141,7 @@ public struct CDRStore: Sendable {
     /// Channels recorded live on `node` that have no CDR.
     public func liveChannels(node: String) async throws(StoreError) -> Set<String> {
         let r = try await pool.query(
-            "SELECT l.channel_uuid FROM cdr_live l WHERE l.node = $1 AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.channel_uuid = l.channel_uuid)", [node])
+            "SELECT l.channel_uuid FROM cdr_live l WHERE l.node = $1 AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.node = l.node AND d.channel_uuid = l.channel_uuid)", [node])
         return Set(r.rows.compactMap { $0["channel_uuid"] })
     }
 
@@ -138,7 +152,7 @@ public struct CDRStore: Sendable {
             -- Calls that had a channel: 'failed' also covers calls no node took (no channel, no CDR due).
             WHERE c.node = $1 AND (c.answered_at IS NOT NULL OR c.status IN ('completed', 'busy', 'no-answer'))
               AND c.created_at > now() - interval '24 hours'
-              AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.channel_uuid = c.id::text)
+              AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.node = c.node AND d.channel_uuid = c.id::text)
             """, [node])
         return r.rows.compactMap { row in row["id"].map { ($0, row["from_number"] ?? "", row["to_number"] ?? "") } }
     }
@@ -159,9 +173,12 @@ public struct CDRStore: Sendable {
         return max(0, r.first?.optionalInt("increase") ?? 0)
     }
 
-    /// Whether the channel has a CDR.
-    public func exists(channelUUID: String) async throws(StoreError) -> Bool {
-        try await !pool.query("SELECT 1 FROM cdr WHERE channel_uuid = $1", [channelUUID]).rows.isEmpty
+    /// The CDR of channel `uuid` on `node`, if written: (billsec, hangup cause, incomplete).
+    public func find(node: String, channelUUID uuid: String) async throws(StoreError) -> (billsec: Int, answered: Bool, cause: String?, incomplete: Bool)? {
+        guard let row = try await pool.query(
+            "SELECT billsec, answer_at IS NOT NULL AS answered, hangup_cause, incomplete FROM cdr WHERE node = $1 AND channel_uuid = $2", [node, uuid]).first
+        else { return nil }
+        return (row.optionalInt("billsec") ?? 0, row["answered"] == "t", row["hangup_cause"], row["incomplete"] == "t")
     }
 
     /// The CDRs of one of `account`'s calls (empty for another account's call).

@@ -59,6 +59,8 @@ public struct CallStore: Sendable {
         public var updatedAt: String
         public var answeredAt: String?
         public var endedAt: String?
+        /// Why the call ended, when the orchestrator knows more than the status (e.g. `node-lost`).
+        public var endCause: String?
         /// Microseconds since the epoch of `createdAt`: the pagination cursor's first half.
         public var createdMicros: Int64
         var requestHash: String?
@@ -84,7 +86,7 @@ public struct CallStore: Sendable {
 
     static let columns = """
         id::text, account_id::text, to_number, from_number, url, status_callback, array_to_string(status_callback_events, ',') AS events,
-        timeout_s, time_limit_s, region, client_state, status, node, request_hash,
+        timeout_s, time_limit_s, region, client_state, status, node, request_hash, end_cause,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created,
         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated,
         to_char(answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS answered,
@@ -98,7 +100,7 @@ public struct CallStore: Sendable {
             url: try r.string("url"), statusCallback: r["status_callback"],
             statusCallbackEvents: (r["events"] ?? "").split(separator: ",").map(String.init), timeout: try r.int("timeout_s"),
             timeLimit: r.optionalInt("time_limit_s"), region: r["region"], clientState: r["client_state"], status: try r.string("status"),
-            node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"],
+            node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"], endCause: r["end_cause"],
             createdMicros: Int64(try r.string("created_us")) ?? 0, requestHash: r["request_hash"])
     }
 
@@ -233,18 +235,88 @@ public struct CallStore: Sendable {
     /// Moves a call's status forward only (queued → ringing → in-progress → a final status);
     /// a late or repeated event changes nothing. Returns the call when it changed.
     @discardableResult
-    public func advance(id: String, to status: String, node: String? = nil) async throws(StoreError) -> Call? {
+    public func advance(id: String, to status: String, node: String? = nil, cause: String? = nil) async throws(StoreError) -> Call? {
         guard let rank = Self.rank[status], isUUID(id) else { return nil }
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute("advance_call", """
-            UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
-                answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
-                ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END
-            WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
-            RETURNING \(Self.columns)
-            """, [id, status, node, String(rank)])
+            WITH moved AS (
+                UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
+                    answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
+                    ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END,
+                    end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END
+                WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
+                RETURNING *
+            ), logged AS (
+                INSERT INTO call_events (call_id, kind, node, result, detail)
+                SELECT id, 'status', node, status, $5 FROM moved
+            )
+            SELECT \(Self.columns) FROM moved
+            """, [id, status, node, String(rank), cause])
         }
         return try r.first.map(Self.call)
+    }
+
+    /// Calls recorded on `node` that have not reached a final status (what a reconcile checks).
+    public func open(node: String, limit: Int = 5000) async throws(StoreError) -> [(id: String, status: String)] {
+        let r = try await pool.query(
+            "SELECT id::text AS id, status FROM calls WHERE node = $1 AND status IN ('queued', 'ringing', 'in-progress') ORDER BY created_at LIMIT $2::int",
+            [node, String(limit)])
+        return r.rows.compactMap { row in row["id"].flatMap { id in row["status"].map { (id, $0) } } }
+    }
+
+    /// Of `ids`, those whose call has a final status.
+    public func finalized(_ ids: [String]) async throws(StoreError) -> Set<String> {
+        let list = ids.filter(isUUID)
+        guard !list.isEmpty else { return [] }
+        let r = try await pool.query(
+            "SELECT id::text AS id FROM calls WHERE id = ANY($1::uuid[]) AND status NOT IN ('queued', 'ringing', 'in-progress')",
+            ["{" + list.joined(separator: ",") + "}"])
+        return Set(r.rows.compactMap { $0["id"] })
+    }
+
+    /// One entry of a call's event log.
+    public struct Event: Sendable, Hashable, Codable {
+        public var at: String
+        public var kind: String
+        public var node: String?
+        public var region: String?
+        public var result: String
+        public var elapsedMs: Int?
+        public var detail: String?
+
+        public init(at: String = "", kind: String, node: String? = nil, region: String? = nil, result: String, elapsedMs: Int? = nil, detail: String? = nil) {
+            self.at = at
+            self.kind = kind
+            self.node = node
+            self.region = region
+            self.result = result
+            self.elapsedMs = elapsedMs
+            self.detail = detail
+        }
+    }
+
+    /// Appends to the call's event log (`kind`: attempt, reconcile, callback; status entries
+    /// are written by `advance`).
+    public func record(_ id: String, _ e: Event) async throws(StoreError) {
+        guard isUUID(id) else { return }
+        try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
+            try c.execute(
+                "record_event", "INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail) VALUES ($1::uuid, $2, $3, $4, $5, $6::int, $7)",
+                [id, e.kind, e.node, e.region, e.result, e.elapsedMs.map(String.init), e.detail])
+        }
+    }
+
+    /// The event log of one of `account`'s calls, oldest first; nil when the call is not the account's.
+    public func events(account: String, id: String) async throws(StoreError) -> [Event]? {
+        guard try await get(account: account, id: id) != nil else { return nil }
+        let r = try await pool.query("""
+            SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, kind, node, region, result, elapsed_ms, detail
+            FROM call_events WHERE call_id = $1::uuid ORDER BY id
+            """, [id])
+        return try r.rows.map { (row: QueryResult.Row) throws(StoreError) -> Event in
+            Event(at: try row.string("at"), kind: try row.string("kind"), node: row["node"], region: row["region"], result: try row.string("result"),
+                  elapsedMs: row.optionalInt("elapsed_ms"), detail: row["detail"])
+        }
     }
 
     static let rank: [String: Int] = [

@@ -93,6 +93,34 @@ public enum Migrations {
                 PRIMARY KEY (node, core_uuid)
             );
             """),
+        Migration(version: 3, name: "CDRs keyed by node and channel; the call's event log; end causes", sql: """
+            -- A channel UUID is unique on one node, not across nodes: a call id that got channels on two
+            -- nodes keeps both rows (and both costs), and the second is reported as an error.
+            ALTER TABLE cdr DROP CONSTRAINT cdr_pkey;
+            ALTER TABLE cdr ADD PRIMARY KEY (node, channel_uuid);
+            ALTER TABLE cdr_live DROP CONSTRAINT cdr_live_pkey;
+            ALTER TABLE cdr_live ADD PRIMARY KEY (node, channel_uuid);
+            ALTER TABLE calls ADD COLUMN end_cause text;
+            -- Why a call went where it went and what happened: placement attempts, status changes,
+            -- reconciliations and callback deliveries, in order.
+            CREATE TABLE call_events (
+                id          bigserial PRIMARY KEY,
+                call_id     uuid NOT NULL,
+                at          timestamptz NOT NULL DEFAULT now(),
+                kind        text NOT NULL CHECK (kind IN ('attempt', 'status', 'reconcile', 'callback')),
+                node        text,
+                region      text,
+                result      text NOT NULL,
+                elapsed_ms  integer,
+                detail      text
+            );
+            CREATE INDEX call_events_call ON call_events (call_id, id);
+            CREATE INDEX calls_node_open ON calls (node) WHERE status IN ('queued', 'ringing', 'in-progress');
+            -- The key status callbacks are signed with (Twilio's AuthToken): kept, since an HMAC needs it.
+            ALTER TABLE accounts ADD COLUMN signing_secret text;
+            UPDATE accounts SET signing_secret = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+            ALTER TABLE accounts ALTER COLUMN signing_secret SET NOT NULL;
+            """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.

@@ -1,15 +1,19 @@
 public import Bus
+import CallPlane
 public import Dispatcher
 public import ESL
 import Foundation
 public import Logging
 import Metrics
 public import Store
+import ServiceLifecycle
 import Synchronization
 
-/// Turns every CHANNEL_HANGUP_COMPLETE on every node into one `cdr` row (keyed by the channel
-/// UUID, so a repeated event or a second writer writes nothing) and one event on the JetStream
-/// stream `events` (subject `events.cdr.<region>`, message id = channel UUID).
+/// Turns every CHANNEL_HANGUP_COMPLETE on every node into one `cdr` row (keyed by node and
+/// channel UUID, so a repeated event or a second writer writes nothing) and one event on the
+/// JetStream stream `events` (subject `events.cdr.<region>`, message id = `<node>:<channel>`).
+/// A call id whose CDRs span two channels (a call placed twice) is an error:
+/// `cdr_second_channel_total` and a log line; both rows stay, so both are billed and visible.
 ///
 /// ESL events are not durable: a hangup that happens while no writer is connected to a node is
 /// never sent. So every channel seen created is recorded in `cdr_live` until its CDR is
@@ -31,6 +35,7 @@ public final class CDRWriter: Sendable {
     private let duplicates = Counter(label: "cdr_duplicates_total")
     private let missed = Counter(label: "cdr_missed_total")
     private let unidentified = Counter(label: "cdr_unidentified_total")
+    private let secondChannels = Counter(label: "cdr_second_channel_total")
     private let lag = Timer(label: "cdr_lag_seconds", preferredDisplayUnit: .seconds)
 
     public init(regions: RegionsConfig, pool: PostgresPool, bus: NATSBus, eslPassword: String, logger: Logger) {
@@ -45,13 +50,16 @@ public final class CDRWriter: Sendable {
     /// Events by channel: in order per channel, channels in parallel.
     private let lanes = Lanes<(ESLEvent, Node)>(count: 16)
 
-    public static let stream = StreamConfig(name: "events", subjects: ["events.>"], duplicateWindow: .seconds(86400))
+    public static let stream = CallJobs.events
 
-    public func run() async throws {
+    /// Runs until cancelled, or until graceful shutdown: then it stops reading events and
+    /// writes what it already received (bounded by `drainTimeout`) before returning. Channels
+    /// that end after that are found by the next writer's reconcile.
+    public func run(drainTimeout: Duration = .seconds(10)) async throws {
         try await bus.ensureStream(Self.stream)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.sessions.run() }
-            group.addTask { await self.lanes.run { e, node in await self.event(e, node: node) } }
+        let lanesDone = Task { await self.lanes.run { e, node in await self.event(e, node: node) } }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.sessions.run(); return false }
             group.addTask {
                 for await u in self.sessions.updates {
                     switch u.update {
@@ -61,9 +69,31 @@ public final class CDRWriter: Sendable {
                         if let uuid = e.uniqueID { self.lanes.submit((e, u.node), key: uuid) }
                     }
                 }
+                return false
             }
-            await group.next()
+            group.addTask {
+                try? await gracefulShutdown()
+                return true
+            }
+            while let done = await group.next() {
+                if done { break }
+            }
             group.cancelAll()
+        }
+        // No event comes in any more: write the ones received.
+        lanes.finish()
+        let drained = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await lanesDone.value; return true }
+            group.addTask { try? await Task.sleep(for: drainTimeout); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !drained {
+            lanesDone.cancel()
+            logger.warning("CDR drain timed out: the next writer's reconcile finds the rest")
+        } else {
+            logger.notice("CDR writer drained")
         }
     }
 
@@ -92,9 +122,15 @@ public final class CDRWriter: Sendable {
         var attempt = 0
         while true {
             do {
-                if try await cdrs.insert(cdr) {
+                switch try await cdrs.insert(cdr) {
+                case .written:
                     written.increment()
-                } else {
+                case .writtenBesideOthers(let others):
+                    written.increment()
+                    secondChannels.increment()
+                    logger.error("a call id has CDRs on more than one channel: the call was placed twice",
+                                 metadata: ["call": "\(cdr.callID)", "node": "\(cdr.node)", "channel": "\(cdr.channelUUID)", "others": "\(others)"])
+                case .unchanged:
                     duplicates.increment()
                 }
                 break
@@ -109,7 +145,7 @@ public final class CDRWriter: Sendable {
         // row's writer may have died before publishing.
         do {
             let data = try JSONEncoder().encode(cdr)
-            try await bus.publish("events.cdr.\(cdr.region ?? "unknown")", Array(data), messageID: cdr.channelUUID, retryFor: .seconds(20))
+            try await bus.publish("events.cdr.\(cdr.region ?? "unknown")", Array(data), messageID: "\(cdr.node):\(cdr.channelUUID)", retryFor: .seconds(20))
         } catch {
             logger.warning("CDR event not published", metadata: ["channel": "\(cdr.channelUUID)", "error": "\(error)"])
         }

@@ -23,7 +23,12 @@ final class Lanes<Element: Sendable>: Sendable {
         continuations[Int(h % UInt64(continuations.count))].yield(element)
     }
 
-    /// Runs every lane until cancelled.
+    /// No more elements: `run` returns once the lanes have handled what they hold.
+    func finish() {
+        for c in continuations { c.finish() }
+    }
+
+    /// Runs every lane until cancelled (or finished and emptied).
     func run(_ handler: @escaping @Sendable (Element) async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             for stream in streams {

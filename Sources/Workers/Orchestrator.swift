@@ -1,21 +1,31 @@
 public import Bus
+import CallPlane
 public import Dispatcher
 import ESL
 import Foundation
 public import Logging
 import Metrics
+import ServiceLifecycle
 public import Store
 import Synchronization
 
 /// Consumes the `calls` stream and places each call on a node with `bgapi originate`, choosing
-/// the node with the same `NodeDispatcher` as the proxy (regions, policy, load from ESL); moves
-/// each call's status from the node's CHANNEL_* events; hangs calls up on cancel jobs and at
-/// their time limit; posts status callbacks.
+/// the node with the same `NodeDispatcher` as the proxy (regions, policy, load from ESL).
 ///
-/// A job is acknowledged only when a node created the channel (CHANNEL_CREATE) or the call was
-/// marked failed. The node is recorded on the call before the originate, so a redelivered job
-/// (the orchestrator died mid-job) finds the channel (`uuid_exists`) or its CDR and does not
-/// place the call twice.
+/// Each call's life is one `CallLifecycle` value, run by this driver in the call's lane (events
+/// of one call in order, calls in parallel): job, originate result, CHANNEL_* events, timers,
+/// presence checks and reconciles go in; the lifecycle's actions (claim, originate, status
+/// writes, callbacks, ack/nak, timers, hangups) are performed here and their results fed back.
+///
+/// Beyond one call:
+/// - On every ESL (re)connect to a node, the calls the database has open on it are reconciled
+///   against the node's channels (`show channels`): a call whose channel is gone ends (cause
+///   `ended-unseen`, with an incomplete CDR); a channel whose call already ended is hung up.
+/// - A node whose ESL stays lost for `nodeLostAfter` has its open calls ended (cause
+///   `node-lost`, with an incomplete CDR). Every orchestrator does both; the forward-only
+///   status write makes the first one win and the others no-ops.
+/// - The time limit is the node's (`execute_on_answer=sched_hangup +N`): it survives restarts.
+/// - On graceful shutdown no new job is taken; calls being placed finish (bounded), then exit.
 public final class Orchestrator: Sendable {
     public struct Configuration: Sendable {
         public var regions: RegionsConfig
@@ -23,24 +33,41 @@ public final class Orchestrator: Sendable {
         /// `sofia/gateway/<gateway>/<to>`.
         public var gateway: String
         public var eslPassword: String
-        /// How long a node has to create the channel after the originate before the next is tried.
-        public var acceptTimeout: Duration
+        public var lifecycle: CallLifecycle<ContinuousClock>.Settings
+        /// ESL lost this long: the node's open calls end.
+        public var nodeLostAfter: Duration
         public var ackWait: Duration
         public var maxInFlight: Int
+        /// On graceful shutdown, how long calls being placed may take to finish.
+        public var drainTimeout: Duration
+        /// Let status callbacks reach loopback and private addresses (tests, labs; off in production).
+        public var allowPrivateCallbacks: Bool
 
         public init(regions: RegionsConfig, region: String?, gateway: String = "carrier", eslPassword: String = "ClueCon",
-                    acceptTimeout: Duration = .seconds(5), ackWait: Duration = .seconds(30), maxInFlight: Int = 256) {
+                    acceptTimeout: Duration = .seconds(5), confirmFor: Duration = .seconds(30), nodeLostAfter: Duration = .seconds(30),
+                    ackWait: Duration = .seconds(30), maxInFlight: Int = 256, drainTimeout: Duration = .seconds(15),
+                    allowPrivateCallbacks: Bool = false) {
             self.regions = regions
             self.region = region
             self.gateway = gateway
             self.eslPassword = eslPassword
-            self.acceptTimeout = acceptTimeout
+            self.lifecycle = .init(acceptTimeout: acceptTimeout, confirmFor: confirmFor)
+            self.nodeLostAfter = nodeLostAfter
             self.ackWait = ackWait
             self.maxInFlight = maxInFlight
+            self.drainTimeout = drainTimeout
+            self.allowPrivateCallbacks = allowPrivateCallbacks
         }
     }
 
-    enum Acceptance: Sendable { case created, refused(String), timeout }
+    typealias Lifecycle = CallLifecycle<ContinuousClock>
+
+    /// What a call's lane handles.
+    enum Input: Sendable {
+        case event(Lifecycle.Event)
+        case placeJob(BusMessage)
+        case cancelJob(BusMessage)
+    }
 
     let config: Configuration
     let calls: CallStore
@@ -50,30 +77,25 @@ public final class Orchestrator: Sendable {
     let sessions: NodeSessions
     let callbacks: StatusCallbacks
     private let dispatcher: Mutex<NodeDispatcher>
-    /// Call id → the one placement attempt waiting for its CHANNEL_CREATE (from that node) or
-    /// its BACKGROUND_JOB (that job): a stale timer or a late result of an earlier attempt
-    /// carries another token and changes nothing.
-    private let waiters = Mutex<[String: (token: String, node: String, continuation: CheckedContinuation<Acceptance, Never>)]>([:])
-    /// Job-UUID → (call id, attempt token), for BACKGROUND_JOB results.
-    private let jobs = Mutex<[String: (callID: String, token: String)]>([:])
-    /// Calls being placed by this process (a redelivery while the first placement runs waits).
-    private let placing = Mutex<Set<String>>([])
-    /// Set by tests: exit right after sending an originate, before acknowledging the job.
-    private let crashAfterOriginate: Bool
-    /// The last status written per call, to skip events that cannot move it (PROGRESS after
-    /// CREATE): a database round trip saved. Bounded; a miss only costs the round trip.
-    private let lastStatus = Mutex<[String: String]>([:])
-    /// Channel events by call: in order per call, calls in parallel.
-    private let lanes = Lanes<(ESLEvent, Node)>(count: 16)
+    /// The lifecycle of every call followed here, and the job message each holds.
+    private let state = Mutex<(calls: [String: Lifecycle], jobs: [String: BusMessage], rows: [String: CallStore.Call], ended: EndedCalls)>(
+        ([:], [:], [:], EndedCalls(capacity: 50_000)))
+    /// Job-UUID of an originate → (call id, attempt), for its BACKGROUND_JOB.
+    private let bgJobs = Mutex<[String: (callID: String, attempt: Int)]>([:])
+    /// Since when each node's ESL is lost, and whether its open calls were ended for it.
+    private let lostSince = Mutex<[String: (since: ContinuousClock.Instant, swept: Bool)]>([:])
+    private let lanes = Lanes<(String, Input)>(count: 16)
+    private let jobsHeld = Gauge(label: "orchestrator_jobs_held")
+    private let secondChannels = Counter(label: "orchestrator_second_channels_total")
+    private let reconciledCalls = Counter(label: "orchestrator_reconciled_calls_total")
 
-    public init(_ config: Configuration, pool: PostgresPool, bus: NATSBus, logger: Logger, crashAfterOriginate: Bool = false) {
+    public init(_ config: Configuration, pool: PostgresPool, bus: NATSBus, logger: Logger) {
         self.config = config
         self.calls = CallStore(pool: pool)
         self.cdrs = CDRStore(pool: pool)
         self.bus = bus
         self.logger = logger
-        self.crashAfterOriginate = crashAfterOriginate
-        self.callbacks = StatusCallbacks(logger: logger)
+        self.callbacks = StatusCallbacks(calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
         var d = NodeDispatcher(config: config.regions, localRegion: config.region)
         // Health comes from ESL here (no OPTIONS prober): a node is usable once connected.
         for node in config.regions.allNodes { d.reportFailure(node: node.name, now: .now, reason: "ESL not connected yet", retryAfter: .zero) }
@@ -84,81 +106,67 @@ public final class Orchestrator: Sendable {
     }
 
     public func run() async throws {
-        try await bus.ensureStream(StreamConfig(name: "calls", subjects: ["calls.>"], duplicateWindow: .seconds(86400)))
+        try await bus.ensureStream(CallJobs.stream)
         let consumer = try await bus.pullConsumer(
-            ConsumerConfig(stream: "calls", durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 1000,
+            ConsumerConfig(stream: CallJobs.stream.name, durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 1000,
                            maxAckPending: config.maxInFlight * 2, batch: 32))
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.sessions.run() }
-            group.addTask { await self.routeUpdates() }
-            group.addTask { await self.lanes.run { e, node in await self.event(e, node: node) } }
-            group.addTask { await self.consume(consumer) }
-            // Until cancelled (the service's graceful shutdown): then everything stops.
-            await group.next()
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.sessions.run(); return false }
+            group.addTask { await self.routeUpdates(); return false }
+            group.addTask { await self.lanes.run { id, input in await self.handle(id, input) }; return false }
+            group.addTask { await self.sweepLostNodes(); return false }
+            group.addTask { await self.consume(consumer); return false }
+            group.addTask {
+                // Graceful shutdown: take no new job, let the calls being placed finish (bounded).
+                // Cancelled instead: stop at once.
+                try? await gracefulShutdown()
+                guard !Task.isCancelled else { return true }
+                await consumer.stop()
+                await self.drain()
+                return true
+            }
+            while let done = await group.next() {
+                if done { break }
+            }
             group.cancelAll()
         }
         await consumer.stop()
         await callbacks.shutdown()
     }
 
+    /// Waits (bounded) until no job is held: every call being placed has its channel or its end.
+    private func drain() async {
+        let deadline = ContinuousClock.now + config.drainTimeout
+        var held = state.withLock { $0.jobs.count }
+        logger.notice("draining: no new jobs", metadata: ["held": "\(held)"])
+        while held > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            held = state.withLock { $0.jobs.count }
+        }
+        // Status writes of events already received run in their lanes; give them a moment.
+        try? await Task.sleep(for: .milliseconds(300))
+        logger.notice(held == 0 ? "drained" : "drain timed out: held jobs will be redelivered", metadata: ["held": "\(held)"])
+    }
+
     // MARK: Jobs
 
     private func consume(_ consumer: PullConsumer) async {
-        await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for await message in consumer {
-                if inFlight >= config.maxInFlight {
-                    await group.next()
-                    inFlight -= 1
-                }
-                inFlight += 1
-                group.addTask { await self.handle(message) }
-            }
-        }
-    }
-
-    private func handle(_ message: BusMessage) async {
-        guard let job = try? JSONDecoder().decode(Job.self, from: Data(message.data)) else {
-            logger.error("undecodable job terminated", metadata: ["subject": "\(message.subject)"])
-            try? message.term()
-            return
-        }
-        var log = logger
-        log[metadataKey: "call"] = "\(job.call_id)"
-        if job.type == "originate" {
-            guard placing.withLock({ $0.insert(job.call_id).inserted }) else {
-                try? message.nak(delay: .seconds(5))   // still being placed here
-                return
-            }
-        }
-        defer { if job.type == "originate" { placing.withLock { _ = $0.remove(job.call_id) } } }
-        do {
-            switch job.type {
-            case "originate": try await place(job.call_id, message: message, logger: log)
-            case "cancel": try await cancel(job.call_id, logger: log)
-            default:
-                log.error("unknown job type terminated", metadata: ["type": "\(job.type)"])
+        for await message in consumer {
+            // Bounded work in flight: a job held per call being placed.
+            while state.withLock({ $0.jobs.count }) >= config.maxInFlight { try? await Task.sleep(for: .milliseconds(5)) }
+            guard let job = try? JSONDecoder().decode(CallJobs.Job.self, from: Data(message.data)), isUUID(job.call_id) else {
+                logger.error("undecodable job terminated", metadata: ["subject": "\(message.subject)"])
                 try? message.term()
-                return
+                continue
             }
-            try? message.ack()
-        } catch let retry as RetryLater {
-            log.info("job postponed", metadata: ["reason": "\(retry.reason)"])
-            try? message.nak(delay: .seconds(1))
-        } catch {
-            // PostgreSQL unavailable and the like: try again a little later.
-            log.warning("job failed, redelivering", metadata: ["error": "\(error)", "deliveries": "\(message.deliveries)"])
-            try? message.nak(delay: .seconds(min(30, Int(message.deliveries) * 2)))
+            switch job.type {
+            case CallJobs.originate: lanes.submit((job.call_id, .placeJob(message)), key: job.call_id)
+            case CallJobs.cancel: lanes.submit((job.call_id, .cancelJob(message)), key: job.call_id)
+            default:
+                logger.error("unknown job type terminated", metadata: ["type": "\(job.type)"])
+                try? message.term()
+            }
         }
-    }
-
-    struct RetryLater: Error {
-        var reason: String
-    }
-
-    struct Job: Decodable {
-        var type: String
-        var call_id: String
     }
 
     /// The operator drained (`true`) or re-enabled a node (shared drain state): no new
@@ -168,208 +176,446 @@ public final class Orchestrator: Sendable {
         logger.notice(known ? "node drain state" : "drain state for an unknown node ignored", metadata: ["node": "\(node)", "drained": "\(drained)"])
     }
 
-    private func place(_ id: String, message: BusMessage, logger: Logger) async throws {
-        guard let call = try await calls.get(id: id) else {
-            logger.warning("job for an unknown call dropped")
-            return
-        }
-        guard call.status == "queued" else {
-            // Placed already (its events may have arrived before the redelivery), or canceled.
-            if message.deliveries > 1 {
-                logger.notice("redelivered job: the call is already past queued", metadata: ["status": "\(call.status)"])
-            }
-            return
-        }
-        if let node = call.node {
-            // A redelivery: was it placed before the last orchestrator stopped?
-            if let out = try? await sessions.session(node)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") {
-                logger.notice("redelivered job: the call is already on its node", metadata: ["node": "\(node)"])
-                return
-            }
-            if try await cdrs.exists(channelUUID: id) {
-                logger.notice("redelivered job: the call already ended on its node", metadata: ["node": "\(node)"])
-                return
-            }
-        }
-        var candidates = dispatcher.withLock { $0.candidates(callID: id, number: call.to, now: .now) }
-        if let region = call.region {
-            candidates.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
-        }
-        if candidates.isEmpty {
-            // No node usable right now (all down, or this orchestrator just started and its ESL
-            // sessions are not up yet): retry while the call's own timeout allows.
-            let ageSeconds = (Int64(Date().timeIntervalSince1970 * 1_000_000) - call.createdMicros) / 1_000_000
-            if ageSeconds < Int64(call.timeout) { throw RetryLater(reason: "no node usable yet") }
-        }
-        var reasons: [String] = []
-        for node in candidates {
-            guard try await calls.claim(id: id, node: node.name) else { return }   // canceled meanwhile
-            try? message.inProgress()
-            switch await originate(call, on: node, logger: logger) {
-            case .created:
-                dispatcher.withLock {
-                    $0.callStarted(node: node.name)
-                    $0.reportSuccess(node: node.name)
-                }
-                return
-            case .refused(let why):
-                reasons.append("\(node.name): \(why)")
-                if why.hasPrefix("-ERR "), !CallEvents.nodeRefusals.contains(String(why.dropFirst(5))) {
-                    // The far end answered (busy, no answer ...) without a channel event: final.
-                    try await finish(id, status: CallEvents.finalStatusForCause(String(why.dropFirst(5))), logger: logger)
-                    return
-                }
-                // A refusal says nothing about the node being alive: a hold-down, not a health change.
-                dispatcher.withLock { $0.holdDown(node: node.name, for: .seconds(2), now: .now) }
-            case .timeout:
-                if let out = try? await sessions.session(node.name)?.api("uuid_exists \(id)", timeout: .seconds(3)), out.hasPrefix("true") { return }
-                reasons.append("\(node.name): no channel within \(config.acceptTimeout)")
-                dispatcher.withLock { $0.holdDown(node: node.name, for: .seconds(5), now: .now) }
-            }
-            logger.warning("node did not take the call, trying the next", metadata: ["node": "\(node.name)", "reason": "\(reasons.last ?? "")"])
-        }
-        logger.error("no node could take the call", metadata: ["tried": "\(reasons)"])
-        try await finish(id, status: "failed", logger: logger)
+    // MARK: The driver
+
+    private func submit(_ id: String, _ event: Lifecycle.Event) {
+        lanes.submit((id, .event(event)), key: id)
     }
 
-    /// Sends the originate and waits for the node to create the channel or refuse.
-    private func originate(_ call: CallStore.Call, on node: Node, logger: Logger) async -> Acceptance {
-        guard let session = sessions.session(node.name) else { return .refused("no ESL address") }
+    /// One input of one call, in its lane.
+    private func handle(_ id: String, _ input: Input) async {
+        var log = logger
+        log[metadataKey: "call"] = "\(id)"
+        switch input {
+        case .event(let e):
+            await step(id, e, logger: log)
+        case .placeJob(let message):
+            let row: CallStore.Call?
+            do {
+                row = try await calls.get(id: id)
+            } catch {
+                log.warning("job postponed: the call could not be read", metadata: ["error": "\(error)"])
+                try? message.nak(delay: .seconds(min(30, Int(message.deliveries) * 2)))
+                return
+            }
+            guard let call = row else {
+                log.warning("job for an unknown call dropped")
+                try? message.ack()
+                return
+            }
+            let ageSeconds = (Int64(Date().timeIntervalSince1970 * 1_000_000) - call.createdMicros) / 1_000_000
+            let job = Lifecycle.Job(status: call.status, node: call.node, region: call.region, mayWait: ageSeconds < Int64(call.timeout),
+                                    deliveries: Int(message.deliveries))
+            if message.deliveries > 1 { log.notice("redelivered job", metadata: ["status": "\(call.status)", "node": "\(call.node ?? "-")"]) }
+            await step(id, .job(job), logger: log, message: message, call: call)
+        case .cancelJob(let message):
+            let followed = state.withLock { s -> Bool in
+                guard let l = s.calls[id] else { return false }
+                return l.phase != .idle
+            }
+            if followed {
+                await step(id, .cancel, logger: log)
+                try? message.ack()
+            } else {
+                await cancelUnfollowed(id, message: message, logger: log)
+            }
+        }
+    }
+
+    /// Feeds one event to the call's lifecycle and performs what it asks, feeding back the
+    /// results that are immediate.
+    private func step(_ id: String, _ first: Lifecycle.Event, logger: Logger, message: BusMessage? = nil, call row: CallStore.Call? = nil) async {
+        var queue: [Lifecycle.Event] = [first]
+        var incoming = message
+        if let row { state.withLock { $0.rows[id] = row } }
+        let call = row ?? state.withLock { $0.rows[id] }
+        while !queue.isEmpty {
+            let event = queue.removeFirst()
+            let now = ContinuousClock.now
+            let actions = state.withLock { s -> [Lifecycle.Action] in
+                var l = s.calls[id] ?? Lifecycle(settings: config.lifecycle)
+                if s.calls[id] == nil, s.ended.contains(id) {
+                    // Ended here recently: a late event finds the end, not a blank.
+                    l = Lifecycle.ended(settings: config.lifecycle)
+                }
+                let wasHeld = l.jobHeld
+                let actions = l.handle(event, now: now)
+                if let m = incoming, !wasHeld, l.jobHeld { s.jobs[id] = m; incoming = nil }
+                s.calls[id] = l
+                return actions
+            }
+            for action in actions {
+                if let next = await perform(action, id: id, logger: logger, incoming: &incoming, call: call) { queue.append(next) }
+            }
+        }
+        // A job message the lifecycle did not take (answered at once): settle it.
+        if let m = incoming { try? m.ack() }
+        jobsHeld.record(state.withLock { $0.jobs.count })
+    }
+
+    /// Performs one action; returns an event to feed back at once, if the result is immediate.
+    private func perform(_ action: Lifecycle.Action, id: String, logger: Logger, incoming: inout BusMessage?, call: CallStore.Call?) async -> Lifecycle.Event? {
+        switch action {
+        case .chooseNodes(let excluding):
+            var nodes = dispatcher.withLock { $0.candidates(callID: id, number: call?.to, now: .now) }
+            if let region = call?.region {
+                nodes.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
+            }
+            return .candidates(nodes.filter { !excluding.contains($0.name) }.map { .init(node: $0.name, region: $0.region) })
+        case .claim(let p):
+            do {
+                return .claimed(try await calls.claim(id: id, node: p.node))
+            } catch {
+                return .storeUnavailable("\(error)")
+            }
+        case .originate(let p, let attempt):
+            originate(id, on: p, attempt: attempt, call: call, logger: logger)
+            return nil
+        case .checkPresence(let node):
+            jobMessage(id)?.inProgressQuietly()
+            let session = sessions.session(node)
+            Task {
+                self.submit(id, .presence(await self.presence(of: id, on: node, session: session), node: node))
+            }
+            return nil
+        case .recordAttempt(let p, let result, let elapsed):
+            let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            if !result.hasPrefix("created") {
+                logger.warning("placement attempt", metadata: ["node": "\(p.node)", "result": "\(result)", "ms": "\(ms)"])
+            }
+            await record(id, CallStore.Event(kind: "attempt", node: p.node, region: p.region, result: result, elapsedMs: ms), logger: logger)
+            return nil
+        case .reconcileNote(let node, let result):
+            await record(id, CallStore.Event(kind: "reconcile", node: node, region: region(of: node), result: result), logger: logger)
+            return nil
+        case .setStatus(let status, let node, let cause, let channelLost):
+            await setStatus(id, status, node: node, cause: cause, channelLost: channelLost, logger: logger)
+            return nil
+        case .ackJob:
+            (takeJob(id) ?? incoming)?.ackQuietly()
+            incoming = nil
+            return nil
+        case .nakJob(let after):
+            (takeJob(id) ?? incoming)?.nakQuietly(after)
+            incoming = nil
+            return nil
+        case .nakDuplicate(let after):
+            incoming?.nakQuietly(after)
+            incoming = nil
+            return nil
+        case .jobInProgress:
+            jobMessage(id)?.inProgressQuietly()
+            return nil
+        case .startTimer(let t, let after):
+            Task {
+                try? await Task.sleep(for: after)
+                self.submit(id, .timer(t))
+            }
+            return nil
+        case .holdDown(let node, let duration):
+            dispatcher.withLock { $0.holdDown(node: node, for: duration, now: .now) }
+            return nil
+        case .hangup(let node, let cause):
+            hangup(id, on: node, cause: cause, logger: logger)
+            return nil
+        case .secondChannel(let node):
+            secondChannels.increment()
+            logger.error("a second channel for one call: hanging it up", metadata: ["node": "\(node)"])
+            await record(id, CallStore.Event(kind: "attempt", node: node, region: region(of: node), result: "second channel: hung up"), logger: logger)
+            return nil
+        case .forget:
+            state.withLock { s in
+                s.rows[id] = nil
+                if let l = s.calls.removeValue(forKey: id), l.isEnded { s.ended.insert(id) }
+            }
+            return nil
+        }
+    }
+
+    private func jobMessage(_ id: String) -> BusMessage? { state.withLock { $0.jobs[id] } }
+    private func takeJob(_ id: String) -> BusMessage? { state.withLock { $0.jobs.removeValue(forKey: id) } }
+    private func region(of node: String) -> String? { config.regions.allNodes.first { $0.name == node }?.region }
+
+    private func originate(_ id: String, on p: Lifecycle.Placement, attempt: Int, call: CallStore.Call?, logger: Logger) {
+        guard let session = sessions.session(p.node), let call else {
+            submit(id, .originateNotSent("no ESL address"))
+            return
+        }
         let jobUUID = UUID().uuidString.lowercased()
-        let vars = [
+        var vars = [
             "origination_uuid=\(call.id)", "sip_h_X-Call-ID=\(call.id)", "originate_timeout=\(call.timeout)",
             "origination_caller_id_number=\(call.from)",
-        ].joined(separator: ",")
-        let command = "originate {\(vars)}sofia/gateway/\(config.gateway)/\(call.to) &park()"
-        let acceptTimeout = config.acceptTimeout
-        let token = jobUUID
-        return await withCheckedContinuation { (c: CheckedContinuation<Acceptance, Never>) in
-            let previous = waiters.withLock { w -> CheckedContinuation<Acceptance, Never>? in
-                defer { w[call.id] = (token, node.name, c) }
-                return w[call.id]?.continuation
-            }
-            previous?.resume(returning: .timeout)
-            jobs.withLock { $0[jobUUID] = (call.id, token) }
-            Task {
-                do {
-                    try await session.bgapi(command, jobUUID: jobUUID)
-                    logger.info("originate sent", metadata: ["node": "\(node.name)"])
-                    if self.crashAfterOriginate {
-                        logger.critical("test hook: exiting after the originate, before the ack")
-                        exit(3)
-                    }
-                } catch {
-                    self.resolve(call.id, .refused("\(error)"), token: token)
-                }
-                try? await Task.sleep(for: acceptTimeout)
-                self.resolve(call.id, .timeout, token: token)
+        ]
+        // The time limit lives on the node, so it holds whatever happens to this process.
+        if let limit = call.timeLimit { vars.append("execute_on_answer='sched_hangup +\(limit) ALLOTTED_TIMEOUT'") }
+        let command = "originate {\(vars.joined(separator: ","))}sofia/gateway/\(config.gateway)/\(call.to) &park()"
+        bgJobs.withLock { $0[jobUUID] = (id, attempt) }
+        Task {
+            do throws(ESLError) {
+                _ = try await session.bgapi(command, jobUUID: jobUUID)
+                logger.info("originate sent", metadata: ["node": "\(p.node)", "attempt": "\(attempt)"])
+            } catch {
+                self.bgJobs.withLock { _ = $0.removeValue(forKey: jobUUID) }
+                // Not connected: the command never left. Anything else: it may have.
+                self.submit(id, error.code == .notConnected ? .originateNotSent("\(error)") : .originateFailed("\(error)"))
             }
         }
     }
 
-    /// Resolves the call's waiting attempt if it is the one meant (by token, or by node for a
-    /// CHANNEL_CREATE).
-    private func resolve(_ callID: String, _ acceptance: Acceptance, token: String? = nil, node: String? = nil) {
-        let c = waiters.withLock { w -> CheckedContinuation<Acceptance, Never>? in
-            guard let entry = w[callID] else { return nil }
-            if let token, entry.token != token { return nil }
-            if let node, entry.node != node { return nil }
-            w[callID] = nil
-            return entry.continuation
-        }
-        c?.resume(returning: acceptance)
-    }
-
-    private func cancel(_ id: String, logger: Logger) async throws {
-        guard let call = try await calls.get(id: id), let node = call.node, !CallStore.finalStatuses.contains(call.status) || call.status == "canceled"
-        else { return }
+    /// Is the call on `node`? A channel (`uuid_exists`), else its CDR, else absent; unknown on any error.
+    private func presence(of id: String, on node: String, session: ESLSession?) async -> Lifecycle.Presence {
+        guard let session else { return .unknown("no ESL address") }
         do {
-            try await sessions.session(node)?.api("uuid_kill \(id) ORIGINATOR_CANCEL", timeout: .seconds(5))
-            logger.info("call hung up on cancel", metadata: ["node": "\(node)"])
+            let out = try await session.api("uuid_exists \(id)", timeout: .seconds(3)).trimmingWhitespace()
+            if out.hasPrefix("true") { return .present(answered: false) }
+            guard out.hasPrefix("false") else { return .unknown("uuid_exists said \(out)") }
         } catch {
-            guard let e = error as? ESLError, e.code == .commandFailed else { throw error }
-            logger.info("cancel: no channel to hang up", metadata: ["node": "\(node)", "error": "\(e)"])
+            return .unknown("\(error)")
         }
-        // Any other error (ESL down, timeout) throws: the job is redelivered.
-    }
-
-    private func finish(_ id: String, status: String, logger: Logger) async throws {
-        if let changed = try await calls.advance(id: id, to: status) {
-            logger.info("call finished without a channel", metadata: ["status": "\(status)"])
-            callbacks.notify(changed)
+        do {
+            guard let cdr = try await cdrs.find(node: node, channelUUID: id) else { return .absent }
+            return .ended(status: cdr.answered ? "completed" : CallEvents.finalStatusForCause(cdr.cause ?? ""))
+        } catch {
+            return .unknown("CDR lookup: \(error)")
         }
     }
 
-    // MARK: Events
+    private func hangup(_ id: String, on node: String, cause: String, logger: Logger) {
+        let session = sessions.session(node)
+        Task {
+            do {
+                _ = try await session?.api("uuid_kill \(id) \(cause)", timeout: .seconds(5))
+                logger.info("channel hung up", metadata: ["node": "\(node)", "cause": "\(cause)"])
+            } catch {
+                logger.warning("hangup failed", metadata: ["node": "\(node)", "cause": "\(cause)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// A cancel job for a call not followed here (placed by another orchestrator, or before a restart).
+    private func cancelUnfollowed(_ id: String, message: BusMessage, logger: Logger) async {
+        let row: CallStore.Call?
+        do {
+            row = try await calls.get(id: id)
+        } catch {
+            logger.warning("cancel postponed: the call could not be read", metadata: ["error": "\(error)"])
+            message.nakQuietly(.seconds(min(30, Int(message.deliveries) * 2)))
+            return
+        }
+        guard let call = row, let node = call.node, !CallStore.finalStatuses.contains(call.status) || call.status == "canceled" else {
+            message.ackQuietly()
+            return
+        }
+        let result = await killChannel(id, on: node)
+        switch result {
+        case .killed:
+            logger.info("call hung up on cancel", metadata: ["node": "\(node)"])
+            message.ackQuietly()
+        case .noChannel(let why):
+            logger.info("cancel: no channel to hang up", metadata: ["node": "\(node)", "error": "\(why)"])
+            message.ackQuietly()
+        case .failed(let why):
+            // ESL unavailable: the job comes back.
+            logger.warning("cancel postponed", metadata: ["node": "\(node)", "error": "\(why)"])
+            message.nakQuietly(.seconds(min(30, Int(message.deliveries) * 2)))
+        }
+    }
+
+    enum KillResult { case killed, noChannel(String), failed(String) }
+
+    private func killChannel(_ id: String, on node: String, cause: String = "ORIGINATOR_CANCEL") async -> KillResult {
+        guard let session = sessions.session(node) else { return .failed("no ESL address") }
+        do {
+            _ = try await session.api("uuid_kill \(id) \(cause)", timeout: .seconds(5))
+            return .killed
+        } catch {
+            return error.code == .commandFailed ? .noChannel("\(error)") : .failed("\(error)")
+        }
+    }
+
+    /// The forward-only status write (retried while PostgreSQL is away), then the callback;
+    /// for a channel that left no hangup event, an incomplete CDR.
+    private func setStatus(_ id: String, _ status: String, node: String?, cause: String?, channelLost: Bool, logger: Logger) async {
+        for attempt in 1...20 {
+            do {
+                guard let changed = try await calls.advance(id: id, to: status, node: node, cause: cause) else { return }
+                logger.info("call status", metadata: ["status": "\(status)", "node": "\(node ?? "-")", "cause": "\(cause ?? "-")"])
+                callbacks.notify(changed, initiated: status == "ringing")
+                if channelLost, let node {
+                    reconciledCalls.increment()
+                    let n = config.regions.allNodes.first { $0.name == node }
+                    _ = try? await cdrs.insert(CDRStore.NewCDR(
+                        channelUUID: id, callID: id, node: node, region: n?.region, direction: "outbound", from: changed.from, to: changed.to,
+                        startMicros: 0, answerMicros: 0, endMicros: Int64(Date().timeIntervalSince1970 * 1_000_000), duration: 0, billsec: 0,
+                        hangupCause: "UNKNOWN_MISSED_EVENT", codec: nil, rtpInPackets: nil, rtpInSkipped: nil, jitterMaxMs: nil, lossPercent: nil,
+                        mos: nil, incomplete: true))
+                    logger.error("call ended without its hangup event: incomplete CDR written", metadata: ["node": "\(node)", "cause": "\(cause ?? "-")"])
+                }
+                return
+            } catch {
+                logger.warning("status write failed, retrying", metadata: ["status": "\(status)", "error": "\(error)", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt)))
+            }
+        }
+        logger.error("status write given up", metadata: ["status": "\(status)"])
+    }
+
+    private func record(_ id: String, _ e: CallStore.Event, logger: Logger) async {
+        do {
+            try await calls.record(id, e)
+        } catch {
+            logger.warning("call event not recorded", metadata: ["kind": "\(e.kind)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Nodes
 
     private func routeUpdates() async {
         for await u in sessions.updates {
+            let node = u.node.name
             switch u.update {
             case .connected:
                 let upAfter = config.regions.probe.upAfter
                 dispatcher.withLock {
-                    for _ in 0..<upAfter { _ = $0.probeSucceeded(node: u.node.name, rtt: .zero, now: .now) }
-                    $0.reportSuccess(node: u.node.name)
+                    for _ in 0..<upAfter { _ = $0.probeSucceeded(node: node, rtt: .zero, now: .now) }
+                    $0.reportSuccess(node: node)
                 }
+                lostSince.withLock { _ = $0.removeValue(forKey: node) }
+                Task { await self.reconcile(u.node) }
             case .disconnected(let error, _):
                 dispatcher.withLock {
-                    $0.reportFailure(node: u.node.name, now: .now, reason: "ESL: \(error)", retryAfter: .seconds(1))
-                    $0.channelCountLost(node: u.node.name)
+                    $0.reportFailure(node: node, now: .now, reason: "ESL: \(error)", retryAfter: .seconds(1))
+                    $0.channelCountLost(node: node)
                 }
+                lostSince.withLock { if $0[node] == nil { $0[node] = (.now, false) } }
             case .event(let e):
-                if e.name == "HEARTBEAT" || e.name == "BACKGROUND_JOB" {
-                    await event(e, node: u.node)
-                } else if let callID = CallEvents.callID(e) {
-                    if e.name == "CHANNEL_CREATE" { resolve(callID, .created, node: u.node.name) }
-                    lanes.submit((e, u.node), key: callID)
+                switch e.name {
+                case "HEARTBEAT":
+                    // A heartbeat is this worker's health probe of the node.
+                    let count = e["Session-Count"].flatMap { Int($0) }
+                    dispatcher.withLock {
+                        _ = $0.probeSucceeded(node: node, rtt: .zero, now: .now)
+                        if let count { $0.channelCountRead(node: node, count: count) }
+                    }
+                case "BACKGROUND_JOB":
+                    guard let job = e["Job-UUID"], let entry = bgJobs.withLock({ $0.removeValue(forKey: job) }) else { continue }
+                    submit(entry.callID, .jobResult(attempt: entry.attempt, reply: e.body ?? ""))
+                default:
+                    guard let callID = CallEvents.callID(e) else { continue }
+                    let kind: Lifecycle.ChannelEvent
+                    switch e.name {
+                    case "CHANNEL_CREATE":
+                        kind = .created
+                        dispatcher.withLock {
+                            $0.callStarted(node: node)
+                            $0.reportSuccess(node: node)
+                        }
+                    case "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA": kind = .progress
+                    case "CHANNEL_ANSWER": kind = .answered
+                    case "CHANNEL_HANGUP_COMPLETE":
+                        kind = .hangup(status: CallEvents.finalStatus(e), cause: e["Hangup-Cause"] ?? e["variable_hangup_cause"] ?? "")
+                        dispatcher.withLock { $0.callEnded(node: node) }
+                    default: continue
+                    }
+                    submit(callID, .channel(kind, node: node))
                 }
             }
         }
     }
 
-    private func event(_ e: ESLEvent, node: Node) async {
-        if e.name == "HEARTBEAT" {
-            // A heartbeat is this worker's health probe of the node.
-            let count = e["Session-Count"].flatMap { Int($0) }
-            dispatcher.withLock {
-                _ = $0.probeSucceeded(node: node.name, rtt: .zero, now: .now)
-                if let count { $0.channelCountRead(node: node.name, count: count) }
-            }
-            return
-        }
-        if e.name == "BACKGROUND_JOB", let job = e["Job-UUID"], let entry = jobs.withLock({ $0.removeValue(forKey: job) }) {
-            let body = (e.body ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            if body.hasPrefix("-ERR") { resolve(entry.callID, .refused(body), token: entry.token) }
-            return
-        }
-        guard let callID = CallEvents.callID(e), let status = CallEvents.status(for: e) else { return }
-        if e.name == "CHANNEL_HANGUP_COMPLETE" { dispatcher.withLock { $0.callEnded(node: node.name) } }
-        if lastStatus.withLock({ $0[callID] == status }) { return }
+    /// After a (re)connect: the database's open calls on `node` against the node's channels.
+    private func reconcile(_ node: Node) async {
+        guard let session = sessions.session(node.name) else { return }
         do {
-            let result = try await calls.advance(id: callID, to: status, node: node.name)
-            lastStatus.withLock { last in
-                if last.count > 50_000 { last.removeAll() }
-                last[callID] = CallStore.finalStatuses.contains(status) ? nil : status
-            }
-            if result == nil, e.name == "CHANNEL_CREATE" || e.name == "CHANNEL_ANSWER",
-               let call = try await calls.get(id: callID), call.status == "canceled" {
-                // Canceled between the claim and the channel: hang the leg up.
-                _ = try? await sessions.session(node.name)?.api("uuid_kill \(callID) ORIGINATOR_CANCEL", timeout: .seconds(5))
-            }
-            guard let changed = result else { return }
-            logger.info("call status", metadata: ["call": "\(callID)", "status": "\(status)", "node": "\(node.name)"])
-            callbacks.notify(changed, initiated: e.name == "CHANNEL_CREATE")
-            if status == "in-progress", let limit = changed.timeLimit {
-                let session = sessions.session(node.name)
-                Task {
-                    try? await Task.sleep(for: .seconds(limit))
-                    _ = try? await session?.api("uuid_kill \(callID) ALLOTTED_TIMEOUT", timeout: .seconds(5))
+            // The database first, then the node: a call open in the database has its channel
+            // already, unless it ended since (checked again below).
+            let open = try await calls.open(node: node.name).filter { $0.status != "queued" }   // queued: its job is still held
+            let json = try await session.api("show channels as json", timeout: .seconds(5))
+            let channels = Self.channelStates(fromShowChannels: json)
+            let finishedMeanwhile = try await calls.finalized(open.map(\.id))
+            var ended = 0
+            for (id, stored) in open where !finishedMeanwhile.contains(id) {
+                let presence: Lifecycle.Presence
+                if let callstate = channels[id] {
+                    presence = .present(answered: callstate == "ACTIVE")
+                } else if let cdr = try await cdrs.find(node: node.name, channelUUID: id) {
+                    presence = .ended(status: cdr.answered ? "completed" : CallEvents.finalStatusForCause(cdr.cause ?? ""))
+                } else {
+                    presence = .absent
+                    ended += 1
                 }
+                submit(id, .reconciled(presence, node: node.name, storedStatus: stored))
             }
+            // Channels whose call already has its final status (given up, or ended by a sweep).
+            let stale = try await calls.finalized(Array(channels.keys))
+            for id in stale {
+                logger.warning("reconcile: a channel whose call has ended is hung up", metadata: ["node": "\(node.name)", "call": "\(id)"])
+                hangup(id, on: node.name, cause: "ORIGINATOR_CANCEL", logger: logger)
+            }
+            logger.info("reconciled", metadata: ["node": "\(node.name)", "open": "\(open.count)", "gone": "\(ended)", "stale": "\(stale.count)"])
         } catch {
-            logger.error("status update failed", metadata: ["call": "\(callID)", "status": "\(status)", "error": "\(error)"])
+            logger.warning("reconcile failed", metadata: ["node": "\(node.name)", "error": "\(error)"])
         }
     }
+
+    /// Every second: a node lost longer than `nodeLostAfter` has its open calls ended, once.
+    private func sweepLostNodes() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let due = lostSince.withLock { l in l.filter { !$0.value.swept && $0.value.since.duration(to: .now) >= config.nodeLostAfter }.map(\.key) }
+            for node in due {
+                do {
+                    let open = try await calls.open(node: node).filter { $0.status != "queued" }
+                    logger.error("node lost: ending its open calls", metadata: ["node": "\(node)", "calls": "\(open.count)", "after": "\(config.nodeLostAfter)"])
+                    for (id, _) in open { submit(id, .nodeLost(node: node)) }
+                    lostSince.withLock { if $0[node] != nil { $0[node]?.swept = true } }
+                } catch {
+                    logger.warning("lost-node sweep failed, retrying", metadata: ["node": "\(node)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// `uuid` → `callstate` of `show channels as json`.
+    static func channelStates(fromShowChannels json: String) -> [String: String] {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], let rows = o["rows"] as? [[String: Any]] else { return [:] }
+        var out: [String: String] = [:]
+        for row in rows {
+            if let uuid = row["uuid"] as? String { out[uuid] = row["callstate"] as? String ?? "" }
+        }
+        return out
+    }
+}
+
+/// Call ids that ended here recently (bounded, oldest forgotten first).
+struct EndedCalls: Sendable {
+    let capacity: Int
+    private var set: Set<String> = []
+    private var order: [String] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func contains(_ id: String) -> Bool { set.contains(id) }
+
+    mutating func insert(_ id: String) {
+        guard set.insert(id).inserted else { return }
+        order.append(id)
+        if set.count > capacity {
+            set.remove(order[head])
+            head += 1
+            if head > capacity {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+}
+
+extension BusMessage {
+    func ackQuietly() { try? ack() }
+    func nakQuietly(_ after: Duration) { try? nak(delay: after) }
+    func inProgressQuietly() { try? inProgress() }
 }
 
 extension CallEvents {

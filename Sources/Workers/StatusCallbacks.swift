@@ -1,25 +1,46 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import Store
+import Synchronization
 
 /// Posts call status changes to the call's `status_callback`, like Twilio: form fields
 /// (`CallSid`, `AccountSid`, `CallStatus`, `From`, `To`, `Direction`, `SequenceNumber`, ...),
-/// only for the events the call asked for (`initiated`, `ringing`, `answered`, `completed`),
-/// each with a 5 s timeout and up to 3 attempts with backoff. Delivery is at least once per
-/// status change; `SequenceNumber` is the event's place in the call's life (initiated 0,
-/// ringing 1, answered 2, completed 3), the same whichever orchestrator sends it, so a receiver
-/// orders by it rather than by arrival.
+/// only for the events the call asked for (`initiated`, `ringing`, `answered`, `completed`).
+///
+/// - **Signed** as Twilio signs: `X-Twilio-Signature` = base64(HMAC-SHA1(account signing
+///   secret, URL + every form field's name and value, sorted by name)). Twilio's own
+///   `RequestValidator` checks it.
+/// - **Destinations** are resolved first and refused when any address is loopback, private,
+///   link-local, CGNAT, multicast or unspecified, unless `allowPrivate` (tests, lab setups).
+/// - **Retries** with backoff (5 attempts, 0.5 s doubling, 5 s timeout each); every delivery
+///   or refusal is written to the call's event log (`kind = callback`).
+/// - `SequenceNumber` is the event's place in the call's life (initiated 0, ringing 1,
+///   answered 2, completed 3), the same whichever orchestrator sends it, so a receiver orders
+///   by it rather than by arrival; the forward-only status write makes one orchestrator send
+///   each event.
 final class StatusCallbacks: Sendable {
     private let client: HTTPClient
+    private let calls: CallStore
+    private let accounts: AccountStore
     private let logger: Logger
+    let allowPrivate: Bool
+    private let secrets = Mutex<[String: String]>([:])
+    private let delivered = Counter(label: "status_callbacks_total", dimensions: [("result", "delivered")])
+    private let failed = Counter(label: "status_callbacks_total", dimensions: [("result", "failed")])
+    private let refused = Counter(label: "status_callbacks_total", dimensions: [("result", "refused-destination")])
 
-    init(logger: Logger) {
+    init(calls: CallStore, accounts: AccountStore, allowPrivate: Bool, logger: Logger) {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(3), read: .seconds(5))
         config.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.calls = calls
+        self.accounts = accounts
+        self.allowPrivate = allowPrivate
         self.logger = logger
     }
 
@@ -37,39 +58,96 @@ final class StatusCallbacks: Sendable {
         }
     }
 
-    func notify(_ call: CallStore.Call, initiated: Bool = false) {
-        guard let url = call.statusCallback else { return }
+    /// The form fields of each callback a status change sends (in order), with its event name.
+    static func deliveries(_ call: CallStore.Call, initiated: Bool, timestamp: String) -> [(event: String, fields: [(String, String)])] {
         var events: [(String, String)] = []
         if initiated, call.statusCallbackEvents.contains("initiated") { events.append(("initiated", "initiated")) }
-        if let e = Self.event(for: call.status), call.statusCallbackEvents.contains(e) { events.append((e, call.status)) }
-        for (event, status) in events {
+        if let e = event(for: call.status), call.statusCallbackEvents.contains(e) { events.append((e, call.status)) }
+        return events.map { event, status in
             let seq = ["initiated": 0, "ringing": 1, "answered": 2, "completed": 3][event] ?? 0
             var fields = [
                 ("CallSid", call.id), ("AccountSid", call.accountID), ("CallStatus", status), ("From", call.from), ("To", call.to),
                 ("Direction", "outbound-api"), ("SequenceNumber", String(seq)), ("CallbackSource", "call-progress-events"),
-                ("StatusCallbackEvent", event), ("Timestamp", Self.timestamp()),
+                ("StatusCallbackEvent", event), ("Timestamp", timestamp),
             ]
             if let state = call.clientState { fields.append(("ClientState", state)) }
-            let body = fields.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
-            let client = self.client, logger = self.logger
-            Task {
-                for attempt in 1...3 {
-                    do {
-                        var request = HTTPClientRequest(url: url)
-                        request.method = .POST
-                        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                        request.headers.add(name: "User-Agent", value: "switchyard-callbacks/1.0")
-                        request.body = .bytes(ByteBuffer(string: body))
-                        let response = try await client.execute(request, timeout: .seconds(5))
-                        if (200..<300).contains(response.status.code) { return }
-                        logger.warning("status callback refused", metadata: ["call": "\(call.id)", "status": "\(response.status.code)", "attempt": "\(attempt)"])
-                    } catch {
-                        logger.warning("status callback failed", metadata: ["call": "\(call.id)", "error": "\(error)", "attempt": "\(attempt)"])
-                    }
-                    try? await Task.sleep(for: .milliseconds(500 * attempt))
-                }
+            return (event, fields)
+        }
+    }
+
+    /// Twilio's signature: base64(HMAC-SHA1(secret, url + sorted name+value pairs)).
+    static func signature(secret: String, url: String, fields: [(String, String)]) -> String {
+        var data = url
+        for (k, v) in fields.sorted(by: { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }) { data += k + v }
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Data(data.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return Data(mac).base64EncodedString()
+    }
+
+    func notify(_ call: CallStore.Call, initiated: Bool = false) {
+        guard let url = call.statusCallback else { return }
+        let list = Self.deliveries(call, initiated: initiated, timestamp: Self.timestamp())
+        guard !list.isEmpty else { return }
+        Task {
+            // One call's callbacks in order: initiated before ringing.
+            for (event, fields) in list { await self.deliver(call, url: url, event: event, fields: fields) }
+        }
+    }
+
+    private func deliver(_ call: CallStore.Call, url: String, event: String, fields: [(String, String)]) async {
+        var log = logger
+        log[metadataKey: "call"] = "\(call.id)"
+        if !allowPrivate {
+            switch await DestinationPolicy.check(url) {
+            case .allowed: break
+            case .refused(let why):
+                refused.increment()
+                log.warning("status callback refused: destination not allowed", metadata: ["reason": "\(why)"])
+                try? await calls.record(call.id, CallStore.Event(kind: "callback", result: "refused-destination", detail: "\(event): \(why)"))
+                return
             }
         }
+        let secret = await secret(for: call.accountID)
+        let body = fields.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        var lastError = ""
+        for attempt in 1...5 {
+            let started = ContinuousClock.now
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.headers.add(name: "User-Agent", value: "switchyard-callbacks/1.0")
+                if let secret { request.headers.add(name: "X-Twilio-Signature", value: Self.signature(secret: secret, url: url, fields: fields)) }
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await client.execute(request, timeout: .seconds(5))
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                let ms = Self.milliseconds(started.duration(to: .now))
+                if (200..<300).contains(response.status.code) {
+                    delivered.increment()
+                    try? await calls.record(call.id, CallStore.Event(kind: "callback", result: "delivered \(response.status.code)", elapsedMs: ms,
+                                                                     detail: "\(event), attempt \(attempt)"))
+                    return
+                }
+                lastError = "HTTP \(response.status.code)"
+                log.warning("status callback refused", metadata: ["status": "\(response.status.code)", "attempt": "\(attempt)"])
+            } catch {
+                lastError = "\(error)"
+                log.warning("status callback failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+            }
+            if attempt < 5 { try? await Task.sleep(for: .milliseconds(500 << (attempt - 1))) }
+        }
+        failed.increment()
+        try? await calls.record(call.id, CallStore.Event(kind: "callback", result: "failed", detail: "\(event): \(lastError) after 5 attempts"))
+    }
+
+    private func secret(for account: String) async -> String? {
+        if let s = secrets.withLock({ $0[account] }) { return s }
+        guard let s = try? await accounts.signingSecret(account: account) else { return nil }
+        secrets.withLock { $0[account] = s }
+        return s
+    }
+
+    static func milliseconds(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
     static func encode(_ s: String) -> String {

@@ -70,12 +70,11 @@ struct WorkerOptions: ParsableArguments {
     }
 }
 
-/// A worker's `run()` as a lifecycle service: cancelled on graceful shutdown.
-struct WorkerService: Service {
+/// A worker's `run()` as a lifecycle service that drains itself on graceful shutdown (it
+/// watches `gracefulShutdown()`), then returns.
+struct DrainingService: Service {
     let body: @Sendable () async throws -> Void
-    func run() async throws {
-        try await cancelWhenGracefulShutdown { try await body() }
-    }
+    func run() async throws { try await body() }
 }
 
 /// `switchyard orchestrator`: places queued calls on nodes and follows their status.
@@ -97,20 +96,35 @@ struct OrchestratorCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an unacknowledged job is redelivered.")
     var ackWait: Double = 30
 
+    @Option(help: "Seconds an unknown placement state (ESL slow or down) is asked about before the call is given up; never redialed blindly.")
+    var confirmFor: Double = 30
+
+    @Option(help: "Seconds a node's ESL may stay lost before its open calls end (cause node-lost, incomplete CDR).")
+    var nodeLostAfter: Double = 30
+
+    @Option(help: "On SIGTERM, seconds the calls being placed may take to finish before the process exits.")
+    var drainTimeout: Double = 15
+
+    @Flag(help: "Let status callbacks reach loopback, private and link-local addresses (tests and labs only).")
+    var allowPrivateCallbacks = false
+
     func run() async throws {
         let rt = try await options.start(label: "switchyard.orchestrator")
+        func ms(_ s: Double) -> Duration { .milliseconds(Int64(s * 1000)) }
+        let env = ProcessInfo.processInfo.environment
         let config = Orchestrator.Configuration(
             regions: rt.regions, region: region ?? rt.regions.proxy.region ?? rt.regions.regions.first?.name, gateway: gateway,
-            eslPassword: rt.eslPassword, acceptTimeout: .milliseconds(Int64(acceptTimeout * 1000)), ackWait: .milliseconds(Int64(ackWait * 1000)))
-        let orchestrator = Orchestrator(
-            config, pool: rt.pool, bus: rt.bus, logger: rt.logger,
-            crashAfterOriginate: ProcessInfo.processInfo.environment["SWITCHYARD_TEST_CRASH_AFTER_ORIGINATE"] == "1")
+            eslPassword: rt.eslPassword, acceptTimeout: ms(acceptTimeout), confirmFor: ms(confirmFor), nodeLostAfter: ms(nodeLostAfter),
+            ackWait: ms(ackWait), drainTimeout: ms(drainTimeout),
+            allowPrivateCallbacks: allowPrivateCallbacks || env["SWITCHYARD_ALLOW_PRIVATE_CALLBACKS"] == "1")
+        let orchestrator = Orchestrator(config, pool: rt.pool, bus: rt.bus, logger: rt.logger)
         // The operator's drain state, shared with the proxies: a drained node gets no originate.
         let drainSync = NodeDrainSync(url: rt.bus.url, logger: Logger(label: "switchyard.drain")) { node, drained in
             orchestrator.setDrained(node, drained)
         }
         let group = ServiceGroup(configuration: .init(
-            services: (options.services(WorkerService { try await orchestrator.run() }, rt) + [drainSync]).map { .init(service: $0) },
+            // Not cancelled on SIGTERM: the orchestrator drains itself (see `Orchestrator.run`).
+            services: (options.services(DrainingService { try await orchestrator.run() }, rt) + [drainSync]).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
         rt.logger.notice("orchestrator running", metadata: ["nodes": "\(rt.regions.allNodes.filter { $0.esl != nil }.map(\.name))"])
         try await group.run()
@@ -130,7 +144,7 @@ struct CDRCommand: AsyncParsableCommand {
         let rt = try await options.start(label: "switchyard.cdr")
         let writer = CDRWriter(regions: rt.regions, pool: rt.pool, bus: rt.bus, eslPassword: rt.eslPassword, logger: rt.logger)
         let group = ServiceGroup(configuration: .init(
-            services: options.services(WorkerService { try await writer.run() }, rt).map { .init(service: $0) },
+            services: options.services(DrainingService { try await writer.run() }, rt).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
         rt.logger.notice("CDR writer running", metadata: ["nodes": "\(rt.regions.allNodes.filter { $0.esl != nil }.map(\.name))"])
         try await group.run()

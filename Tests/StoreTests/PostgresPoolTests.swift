@@ -87,7 +87,7 @@ struct PostgresPoolTests {
         let applied = try await [first, second]
         #expect(applied.flatMap { $0 }.sorted() == Migrations.all.map(\.version), "each migration applied exactly once: \(applied)")
         #expect(try await Migrations.migrate(a).isEmpty, "nothing left to apply")
-        let insert = "INSERT INTO cdr (channel_uuid, call_id, node, direction) VALUES ($1, $2, $3, $4) ON CONFLICT (channel_uuid) DO NOTHING"
+        let insert = "INSERT INTO cdr (channel_uuid, call_id, node, direction) VALUES ($1, $2, $3, $4) ON CONFLICT (node, channel_uuid) DO NOTHING"
         let r1 = try await a.query(insert, ["u-1", "c-1", "fs-e1", "inbound"])
         let r2 = try await a.query(insert, ["u-1", "c-1", "fs-e1", "inbound"])
         #expect(r1.affected == 1)

@@ -68,7 +68,7 @@ public final class CallbackReceiver: Sendable {
                     n = int(self.headers.get('Content-Length', 0))
                     body = self.rfile.read(n).decode()
                     with open(out, 'a') as f:
-                        f.write(body + '\\n')
+                        f.write(self.headers.get('X-Twilio-Signature', '') + '\\t' + body + '\\n')
                     self.send_response(204)
                     self.end_headers()
                 def log_message(self, *a):
@@ -85,7 +85,8 @@ public final class CallbackReceiver: Sendable {
     /// Every callback received so far, as form fields.
     public var received: [[String: String]] {
         let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map { line in
+        return text.split(separator: "\n").map { whole in
+            let line = whole.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
             var fields: [String: String] = [:]
             for pair in line.split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
@@ -93,5 +94,35 @@ public final class CallbackReceiver: Sendable {
             }
             return fields
         }
+    }
+
+    /// Checks every received callback's `X-Twilio-Signature` with the official `twilio` Python
+    /// package's `RequestValidator` (installed in `.venv` by scripts/bootstrap). Returns the
+    /// number of callbacks that validate, and how many there were.
+    public func validateSignatures(secret: String) throws -> (valid: Int, total: Int) {
+        let python = Fixtures.repositoryRoot.appendingPathComponent(".venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw TestSupportError("no \(python): run scripts/bootstrap") }
+        let script = """
+            import sys, urllib.parse
+            from twilio.request_validator import RequestValidator
+            v = RequestValidator(sys.argv[1]); ok = total = 0
+            for line in open(sys.argv[2]):
+                sig, _, body = line.rstrip('\\n').partition('\\t')
+                params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+                total += 1; ok += v.validate(sys.argv[3], params, sig)
+            print(ok, total)
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", script, secret, file.path, url]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let words = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
+        guard words.count == 2, let ok = Int(words[0]), let total = Int(words[1].trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestSupportError("validator said \(words)")
+        }
+        return (ok, total)
     }
 }

@@ -48,8 +48,11 @@ final class CallPlaneStack: @unchecked Sendable {
 
     @discardableResult
     func startWorker(_ kind: String, name: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) async throws -> SwitchyardWorker {
+        // Callbacks go to a receiver on loopback here; the SSRF refusal has its own test.
+        var env = environment
+        if kind == "orchestrator", env["SWITCHYARD_ALLOW_PRIVATE_CALLBACKS"] == nil { env["SWITCHYARD_ALLOW_PRIVATE_CALLBACKS"] = "1" }
         let w = try await SwitchyardWorker.start(
-            kind, name: name, config: config, database: postgres.url, nats: nats.url, arguments: arguments, environment: environment, in: dir)
+            kind, name: name, config: config, database: postgres.url, nats: nats.url, arguments: arguments, environment: env, in: dir)
         workers.append(w)
         return w
     }

@@ -1,0 +1,57 @@
+public import Bus
+public import Store
+
+/// The call plane's contract, declared once for the API (which publishes) and the workers
+/// (which consume): the `calls` stream and its job, and the `events` stream. Whichever process
+/// starts first creates a stream; every process asks for the same configuration, so none
+/// rewrites another's.
+public enum CallJobs {
+    /// Jobs for the orchestrators: `calls.originate`, `calls.cancel`. Kept a week; a
+    /// re-published originate within a day is dropped by its message id (the call id).
+    public static let stream = StreamConfig(name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: .seconds(86400))
+
+    /// CDRs and other call-plane events: `events.cdr.<region>`, message id = node:channel.
+    public static let events = StreamConfig(name: "events", subjects: ["events.>"], duplicateWindow: .seconds(86400))
+
+    public static let originate = "originate"
+    public static let cancel = "cancel"
+
+    /// The job on the `calls` stream. The orchestrator reads the call's row for everything but
+    /// the id (the row is the truth); the rest travels for consumers that have no database.
+    public struct Job: Codable, Sendable, Hashable {
+        public var type: String
+        public var call_id: String
+        public var account_id: String?
+        public var to: String?
+        public var from: String?
+        public var timeout: Int?
+        public var time_limit: Int?
+        public var region: String?
+        public var url: String?
+        public var status_callback: String?
+        public var status_callback_events: [String]?
+        public var client_state: String?
+
+        public init(_ c: CallStore.Call, type: String = CallJobs.originate) {
+            self.type = type
+            call_id = c.id
+            account_id = c.accountID
+            to = c.to
+            from = c.from
+            timeout = c.timeout
+            time_limit = c.timeLimit
+            region = c.region
+            url = c.url
+            status_callback = c.statusCallback
+            status_callback_events = c.statusCallbackEvents
+            client_state = c.clientState
+        }
+
+        /// `calls.originate` / `calls.cancel`.
+        public var subject: String { "calls.\(type)" }
+
+        /// The originate's id is the call id (a re-publish is a duplicate); every cancel request is
+        /// its own message (cancelling twice is harmless, a dropped retry is not).
+        public var messageID: String { type == CallJobs.originate ? call_id : "\(type)-\(call_id)-\(UInt64.random(in: 0...UInt64.max))" }
+    }
+}
