@@ -91,6 +91,7 @@ public struct CDRStore: Sendable {
         ]
         let r = try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try conn.execute("insert_cdr", """
+                WITH done AS (DELETE FROM cdr_live WHERE node = $3 AND channel_uuid = $1)
                 INSERT INTO cdr (channel_uuid, call_id, node, region, direction, from_number, to_number, start_at, answer_at, end_at,
                                  duration_s, billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos,
                                  incomplete, core_uuid, cost)
@@ -111,9 +112,6 @@ public struct CDRStore: Sendable {
                 -- The rows of this call id on other channels, as they were before this statement.
                 RETURNING (SELECT count(*) FROM cdr o WHERE o.call_id = $2 AND (o.node, o.channel_uuid) <> ($3, $1)) AS others
                 """, params)
-        }
-        try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) in
-            try conn.execute("live_done", "DELETE FROM cdr_live WHERE node = $1 AND channel_uuid = $2", [c.node, c.channelUUID])
         }
         guard r.affected == 1 else { return .unchanged }
         let others = r.first?.optionalInt("others") ?? 0

@@ -156,12 +156,13 @@ public struct CallStore: Sendable {
     }
 
     /// Records the node a queued call is being placed on (before the originate, so a
-    /// redelivered job knows where to look). False when the call is no longer queued.
-    public func claim(id: String, node: String) async throws(StoreError) -> Bool {
+    /// redelivered job knows where to look). Nil when the call is no longer queued; else the row.
+    public func claim(id: String, node: String) async throws(StoreError) -> Call? {
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute("claim_call", "UPDATE calls SET node = $2, updated_at = now() WHERE id = $1::uuid AND status = 'queued'", [id, node])
+            try c.execute(
+                "claim_call", "UPDATE calls SET node = $2, updated_at = now() WHERE id = $1::uuid AND status = 'queued' RETURNING \(Self.columns)", [id, node])
         }
-        return r.affected == 1
+        return try r.first.map(Self.call)
     }
 
     /// A page of the account's calls, newest first, optionally filtered.
@@ -235,8 +236,10 @@ public struct CallStore: Sendable {
     /// Moves a call's status forward only (queued → ringing → in-progress → a final status);
     /// a late or repeated event changes nothing. Returns the call when it changed.
     @discardableResult
-    public func advance(id: String, to status: String, node: String? = nil, cause: String? = nil) async throws(StoreError) -> Call? {
+    public func advance(id: String, to status: String, node: String? = nil, cause: String? = nil, with events: [Event] = []) async throws(StoreError) -> Call? {
         guard let rank = Self.rank[status], isUUID(id) else { return nil }
+        // Other log entries (placement attempts) ride in the same statement: one round trip.
+        let extra = Self.eventArrays(events)
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute("advance_call", """
             WITH moved AS (
@@ -246,14 +249,37 @@ public struct CallStore: Sendable {
                     end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END
                 WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
                 RETURNING *
+            ), extra AS (
+                INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
+                SELECT $1::uuid, e.kind, e.node, e.region, e.result, e.ms, e.detail
+                FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[]) AS e(kind, node, region, result, ms, detail)
             ), logged AS (
                 INSERT INTO call_events (call_id, kind, node, result, detail)
                 SELECT id, 'status', node, status, $5 FROM moved
             )
             SELECT \(Self.columns) FROM moved
-            """, [id, status, node, String(rank), cause])
+            """, [id, status, node, String(rank), cause] + extra)
         }
         return try r.first.map(Self.call)
+    }
+
+    /// Postgres array literals of the events' columns, for `unnest`.
+    static func eventArrays(_ events: [Event]) -> [String?] {
+        func literal(_ values: [String?]) -> String {
+            "{" + values.map { v in
+                guard let v else { return "NULL" }
+                var quoted = "\""
+                for ch in v {
+                    if ch == "\\" || ch == "\"" { quoted.append("\\") }
+                    quoted.append(ch)
+                }
+                return quoted + "\""
+            }.joined(separator: ",") + "}"
+        }
+        return [
+            literal(events.map(\.kind)), literal(events.map(\.node)), literal(events.map(\.region)), literal(events.map(\.result)),
+            literal(events.map { $0.elapsedMs.map(String.init) }), literal(events.map(\.detail)),
+        ]
     }
 
     /// Calls recorded on `node` that have not reached a final status (what a reconcile checks).
@@ -298,11 +324,18 @@ public struct CallStore: Sendable {
     /// Appends to the call's event log (`kind`: attempt, reconcile, callback; status entries
     /// are written by `advance`).
     public func record(_ id: String, _ e: Event) async throws(StoreError) {
-        guard isUUID(id) else { return }
+        try await record(id, [e])
+    }
+
+    /// Appends several entries in one statement.
+    public func record(_ id: String, _ events: [Event]) async throws(StoreError) {
+        guard isUUID(id), !events.isEmpty else { return }
         try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
-            try c.execute(
-                "record_event", "INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail) VALUES ($1::uuid, $2, $3, $4, $5, $6::int, $7)",
-                [id, e.kind, e.node, e.region, e.result, e.elapsedMs.map(String.init), e.detail])
+            try c.execute("record_events", """
+                INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
+                SELECT $1::uuid, e.kind, e.node, e.region, e.result, e.ms, e.detail
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[]) AS e(kind, node, region, result, ms, detail)
+                """, [id] + Self.eventArrays(events))
         }
     }
 

@@ -84,7 +84,7 @@ public final class Orchestrator: Sendable {
     private let bgJobs = Mutex<[String: (callID: String, attempt: Int)]>([:])
     /// Since when each node's ESL is lost, and whether its open calls were ended for it.
     private let lostSince = Mutex<[String: (since: ContinuousClock.Instant, swept: Bool)]>([:])
-    private let lanes = Lanes<(String, Input)>(count: 16)
+    private let lanes = Lanes<(String, Input)>(count: 64)
     private let jobsHeld = Gauge(label: "orchestrator_jobs_held")
     private let secondChannels = Counter(label: "orchestrator_second_channels_total")
     private let reconciledCalls = Counter(label: "orchestrator_reconciled_calls_total")
@@ -190,6 +190,13 @@ public final class Orchestrator: Sendable {
         case .event(let e):
             await step(id, e, logger: log)
         case .placeJob(let message):
+            if message.deliveries == 1, let job = try? JSONDecoder().decode(CallJobs.Job.self, from: Data(message.data)), job.to != nil {
+                // A first delivery: the job carries what the choice needs; the claim reads the
+                // row (and finds a call canceled meanwhile). One round trip saved.
+                let first = Lifecycle.Job(status: "queued", node: nil, region: job.region, mayWait: true, deliveries: 1)
+                await step(id, .job(first), logger: log, message: message, hint: job)
+                return
+            }
             let row: CallStore.Call?
             do {
                 row = try await calls.get(id: id)
@@ -224,11 +231,12 @@ public final class Orchestrator: Sendable {
 
     /// Feeds one event to the call's lifecycle and performs what it asks, feeding back the
     /// results that are immediate.
-    private func step(_ id: String, _ first: Lifecycle.Event, logger: Logger, message: BusMessage? = nil, call row: CallStore.Call? = nil) async {
+    private func step(_ id: String, _ first: Lifecycle.Event, logger: Logger, message: BusMessage? = nil, call row: CallStore.Call? = nil,
+                      hint: CallJobs.Job? = nil) async {
         var queue: [Lifecycle.Event] = [first]
         var incoming = message
         if let row { state.withLock { $0.rows[id] = row } }
-        let call = row ?? state.withLock { $0.rows[id] }
+        var ctx = StepContext(call: row ?? state.withLock { $0.rows[id] }, hint: hint)
         while !queue.isEmpty {
             let event = queue.removeFirst()
             let now = ContinuousClock.now
@@ -245,31 +253,47 @@ public final class Orchestrator: Sendable {
                 return actions
             }
             for action in actions {
-                if let next = await perform(action, id: id, logger: logger, incoming: &incoming, call: call) { queue.append(next) }
+                if let next = await perform(action, id: id, logger: logger, incoming: &incoming, ctx: &ctx) { queue.append(next) }
             }
         }
+        // Log entries no status write carried.
+        if !ctx.pendingEvents.isEmpty { await record(id, ctx.pendingEvents, logger: logger) }
         // A job message the lifecycle did not take (answered at once): settle it.
         if let m = incoming { try? m.ack() }
         jobsHeld.record(state.withLock { $0.jobs.count })
     }
 
+    /// What one `step` carries between its actions.
+    struct StepContext {
+        /// The call's row, once read (by the job's read or the claim).
+        var call: CallStore.Call?
+        /// A first delivery's job: what the choice needs before the row is read.
+        var hint: CallJobs.Job?
+        /// Log entries to write with the next status change (one round trip for both).
+        var pendingEvents: [CallStore.Event] = []
+    }
+
     /// Performs one action; returns an event to feed back at once, if the result is immediate.
-    private func perform(_ action: Lifecycle.Action, id: String, logger: Logger, incoming: inout BusMessage?, call: CallStore.Call?) async -> Lifecycle.Event? {
+    private func perform(_ action: Lifecycle.Action, id: String, logger: Logger, incoming: inout BusMessage?, ctx: inout StepContext) async -> Lifecycle.Event? {
+        let call = ctx.call
         switch action {
         case .chooseNodes(let excluding):
-            var nodes = dispatcher.withLock { $0.candidates(callID: id, number: call?.to, now: .now) }
-            if let region = call?.region {
+            var nodes = dispatcher.withLock { $0.candidates(callID: id, number: call?.to ?? ctx.hint?.to, now: .now) }
+            if let region = call?.region ?? ctx.hint?.region {
                 nodes.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
             }
             return .candidates(nodes.filter { !excluding.contains($0.name) }.map { .init(node: $0.name, region: $0.region) })
         case .claim(let p):
             do {
-                return .claimed(try await calls.claim(id: id, node: p.node))
+                guard let row = try await calls.claim(id: id, node: p.node) else { return .claimed(false) }
+                ctx.call = row
+                state.withLock { $0.rows[id] = row }
+                return .claimed(true)
             } catch {
                 return .storeUnavailable("\(error)")
             }
         case .originate(let p, let attempt):
-            originate(id, on: p, attempt: attempt, call: call, logger: logger)
+            originate(id, on: p, attempt: attempt, call: ctx.call, logger: logger)
             return nil
         case .checkPresence(let node):
             jobMessage(id)?.inProgressQuietly()
@@ -283,13 +307,15 @@ public final class Orchestrator: Sendable {
             if !result.hasPrefix("created") {
                 logger.warning("placement attempt", metadata: ["node": "\(p.node)", "result": "\(result)", "ms": "\(ms)"])
             }
-            await record(id, CallStore.Event(kind: "attempt", node: p.node, region: p.region, result: result, elapsedMs: ms), logger: logger)
+            ctx.pendingEvents.append(CallStore.Event(kind: "attempt", node: p.node, region: p.region, result: result, elapsedMs: ms))
             return nil
         case .reconcileNote(let node, let result):
-            await record(id, CallStore.Event(kind: "reconcile", node: node, region: region(of: node), result: result), logger: logger)
+            ctx.pendingEvents.append(CallStore.Event(kind: "reconcile", node: node, region: region(of: node), result: result))
             return nil
         case .setStatus(let status, let node, let cause, let channelLost):
-            await setStatus(id, status, node: node, cause: cause, channelLost: channelLost, logger: logger)
+            let events = ctx.pendingEvents
+            ctx.pendingEvents = []
+            await setStatus(id, status, node: node, cause: cause, channelLost: channelLost, events: events, logger: logger)
             return nil
         case .ackJob:
             (takeJob(id) ?? incoming)?.ackQuietly()
@@ -321,7 +347,7 @@ public final class Orchestrator: Sendable {
         case .secondChannel(let node):
             secondChannels.increment()
             logger.error("a second channel for one call: hanging it up", metadata: ["node": "\(node)"])
-            await record(id, CallStore.Event(kind: "attempt", node: node, region: region(of: node), result: "second channel: hung up"), logger: logger)
+            ctx.pendingEvents.append(CallStore.Event(kind: "attempt", node: node, region: region(of: node), result: "second channel: hung up"))
             return nil
         case .forget:
             state.withLock { s in
@@ -435,10 +461,10 @@ public final class Orchestrator: Sendable {
 
     /// The forward-only status write (retried while PostgreSQL is away), then the callback;
     /// for a channel that left no hangup event, an incomplete CDR.
-    private func setStatus(_ id: String, _ status: String, node: String?, cause: String?, channelLost: Bool, logger: Logger) async {
+    private func setStatus(_ id: String, _ status: String, node: String?, cause: String?, channelLost: Bool, events: [CallStore.Event], logger: Logger) async {
         for attempt in 1...20 {
             do {
-                guard let changed = try await calls.advance(id: id, to: status, node: node, cause: cause) else { return }
+                guard let changed = try await calls.advance(id: id, to: status, node: node, cause: cause, with: events) else { return }
                 logger.info("call status", metadata: ["status": "\(status)", "node": "\(node ?? "-")", "cause": "\(cause ?? "-")"])
                 callbacks.notify(changed, initiated: status == "ringing")
                 if channelLost, let node {
@@ -460,11 +486,11 @@ public final class Orchestrator: Sendable {
         logger.error("status write given up", metadata: ["status": "\(status)"])
     }
 
-    private func record(_ id: String, _ e: CallStore.Event, logger: Logger) async {
+    private func record(_ id: String, _ events: [CallStore.Event], logger: Logger) async {
         do {
-            try await calls.record(id, e)
+            try await calls.record(id, events)
         } catch {
-            logger.warning("call event not recorded", metadata: ["kind": "\(e.kind)", "error": "\(error)"])
+            logger.warning("call events not recorded", metadata: ["kinds": "\(events.map(\.kind))", "error": "\(error)"])
         }
     }
 

@@ -25,7 +25,10 @@ struct DrillCommand: ParsableCommand {
     var fresh = false
 
     @Option(parsing: .upToNextOption, help: "The fault: 'node NAME' or 'region NAME' (SIGKILL of everything it runs).")
-    var kill: [String] = ["region", "us-east-1"]
+    var kill: [String] = []
+
+    @Option(parsing: .upToNextOption, help: "The fault: 'node NAME' hangs (SIGSTOP: its sockets stay open, nothing answers); the restore resumes it (SIGCONT).")
+    var stall: [String] = []
 
     @Option(help: "Seconds of load before the fault.")
     var at: Double = 10
@@ -48,6 +51,15 @@ struct DrillCommand: ParsableCommand {
     @Option(help: "Log level of every process.")
     var logLevel = "notice"
 
+    @Option(help: "Instead of a fault: hold this many concurrent SIP calls over the four nodes and report spread, failures, proxy RSS and CPU.")
+    var hold: Int?
+
+    @Option(help: "With --hold: seconds to ramp up to the target.")
+    var holdRamp: Double = 20
+
+    @Option(help: "With --hold: seconds every call stays up once all are placed.")
+    var holdSeconds: Double = 20
+
     typealias Layout = UpCommand.Layout
 
     struct Create: Sendable {
@@ -57,8 +69,26 @@ struct DrillCommand: ParsableCommand {
         let id: String?
     }
 
+    /// The fault as given: (verb, kind, name).
+    var fault: (verb: String, kind: String, name: String) {
+        if stall.count == 2 { return ("stall", stall[0], stall[1]) }
+        if kill.count == 2 { return ("kill", kill[0], kill[1]) }
+        return ("kill", "region", "us-east-1")
+    }
+
     func run() throws {
-        guard kill.count == 2, ["node", "region"].contains(kill[0]) else { throw ValidationError("--kill node NAME | --kill region NAME") }
+        if let hold {
+            guard hold > 0, kill.isEmpty, stall.isEmpty else { throw ValidationError("--hold N takes no --kill or --stall") }
+            try runHold(hold)
+            return
+        }
+        if !stall.isEmpty {
+            guard stall.count == 2, stall[0] == "node", kill.isEmpty else { throw ValidationError("--stall node NAME (and no --kill)") }
+        } else if !kill.isEmpty {
+            guard kill.count == 2, ["node", "region"].contains(kill[0]) else { throw ValidationError("--kill node NAME | --kill region NAME") }
+        }
+        let fault = self.fault
+        let kill = [fault.kind, fault.name]
         let regions = try loadRegions(config)
         let root = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
         var upArgs = ["--config", config, "--data", data, "--log-level", logLevel]
@@ -73,10 +103,10 @@ struct DrillCommand: ParsableCommand {
         try up.startAll(stack, regions: regions, binary: binary, root: root)
         try UpCommand.uacScenario.write(to: root.appendingPathComponent("uac.xml"), atomically: true, encoding: .utf8)
 
-        let victims = victimNames(regions)
+        let victims = victimNames(regions, kill: kill)
         let deadNodes = kill[0] == "node" ? [kill[1]] : regions.region(named: kill[1])?.nodes.map(\.name) ?? []
         let survivingRegions = kill[0] == "region" ? Layout.regions.filter { $0 != kill[1] } : Layout.regions
-        stack.say("drill: \(Int(duration)) s of load (\(sipRate) SIP calls/s and \(apiRate) API creates/s per region), kill \(kill.joined(separator: " ")) at \(Int(at)) s\(restoreAfter.map { ", restore after \(Int($0)) s" } ?? "")")
+        stack.say("drill: \(Int(duration)) s of load (\(sipRate) SIP calls/s and \(apiRate) API creates/s per region), \(fault.verb) \(kill.joined(separator: " ")) at \(Int(at)) s\(restoreAfter.map { ", restore after \(Int($0)) s" } ?? "")")
 
         let recorder = Recorder()
         let start = Date()
@@ -142,15 +172,22 @@ struct DrillCommand: ParsableCommand {
         // The fault, and the restore.
         Thread.sleep(until: start.addingTimeInterval(at))
         let faultAt = Date().timeIntervalSince(start)
-        stack.say("drill: killing \(victims.joined(separator: ", "))")
-        stack.kill(victims)
+        if fault.verb == "stall" {
+            stack.say("drill: stalling \(victims.joined(separator: ", ")) (SIGSTOP)")
+            stack.deliverSignal(SIGSTOP, to: victims)
+        } else {
+            stack.say("drill: killing \(victims.joined(separator: ", "))")
+            stack.kill(victims)
+        }
         if let restoreAfter {
             Thread.sleep(until: start.addingTimeInterval(at + restoreAfter))
             stack.say("drill: restoring \(victims.joined(separator: ", "))")
-            try? stack.restart(victims)
+            if fault.verb == "stall" { stack.deliverSignal(SIGCONT, to: victims) } else { try? stack.restart(victims) }
         }
         Thread.sleep(until: start.addingTimeInterval(duration))
         stop.set()
+        // A node still stalled is resumed when the load ends (its calls end, the stack can stop it).
+        if fault.verb == "stall", restoreAfter == nil { stack.deliverSignal(SIGCONT, to: victims) }
         stack.say("drill: load done; waiting for the callers to finish their calls")
         let sippDeadline = Date().addingTimeInterval(45)
         while sipps.contains(where: { $0.process.isRunning }), Date() < sippDeadline { Thread.sleep(forTimeInterval: 0.1) }
@@ -165,7 +202,7 @@ struct DrillCommand: ParsableCommand {
             + "/postgres?target_session_attrs=read-write&connect_timeout=1"
         let final: Set<String> = ["completed", "busy", "failed", "no-answer", "canceled"]
         var statuses: [String: String] = [:]
-        var cdrCounts: [String: Int] = [:]
+        var cdrCounts: [String: CDRCount] = [:]
         var read = false
         let settleUntil = Date().addingTimeInterval(30)
         repeat {
@@ -193,7 +230,7 @@ struct DrillCommand: ParsableCommand {
         let primaryAtFault = recorder.primaries.last(where: { $0.t <= faultAt })?.name
         let dbFailover = recorder.primaries.first { $0.t > faultAt && $0.name != nil && $0.name != primaryAtFault }?.t
         var report: [String: Any] = [
-            "fault": kill.joined(separator: " "), "fault_at_s": round(faultAt * 10) / 10, "duration_s": round(loadEnd),
+            "fault": "\(fault.verb) " + kill.joined(separator: " "), "fault_at_s": round(faultAt * 10) / 10, "duration_s": round(loadEnd),
             "sip_calls": sip.map { $0.1.created }.reduce(0, +),
             "sip_setup_failures": surviving.map { $0.1.setupFailures }.reduce(0, +),
             "sip_setup_failures_killed_region": sip.filter { $0.0 == killedRegion }.map { $0.1.setupFailures }.reduce(0, +),
@@ -202,8 +239,8 @@ struct DrillCommand: ParsableCommand {
             "api_creates": creates.count, "api_errors": creates.filter { $0.status != 201 }.count,
             "accepted_calls_lost": read ? accepted.filter { !(statuses[$0].map(final.contains) ?? false) }.count : -1,
             "cdrs_missing": read ? accepted.filter { statuses[$0] == "completed" && cdrCounts[$0] == nil }.count : -1,
-            "cdrs_doubled": read ? cdrCounts.values.filter { $0 > 1 }.count : -1,
-            "calls_placed_twice": read ? cdrCounts.values.filter { $0 > 1 }.count : -1,
+            "cdrs_doubled": read ? cdrCounts.values.filter { $0.rows > $0.channels }.count : -1,
+            "calls_placed_twice": read ? cdrCounts.values.filter { $0.nodes > 1 || $0.channels > 1 }.count : -1,
             "stream_messages_lost": (streamBefore != nil && streamAfter != nil) ? max(0, accepted.count - (streamAfter! - streamBefore!)) : -1,
         ]
         report["last_invite_to_dead_s"] = lastToDead.map { round(($0 - faultAt) * 100) / 100 } ?? 0
@@ -233,13 +270,13 @@ struct DrillCommand: ParsableCommand {
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: jsonURL)
         let svgURL = jsonURL.deletingPathExtension().appendingPathExtension("svg")
         try DrillPicture.svg(recorder: recorder, creates: creates, faultAt: faultAt, detectedAt: lastToDead, recoveredAt: recovery, restoredAt: restoredAt,
-                             end: loadEnd, title: "switchyard drill: kill \(kill.joined(separator: " "))").write(to: svgURL, atomically: true, encoding: .utf8)
+                             end: loadEnd, title: "switchyard drill: \(fault.verb) \(kill.joined(separator: " "))").write(to: svgURL, atomically: true, encoding: .utf8)
         let text = report.keys.sorted().filter { $0 != "regions" }.map { "  \($0.padding(toLength: 34, withPad: " ", startingAt: 0)) \(report[$0]!)" }
         stack.say("drill report (\(jsonURL.path), picture \(svgURL.path)):\n" + text.joined(separator: "\n"))
     }
 
     /// Everything the fault kills.
-    private func victimNames(_ regions: RegionsConfig) -> [String] {
+    private func victimNames(_ regions: RegionsConfig, kill: [String]) -> [String] {
         if kill[0] == "node" { return [kill[1]] }
         let region = kill[1]
         guard let r = Layout.regions.firstIndex(of: region) else { return [] }
@@ -264,7 +301,12 @@ struct DrillCommand: ParsableCommand {
         return nil
     }
 
-    static func callState(database: String, ids: [String]) -> ([String: String], [String: Int])? {
+    /// A call id's CDR rows, distinct channels (node + channel UUID) and distinct nodes.
+    struct CDRCount: Sendable {
+        var rows = 0, channels = 0, nodes = 0
+    }
+
+    static func callState(database: String, ids: [String]) -> ([String: String], [String: CDRCount])? {
         let box = ResultBox()
         let group = DispatchGroup()
         group.enter()
@@ -274,8 +316,13 @@ struct DrillCommand: ParsableCommand {
             do {
                 let calls = try await pool.query("SELECT id::text AS id, status FROM calls WHERE id::text = ANY($1::text[])", [list])
                 box.statuses = Dictionary(calls.rows.compactMap { r in r["id"].flatMap { id in r["status"].map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
-                let cdrs = try await pool.query("SELECT call_id, count(*)::text AS n FROM cdr WHERE call_id = ANY($1::text[]) GROUP BY call_id", [list])
-                box.cdrs = Dictionary(cdrs.rows.compactMap { r in r["call_id"].flatMap { id in r["n"].flatMap(Int.init).map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
+                let cdrs = try await pool.query("""
+                    SELECT call_id, count(*) AS n, count(DISTINCT (node, channel_uuid)) AS channels, count(DISTINCT node) AS nodes
+                    FROM cdr WHERE call_id = ANY($1::text[]) GROUP BY call_id
+                    """, [list])
+                box.cdrs = Dictionary(cdrs.rows.compactMap { r in
+                    r["call_id"].map { ($0, CDRCount(rows: r.optionalInt("n") ?? 0, channels: r.optionalInt("channels") ?? 0, nodes: r.optionalInt("nodes") ?? 0)) }
+                }, uniquingKeysWith: { a, _ in a })
                 box.ok = true
             } catch {
                 box.ok = false
@@ -323,7 +370,7 @@ struct DrillCommand: ParsableCommand {
     final class ResultBox: @unchecked Sendable {
         // @unchecked: written by one task before the group is left, read after the wait.
         var statuses: [String: String] = [:]
-        var cdrs: [String: Int] = [:]
+        var cdrs: [String: CDRCount] = [:]
         var ok = false
         var error = ""
     }

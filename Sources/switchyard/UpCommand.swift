@@ -172,6 +172,8 @@ struct UpCommand: ParsableCommand {
             ])
             try stack.start("orchestrator-\(region)", binary, [
                 "orchestrator", "--config", config, "--region", region, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level", logLevel,
+                // One machine: the callback receivers people try it with are local.
+                "--allow-private-callbacks",
             ])
             try stack.start("cdr-\(region)", binary, [
                 "cdr", "--config", config, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level", logLevel,

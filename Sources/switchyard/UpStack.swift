@@ -82,6 +82,16 @@ extension UpCommand {
             while victims.contains(where: { $0.process.isRunning }), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         }
 
+        /// Sends `sig` to each named process (SIGSTOP: it hangs, sockets open, nothing answered;
+        /// SIGCONT: it goes on), its descendants too.
+        func deliverSignal(_ sig: Int32, to names: [String]) {
+            let targets = lock.withLock { processes.filter { names.contains($0.name) } }
+            for (_, p) in targets where p.isRunning {
+                for child in Self.descendants(of: p.processIdentifier) { Glibc.kill(child, sig) }
+                Glibc.kill(p.processIdentifier, sig)
+            }
+        }
+
         /// Every descendant of `root` (children, their children, ...), from /proc.
         static func descendants(of root: pid_t) -> [pid_t] {
             var children: [pid_t: [pid_t]] = [:]
@@ -314,6 +324,45 @@ extension UpCommand {
                 rest = rest[end...].dropFirst(2)
             }
             return out
+        }
+
+        /// The pid of a started process, if it runs.
+        func pid(of name: String) -> pid_t? {
+            lock.withLock { processes.last { $0.name == name && $0.process.isRunning }?.process.processIdentifier }
+        }
+
+        /// One `api` command over ESL (a blocking client for the drill's samplers): the reply body.
+        static func eslAPI(port: Int, password: String = "ClueCon", _ command: String) -> String? {
+            guard let fd = connect(port) else { return nil }
+            defer { close(fd) }
+            var pending = ""
+            func frame() -> String? {
+                var buffer = [UInt8](repeating: 0, count: 16_384)
+                while true {
+                    if let split = pending.range(of: "\n\n") {
+                        let head = String(pending[..<split.lowerBound])
+                        let length = head.split(separator: "\n").first { $0.hasPrefix("Content-Length:") }
+                            .flatMap { Int($0.dropFirst("Content-Length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                        let body = pending[split.upperBound...]
+                        if body.utf8.count >= length {
+                            let text = String(body.utf8.prefix(length)) ?? ""
+                            pending = String(body.utf8.dropFirst(length)) ?? ""
+                            return head + "\n\n" + text
+                        }
+                    }
+                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { return nil }
+                    pending += String(decoding: buffer[0..<n], as: UTF8.self)
+                }
+            }
+            func send(_ text: String) { _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+            guard frame()?.contains("auth/request") == true else { return nil }
+            send("auth \(password)\n\n")
+            guard frame()?.contains("+OK") == true else { return nil }
+            send("api \(command)\n\n")
+            guard let reply = frame(), let split = reply.range(of: "\n\n") else { return nil }
+            send("exit\n\n")
+            return String(reply[split.upperBound...])
         }
 
         static func sipOptions(_ port: Int) -> Bool {
