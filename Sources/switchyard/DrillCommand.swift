@@ -51,6 +51,20 @@ struct DrillCommand: ParsableCommand {
     @Option(help: "Log level of every process.")
     var logLevel = "notice"
 
+    @Flag(help: "Run the stack with each region in its own network namespace and a delayed WAN link between them (as up --netns).")
+    var netns = false
+
+    @Option(help: "With --netns: the WAN link's one-way delay in milliseconds.")
+    var wanDelayMs = 35
+
+    /// up's arguments for the same stack.
+    func upArguments(config: String) -> [String] {
+        var a = ["--config", config, "--data", data, "--log-level", logLevel]
+        if fresh { a.append("--fresh") }
+        if netns { a += ["--netns", "--wan-delay-ms", String(wanDelayMs)] }
+        return a
+    }
+
     @Option(help: "Instead of a fault: hold this many concurrent SIP calls over the four nodes and report spread, failures, proxy RSS and CPU.")
     var hold: Int?
 
@@ -91,9 +105,7 @@ struct DrillCommand: ParsableCommand {
         let kill = [fault.kind, fault.name]
         let regions = try loadRegions(config)
         let root = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
-        var upArgs = ["--config", config, "--data", data, "--log-level", logLevel]
-        if fresh { upArgs.append("--fresh") }
-        let up = try UpCommand.parse(upArgs)
+        let up = try UpCommand.parse(upArguments(config: config))
         if fresh, FileManager.default.fileExists(atPath: root.path) { try FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let binary = UpCommand.selfExecutable()
@@ -121,7 +133,7 @@ struct DrillCommand: ParsableCommand {
             p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
             p.currentDirectoryURL = dir
             p.arguments = [
-                "127.0.0.1:\(Layout.proxySIP[r])", "-sf", root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i", "127.0.0.1",
+                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i", Layout.net.callerHost[r],
                 "-p", String(26060 + r), "-r", String(sipRate), "-m", String(Int(Double(sipRate) * duration)), "-nostdin",
                 "-timeout", "\(Int(duration + 30))s", "-recv_timeout", "8000", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
                 "-trace_err", "-error_file", "errors.log",
@@ -143,7 +155,7 @@ struct DrillCommand: ParsableCommand {
                     let began = Date()
                     let body = #"{"to": "+15551234567", "from": "+15557654321", "url": "https://example.com/twiml"}"#
                     let reply = UpCommand.Stack.httpRequest(
-                        port: Layout.api[r], method: "POST", path: "/v1/calls", body: body,
+                        host: Layout.net.regionHost[r], port: Layout.api[r], method: "POST", path: "/v1/calls", body: body,
                         headers: ["Authorization": "Bearer \(key)", "Idempotency-Key": "drill-\(region)-\(Int(start.timeIntervalSince1970))-\(n)"])
                     let status = reply.flatMap { Int($0.status.split(separator: " ").dropFirst().first ?? "") } ?? 0
                     let id = reply.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.body.utf8))) as? [String: Any] }?["id"] as? String
@@ -157,8 +169,8 @@ struct DrillCommand: ParsableCommand {
         Thread.detachNewThread {
             while !stop.isSet {
                 let t = Date().timeIntervalSince(start)
-                for port in Layout.proxyAdmin {
-                    guard let body = UpCommand.Stack.httpGet(port: port, path: "/metrics")?.body else { continue }
+                for (i, port) in Layout.proxyAdmin.enumerated() {
+                    guard let body = UpCommand.Stack.httpGet(host: Layout.net.regionHost[i], port: port, path: "/metrics")?.body else { continue }
                     for line in body.split(separator: "\n") where line.hasPrefix("sip_invites_routed_total{node=\"") {
                         let node = line.dropFirst("sip_invites_routed_total{node=\"".count).prefix { $0 != "\"" }
                         if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { recorder.routed(t: t, proxy: port, node: String(node), count: value) }
@@ -198,8 +210,7 @@ struct DrillCommand: ParsableCommand {
         // Consistency: every accepted call reaches a final status; finished calls have one CDR.
         let creates = recorder.creates
         let accepted = creates.compactMap(\.id)
-        let database = "postgresql://postgres@" + Layout.patroni.map { "127.0.0.1:\($0.pg)" }.joined(separator: ",")
-            + "/postgres?target_session_attrs=read-write&connect_timeout=1"
+        let database = UpCommand.databaseURL()
         let final: Set<String> = ["completed", "busy", "failed", "no-answer", "canceled"]
         var statuses: [String: String] = [:]
         var cdrCounts: [String: CDRCount] = [:]
@@ -253,8 +264,10 @@ struct DrillCommand: ParsableCommand {
             var rejoined = false
             let until = Date().addingTimeInterval(45)
             while Date() < until, !rejoined {
-                let sync = Layout.patroni.contains { (UpCommand.Stack.httpGet(port: $0.rest, path: "/sync")?.status.contains(" 200")) ?? false }
-                let counts = Layout.natsHTTP.map { self.streamMessages("calls", port: $0) }
+                let sync = Layout.patroni.enumerated().contains {
+                    (UpCommand.Stack.httpGet(host: Layout.net.regionHost[$0.offset], port: $0.element.rest, path: "/sync")?.status.contains(" 200")) ?? false
+                }
+                let counts = (0..<Layout.natsHTTP.count).map { self.streamMessages("calls", server: $0) }
                 rejoined = sync && counts.allSatisfy { $0 != nil && $0 == counts[0] }
                 if !rejoined { Thread.sleep(forTimeInterval: 0.5) }
             }
@@ -286,9 +299,9 @@ struct DrillCommand: ParsableCommand {
     }
 
     /// The `calls` stream's message count, as a surviving server reports it.
-    private func streamMessages(_ stream: String, port only: Int? = nil) -> Int? {
-        for port in only.map({ [$0] }) ?? Layout.natsHTTP {
-            guard let body = UpCommand.Stack.httpGet(port: port, path: "/jsz?accounts=true&streams=true")?.body,
+    private func streamMessages(_ stream: String, server only: Int? = nil) -> Int? {
+        for i in only.map({ [$0] }) ?? Array(0..<Layout.natsHTTP.count) {
+            guard let body = UpCommand.Stack.httpGet(host: Layout.net.natsHost(i), port: Layout.natsHTTP[i], path: "/jsz?accounts=true&streams=true")?.body,
                 let json = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any],
                 let accounts = json["account_details"] as? [[String: Any]]
             else { continue }

@@ -25,9 +25,7 @@ extension DrillCommand {
             .stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "max_channels: \(perNode)")
         let holdConfig = root.appendingPathComponent("hold-regions.yaml")
         try raised.write(to: holdConfig, atomically: true, encoding: .utf8)
-        var upArgs = ["--config", holdConfig.path, "--data", data, "--log-level", logLevel]
-        if fresh { upArgs.append("--fresh") }
-        let up = try UpCommand.parse(upArgs)
+        let up = try UpCommand.parse(upArguments(config: holdConfig.path))
         let binary = UpCommand.selfExecutable()
         let stack = UpCommand.Stack(root: root, logLevel: logLevel)
         UpCommand.Stack.installSignalHandlers(stack)
@@ -60,7 +58,9 @@ extension DrillCommand {
         func channels() -> [String: Int] {
             var out: [String: Int] = [:]
             for node in nodes {
-                guard let port = node.esl?.port, let reply = UpCommand.Stack.eslAPI(port: port, "fsnode status") else { continue }
+                let r = Layout.regions.firstIndex(of: node.region) ?? 0
+                let host = Layout.net.isNamespaced ? Layout.net.regionHost[r] : (node.esl?.host ?? "127.0.0.1")
+                guard let port = node.esl?.port, let reply = UpCommand.Stack.eslAPI(host: host, port: port, "fsnode status") else { continue }
                 for word in reply.split(separator: " ") where word.hasPrefix("channels=") { out[node.name] = Int(word.dropFirst("channels=".count)) }
             }
             return out
@@ -78,7 +78,7 @@ extension DrillCommand {
             p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
             p.currentDirectoryURL = dir
             p.arguments = [
-                "127.0.0.1:\(Layout.proxySIP[r])", "-sf", scenarioURL.path, "-s", "15551234567", "-i", "127.0.0.1", "-p", String(26160 + r),
+                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", scenarioURL.path, "-s", "15551234567", "-i", Layout.net.callerHost[r], "-p", String(26160 + r),
                 "-r", String(rate), "-m", String(perRegion), "-l", String(perRegion + 100), "-nostdin",
                 "-timeout", "\(Int(ramp * 2 + holdSeconds + 60))s", "-recv_timeout", "10000", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
                 "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log",

@@ -18,8 +18,9 @@ extension UpCommand {
         private let lock = NSLock()
         private var processes: [(name: String, process: Process)] = []
         /// How each was started, for `restart`.
-        private var specs: [String: (executable: String, arguments: [String], asPostgres: Bool)] = [:]
+        private var specs: [String: (executable: String, arguments: [String], asPostgres: Bool, namespace: String?)] = [:]
         private var stopped = false
+        private var stopHooks: [@Sendable () -> Void] = []
         private let stopDone = DispatchSemaphore(value: 0)
 
         init(root: URL, logLevel: String) {
@@ -44,20 +45,24 @@ extension UpCommand {
         }
 
         /// Starts `executable` with its output in logs/NAME.log.
-        func start(_ name: String, _ executable: String, _ arguments: [String], asPostgres: Bool = false) throws {
+        /// Starts a process (as the postgres user when `asPostgres`; inside network namespace
+        /// `namespace` when given, by `ip netns exec`, which execs: the pid stays the process's).
+        func start(_ name: String, _ executable: String, _ arguments: [String], asPostgres: Bool = false, namespace: String? = nil) throws {
             let log = root.appendingPathComponent("logs/\(name).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             let p = Process()
+            var argv: [String]
             if asPostgres {
-                p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-                p.arguments = ["-u", "postgres", "--", executable] + arguments
+                argv = ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments
                 chmod(log.path, 0o666)
             } else {
-                p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : Self.which(executable) ?? executable)
-                p.arguments = arguments
+                argv = [executable.hasPrefix("/") ? executable : Self.which(executable) ?? executable] + arguments
             }
+            if let namespace { argv = ["/usr/sbin/ip", "netns", "exec", namespace] + argv }
+            p.executableURL = URL(fileURLWithPath: argv[0])
+            p.arguments = Array(argv.dropFirst())
             p.standardOutput = handle
             p.standardError = handle
             p.standardInput = FileHandle.nullDevice
@@ -65,7 +70,7 @@ extension UpCommand {
             lock.withLock {
                 processes.removeAll { $0.name == name }
                 processes.append((name, p))
-                specs[name] = (executable, arguments, asPostgres)
+                specs[name] = (executable, arguments, asPostgres, namespace)
             }
         }
 
@@ -115,7 +120,7 @@ extension UpCommand {
         func restart(_ names: [String]) throws {
             for name in names {
                 guard let spec = lock.withLock({ specs[name] }) else { continue }
-                try start(name, spec.executable, spec.arguments, asPostgres: spec.asPostgres)
+                try start(name, spec.executable, spec.arguments, asPostgres: spec.asPostgres, namespace: spec.namespace)
             }
         }
 
@@ -176,13 +181,13 @@ extension UpCommand {
             throw ValidationError("\(what): not ready within \(Int(timeout)) s (logs in \(root.path)/logs)")
         }
 
-        func waitForTCP(_ port: Int, _ what: String) throws {
-            try waitFor("\(what) on 127.0.0.1:\(port)", timeout: 20) { Self.connect(port) != nil }
+        func waitForTCP(_ port: Int, _ what: String, host: String = "127.0.0.1") throws {
+            try waitFor("\(what) on \(host):\(port)", timeout: 20) { Self.connect(port, host: host).map { close($0) } != nil }
         }
 
         /// An OPTIONS over UDP gets an answer.
-        func waitForUDPAnswer(_ port: Int, _ what: String) throws {
-            try waitFor("\(what) answering SIP on 127.0.0.1:\(port)", timeout: 20) { Self.sipOptions(port) }
+        func waitForUDPAnswer(_ port: Int, _ what: String, host: String = "127.0.0.1", local: String = "127.0.0.1") throws {
+            try waitFor("\(what) answering SIP on \(host):\(port)", timeout: 20) { Self.sipOptions(port, host: host, local: local) }
         }
 
         private func firstExited() -> String? {
@@ -224,7 +229,14 @@ extension UpCommand {
             }
             // Patroni's postmasters (double-forked): by their pid files, fast shutdown.
             for member in Layout.patroni { killPostmaster(member.name, signal: SIGINT) }
+            Thread.sleep(forTimeInterval: 0.5)
+            for hook in lock.withLock({ stopHooks }) { hook() }
             say("stopped everything it started")
+        }
+
+        /// Runs after every process is stopped (the network namespaces go last).
+        func onStop(_ hook: @escaping @Sendable () -> Void) {
+            lock.withLock { stopHooks.append(hook) }
         }
 
         /// SIGINT/SIGTERM: stop everything, then exit (130/143 as a shell would).
@@ -269,13 +281,18 @@ extension UpCommand {
             }
         }
 
-        static func connect(_ port: Int) -> Int32? {
+        static func ipv4(_ host: String) -> in_addr_t {
+            var a = in_addr()
+            return inet_pton(AF_INET, host, &a) == 1 ? a.s_addr : in_addr_t(0x7F00_0001).bigEndian
+        }
+
+        static func connect(_ port: Int, host: String = "127.0.0.1") -> Int32? {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { return nil }
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port)).bigEndian
-            addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            addr.sin_addr.s_addr = ipv4(host)
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
@@ -286,14 +303,14 @@ extension UpCommand {
             return fd
         }
 
-        static func httpGet(port: Int, path: String) -> (status: String, body: String)? {
-            httpRequest(port: port, method: "GET", path: path)
+        static func httpGet(host: String = "127.0.0.1", port: Int, path: String) -> (status: String, body: String)? {
+            httpRequest(host: host, port: port, method: "GET", path: path)
         }
 
-        static func httpRequest(port: Int, method: String, path: String, body: String = "", headers: [String: String] = [:]) -> (status: String, body: String)? {
-            guard let fd = connect(port) else { return nil }
+        static func httpRequest(host: String = "127.0.0.1", port: Int, method: String, path: String, body: String = "", headers: [String: String] = [:]) -> (status: String, body: String)? {
+            guard let fd = connect(port, host: host) else { return nil }
             defer { close(fd) }
-            var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
             for (k, v) in headers { request += "\(k): \(v)\r\n" }
             if !body.isEmpty { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
             request += "\r\n" + body
@@ -332,8 +349,8 @@ extension UpCommand {
         }
 
         /// One `api` command over ESL (a blocking client for the drill's samplers): the reply body.
-        static func eslAPI(port: Int, password: String = "ClueCon", _ command: String) -> String? {
-            guard let fd = connect(port) else { return nil }
+        static func eslAPI(host: String = "127.0.0.1", port: Int, password: String = "ClueCon", _ command: String) -> String? {
+            guard let fd = connect(port, host: host) else { return nil }
             defer { close(fd) }
             var pending = ""
             func frame() -> String? {
@@ -365,7 +382,8 @@ extension UpCommand {
             return String(reply[split.upperBound...])
         }
 
-        static func sipOptions(_ port: Int) -> Bool {
+        /// An OPTIONS to `host:port` from `local` (this namespace's address toward it); true on any answer.
+        static func sipOptions(_ port: Int, host: String = "127.0.0.1", local from: String = "127.0.0.1") -> Bool {
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
             guard fd >= 0 else { return false }
             defer { close(fd) }
@@ -373,7 +391,7 @@ extension UpCommand {
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var local = sockaddr_in()
             local.sin_family = sa_family_t(AF_INET)
-            local.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+            local.sin_addr.s_addr = ipv4(from)
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let bound = withUnsafeMutablePointer(to: &local) { l in
                 l.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
@@ -383,9 +401,9 @@ extension UpCommand {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port)).bigEndian
-            addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-            let msg = "OPTIONS sip:127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:\(localPort);rport;branch=z9hG4bKup\(port)\r\nMax-Forwards: 70\r\n"
-                + "From: <sip:up@127.0.0.1>;tag=up\r\nTo: <sip:127.0.0.1:\(port)>\r\nCall-ID: up-\(port)\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            addr.sin_addr.s_addr = ipv4(host)
+            let msg = "OPTIONS sip:\(host):\(port) SIP/2.0\r\nVia: SIP/2.0/UDP \(from):\(localPort);rport;branch=z9hG4bKup\(port)\r\nMax-Forwards: 70\r\n"
+                + "From: <sip:up@\(from)>;tag=up\r\nTo: <sip:\(host):\(port)>\r\nCall-ID: up-\(port)\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
             let sent = msg.withCString { p in
                 withUnsafePointer(to: &addr) { a in
                     a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, p, strlen(p), 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
