@@ -17,7 +17,8 @@ import Synchronization
 ///
 /// ESL events are not durable: a hangup that happens while no writer is connected to a node is
 /// never sent. So every channel seen created is recorded in `cdr_live` until its CDR is
-/// written, and on every (re)connect to a node the writer reconciles:
+/// written (except API calls' channels, which their `calls` row tracks), and on every
+/// (re)connect to a node the writer reconciles:
 /// 1. channels in `cdr_live` that the node no longer has → an `incomplete` CDR each;
 /// 2. API calls the orchestrator saw finish on that node without a CDR → an `incomplete` CDR
 ///    each (the channel UUID of an API call is its call id);
@@ -101,6 +102,9 @@ public final class CDRWriter: Sendable {
         guard let uuid = e.uniqueID else { return }
         switch e.name {
         case "CHANNEL_CREATE":
+            // An API call's channel is tracked by its call row already (node and status; the
+            // orchestrator's reconcile and step 2 below find its CDR gaps): no live row needed.
+            if CallEvents.callID(e) != nil { return }
             do {
                 try await cdrs.channelStarted(uuid, node: node.name, coreUUID: e.coreUUID)
             } catch {
