@@ -127,6 +127,7 @@ let package = Package(
             dependencies: [
                 "SIPProxy", "Dispatcher", "CMallocTuning", "ESL", "FSEmulator", "Store", "Bus", "API", "Workers",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Dispatcher
 import Foundation
+import AsyncHTTPClient
 import NIOCore
-import NIOPosix
 import SIPProxy
 
 /// `switchyard nodes`: the live dispatcher table of a running proxy (like `kamcmd dispatcher.list`),
@@ -62,51 +62,15 @@ struct NodesCommand: AsyncParsableCommand {
         return ([render(header)] + lines.map(render)).joined(separator: "\n")
     }
 
-    /// A minimal HTTP/1.1 request with `Connection: close` (the admin endpoint closes after answering).
+    /// One request to the admin endpoint (async-http-client); the body of a 200, else an error
+    /// with the status and body.
     static func request(_ address: HostPort, method: String, path: String) async throws -> String {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let done = group.next().makePromise(of: ByteBuffer.self)
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(.seconds(2))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
-                }
-                .connect(host: address.host, port: address.port).get()
-        } catch {
-            done.fail(error)
-            throw error
-        }
-        try await channel.writeAndFlush(
-            ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\nHost: \(address)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-        channel.eventLoop.scheduleTask(in: .seconds(3)) { done.fail(ChannelError.connectTimeout(.seconds(3))) }
-        let response = String(buffer: try await done.futureResult.get())
-        guard let split = response.range(of: "\r\n\r\n") else { throw CommandFailure("malformed HTTP answer") }
-        guard response.hasPrefix("HTTP/1.1 200") else { throw CommandFailure(String(response[..<split.lowerBound])) }
-        return String(response[split.upperBound...])
-    }
-
-    final class Collector: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        let done: EventLoopPromise<ByteBuffer>
-        var received = ByteBuffer()
-
-        init(done: EventLoopPromise<ByteBuffer>) { self.done = done }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var part = unwrapInboundIn(data)
-            received.writeBuffer(&part)
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            done.succeed(received)
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            done.fail(error)
-            context.close(promise: nil)
-        }
+        var request = HTTPClientRequest(url: "http://\(address)\(path)")
+        request.method = method == "POST" ? .POST : .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(3))
+        let body = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        guard response.status == .ok else { throw CommandFailure("HTTP \(response.status.code): \(body.prefix(300))") }
+        return body
     }
 }
 

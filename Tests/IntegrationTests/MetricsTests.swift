@@ -60,6 +60,22 @@ extension Integration {
             #expect(drained.body.contains("no node of us-east-1 is active"), "\(drained.body)")
             _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-e1/enable")
             #expect(try SwitchyardProxy.httpGet(port: metricsPort, path: "/ready").status.contains(" 200"))
+            // The operator's client: `switchyard nodes` drains, prints the table, enables.
+            func nodes(_ args: [String]) async throws -> (status: Int32?, out: String) {
+                let p = try ManagedProcess(
+                    name: "nodes", executable: try SwitchyardBinary.path(), arguments: ["nodes", "--admin", "127.0.0.1:\(metricsPort)"] + args,
+                    directory: dir.url, maxLifetime: .seconds(30))
+                _ = await p.waitForExit(timeout: .seconds(20))
+                return (p.exitStatus, p.stdout())
+            }
+            let drainedTable = try await nodes(["--drain", "fs-e1"])
+            #expect(drainedTable.status == 0)
+            #expect(drainedTable.out.split(separator: "\n").contains { $0.hasPrefix("fs-e1") && $0.contains("drained") }, "\(drainedTable.out)")
+            let json = try await nodes(["--enable", "fs-e1", "--json"])
+            let rows = (try? JSONSerialization.jsonObject(with: Data(json.out.utf8))) as? [[String: Any]] ?? []
+            #expect(rows.first { $0["name"] as? String == "fs-e1" }?["drained"] as? Bool == false, "\(json.out)")
+            let unknown = try await nodes(["--drain", "no-such-node"])
+            #expect(unknown.status != 0, "an unknown node is an error")
             await east.stop()
             await west.stop()
             proxy.stop()
