@@ -17,7 +17,9 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var object: [String: Any] = ["code": code, "message": message, "more_info": "https://github.com/switchyard/switchyard#api-errors-\(code)", "status": Int(status.code)]
+        var object: [String: Any] = [
+            "code": code, "message": message, "more_info": "https://github.com/switchyard/switchyard#api-errors-\(code)", "status": Int(status.code),
+        ]
         object["field"] = field ?? NSNull()
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         var headers = HTTPFields()
@@ -40,11 +42,17 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     static func missing(_ f: String) -> APIError { APIError(.badRequest, code: 21004, "'\(f)' is required", field: f) }
     static func wrongType(_ f: String, _ type: String) -> APIError { APIError(.badRequest, code: 21005, "'\(f)' must be \(type)", field: f) }
     static func invalidNumber(_ f: String, _ v: String) -> APIError {
-        APIError(.badRequest, code: f == "to" ? 21201 : 21212, "'\(f)' must be an E.164 number (+ and 2 to 15 digits, like +15551234567), not '\(v.prefix(40))'", field: f)
+        APIError(
+            .badRequest, code: f == "to" ? 21201 : 21212, "'\(f)' must be an E.164 number (+ and 2 to 15 digits, like +15551234567), not '\(v.prefix(40))'",
+            field: f)
     }
-    static func invalidURL(_ f: String) -> APIError { APIError(.badRequest, code: f == "url" ? 21205 : 21609, "'\(f)' must be an absolute http or https URL", field: f) }
+    static func invalidURL(_ f: String) -> APIError {
+        APIError(.badRequest, code: f == "url" ? 21205 : 21609, "'\(f)' must be an absolute http or https URL", field: f)
+    }
     static func invalidEvents(_ v: String) -> APIError {
-        APIError(.badRequest, code: 21610, "'status_callback_events' values must be initiated, ringing, answered or completed, not '\(v.prefix(40))'", field: "status_callback_events")
+        APIError(
+            .badRequest, code: 21610, "'status_callback_events' values must be initiated, ringing, answered or completed, not '\(v.prefix(40))'",
+            field: "status_callback_events")
     }
     static func outOfRange(_ f: String, _ range: ClosedRange<Int>) -> APIError {
         APIError(.badRequest, code: 21220, "'\(f)' must be an integer from \(range.lowerBound) to \(range.upperBound)", field: f)
@@ -55,7 +63,8 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     static let invalidPageToken = APIError(.badRequest, code: 21231, "'page_token' is not a token this API issued", field: "page_token")
     static let invalidStatusFilter = APIError(
         .badRequest, code: 21232, "'status' must be one of queued, ringing, in-progress, completed, busy, failed, no-answer, canceled", field: "status")
-    static let invalidIdempotencyKey = APIError(.badRequest, code: 22001, "'Idempotency-Key' must be 1 to 255 printable ASCII characters", field: "Idempotency-Key")
+    static let invalidIdempotencyKey = APIError(
+        .badRequest, code: 22001, "'Idempotency-Key' must be 1 to 255 printable ASCII characters", field: "Idempotency-Key")
     static let idempotencyKeyReused = APIError(
         .unprocessableContent, code: 22002, "This Idempotency-Key was used with a different request in the last 24 hours", field: "Idempotency-Key")
     static func notCancelable(_ status: String) -> APIError { APIError(.conflict, code: 23001, "The call is \(status) and can no longer be canceled") }

@@ -30,7 +30,8 @@ public struct APIServer: Sendable {
 
     /// Every route, as the OpenAPI document lists them (a test compares the two).
     public static let routes: [(method: String, path: String)] = [
-        ("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/calls/{id}"), ("POST", "/v1/calls/{id}/cancel"), ("GET", "/v1/calls/{id}/cdr"), ("GET", "/v1/calls/{id}/events"),
+        ("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/calls/{id}"), ("POST", "/v1/calls/{id}/cancel"), ("GET", "/v1/calls/{id}/cdr"),
+        ("GET", "/v1/calls/{id}/events"),
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.yaml"),
     ]
 
@@ -90,7 +91,8 @@ public struct APIServer: Sendable {
             return try json(CallResource(call), status: .created, headers: [.location: "/v1/calls/\(call.id)"])
         case .replayed(let call):
             let fresh = (try? await calls.get(account: account.id, id: call.id)) ?? call
-            return try json(CallResource(fresh), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true", .location: "/v1/calls/\(call.id)"])
+            return try json(
+                CallResource(fresh), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true", .location: "/v1/calls/\(call.id)"])
         case .keyReused:
             throw APIError.idempotencyKeyReused
         }
@@ -98,7 +100,9 @@ public struct APIServer: Sendable {
 
     func get(_ context: APIContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
-        guard let call = try await storeCall({ try await calls.get(account: context.account!.id, id: id) }) else { throw APIError.notFound("Call \(id.prefix(64))") }
+        guard let call = try await storeCall({ try await calls.get(account: context.account!.id, id: id) }) else {
+            throw APIError.notFound("Call \(id.prefix(64))")
+        }
         return try json(CallResource(call))
     }
 
@@ -197,7 +201,11 @@ public struct APIServer: Sendable {
             var at: String, kind: String, node: String?, region: String?, result: String, elapsed_ms: Int?, detail: String?
         }
         struct Body: Encodable { var events: [Entry] }
-        return try json(Body(events: rows.map { Entry(at: $0.at, kind: $0.kind, node: $0.node, region: $0.region, result: $0.result, elapsed_ms: $0.elapsedMs, detail: $0.detail) }))
+        return try json(
+            Body(
+                events: rows.map {
+                    Entry(at: $0.at, kind: $0.kind, node: $0.node, region: $0.region, result: $0.result, elapsed_ms: $0.elapsedMs, detail: $0.detail)
+                }))
     }
 
     func health() async throws -> Response {
@@ -211,7 +219,8 @@ public struct APIServer: Sendable {
         checks["nats"] = bus.isConnected ? "ok" : "disconnected"
         let healthy = checks.values.allSatisfy { $0 == "ok" }
         let data = try JSONSerialization.data(withJSONObject: ["status": healthy ? "ok" : "degraded", "checks": checks], options: [.sortedKeys])
-        return Response(status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: Helpers
@@ -235,8 +244,10 @@ public struct APIServer: Sendable {
 
     /// A digest of the validated request (field order and spacing do not matter).
     static func digest(_ r: CallRequest) -> String {
-        let canonical = [r.to, r.from, r.url, r.statusCallback ?? "", r.statusCallbackEvents.joined(separator: ","), String(r.timeout),
-                         r.timeLimit.map(String.init) ?? "", r.region ?? "", r.clientState ?? ""].joined(separator: "\u{1F}")
+        let canonical = [
+            r.to, r.from, r.url, r.statusCallback ?? "", r.statusCallbackEvents.joined(separator: ","), String(r.timeout),
+            r.timeLimit.map(String.init) ?? "", r.region ?? "", r.clientState ?? "",
+        ].joined(separator: "\u{1F}")
         var h: UInt64 = 14_695_981_039_346_656_037
         var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
         for b in canonical.utf8 {

@@ -74,7 +74,8 @@ func isE164(_ s: String) -> Bool {
 /// An absolute http(s) URL with a host, no spaces or controls, at most 2048 characters.
 func isHTTPURL(_ s: String) -> Bool {
     guard s.count <= 2048, !s.utf8.contains(where: { $0 <= 32 || $0 == 127 }), let u = URLComponents(string: s),
-          let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = u.host, !host.isEmpty else { return false }
+        let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = u.host, !host.isEmpty
+    else { return false }
     return true
 }
 

@@ -76,4 +76,3 @@ struct CallResource: Encodable, Sendable {
         case date_created, date_updated, answered_at, ended_at, end_cause, uri
     }
 }
-

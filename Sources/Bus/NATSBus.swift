@@ -35,7 +35,9 @@ public final class NATSBus: @unchecked Sendable {
 
     /// Connects to `url` (`nats://127.0.0.1:4222`; a comma-separated list for a cluster).
     /// `retry`: keep trying in the background when the first connect fails (a server not up yet).
-    public static func connect(url: String, name: String = "switchyard", threads: Int = 4, logger: Logger = Logger(label: "switchyard.bus")) async throws(BusError) -> NATSBus {
+    public static func connect(
+        url: String, name: String = "switchyard", threads: Int = 4, logger: Logger = Logger(label: "switchyard.bus")
+    ) async throws(BusError) -> NATSBus {
         let pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
         do {
@@ -56,7 +58,7 @@ public final class NATSBus: @unchecked Sendable {
                 }
                 _ = natsOptions_SetName(opts, name)
                 _ = natsOptions_SetTimeout(opts, 2000)
-                _ = natsOptions_SetMaxReconnect(opts, -1)        // forever
+                _ = natsOptions_SetMaxReconnect(opts, -1)  // forever
                 _ = natsOptions_SetReconnectWait(opts, 250)
                 _ = natsOptions_SetAllowReconnect(opts, true)
                 var nc: OpaquePointer?
@@ -155,7 +157,8 @@ public final class NATSBus: @unchecked Sendable {
                 attempt += 1
                 guard messageID != nil, error.isTransient, ContinuousClock.now < deadline else { throw error }
                 if attempt == 1 || attempt.isMultiple(of: 20) {
-                    logger.notice("publish failed; retrying with the same message id", metadata: ["subject": "\(subject)", "error": "\(error)", "attempt": "\(attempt)"])
+                    logger.notice(
+                        "publish failed; retrying with the same message id", metadata: ["subject": "\(subject)", "error": "\(error)", "attempt": "\(attempt)"])
                 }
                 try? await Task.sleep(for: .milliseconds(100))
             }
@@ -178,7 +181,8 @@ public final class NATSBus: @unchecked Sendable {
                 }
             }
             guard s == NATS_OK, let ack else {
-                let transient = s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED
+                let transient =
+                    s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED
                     || err.rawValue == 10008 /* JSClusterNotAvailErr */
                 var e = BusError(.publishFailed, "publish \(subject)", status: lastError(s), jsErrorCode: Int(err.rawValue))
                 e.isTransient = transient
@@ -335,7 +339,9 @@ public struct ConsumerConfig: Sendable, Hashable {
     public var maxAckPending: Int
     public var batch: Int
 
-    public init(stream: String, durable: String, subject: String, ackWait: Duration = .seconds(30), maxDeliver: Int = 20, maxAckPending: Int = 256, batch: Int = 64) {
+    public init(
+        stream: String, durable: String, subject: String, ackWait: Duration = .seconds(30), maxDeliver: Int = 20, maxAckPending: Int = 256, batch: Int = 64
+    ) {
         self.stream = stream
         self.durable = durable
         self.subject = subject

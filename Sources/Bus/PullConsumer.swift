@@ -42,7 +42,7 @@ public final class PullConsumer: AsyncSequence, @unchecked Sendable {
                 for i in 0..<Int(list.Count) {
                     if let msg = list.Msgs[i] {
                         continuation.yield(BusMessage(msg))
-                        list.Msgs[i] = nil   // ownership moved to BusMessage
+                        list.Msgs[i] = nil  // ownership moved to BusMessage
                     }
                 }
                 natsMsgList_Destroy(&list)

@@ -56,7 +56,9 @@ public final class ESLSession: Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
 
-    public init(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "switchyard.esl")) {
+    public init(
+        _ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "switchyard.esl")
+    ) {
         self.configuration = configuration
         self.group = group
         var logger = logger

@@ -248,7 +248,8 @@ extension FSNode {
         body: (contentType: String, text: String)? = nil
     ) {
         let toTag = tag == "" ? (channelsByCallID[msg.callID]?.dialog?.localTag ?? newTag()) : tag
-        sendSIP(ResponseBuilder.response(to: msg, status: status, reason: reason, toTag: toTag, extraHeaders: extra, body: body, server: serverName), to: remote)
+        sendSIP(
+            ResponseBuilder.response(to: msg, status: status, reason: reason, toTag: toTag, extraHeaders: extra, body: body, server: serverName), to: remote)
     }
 
     private func remember(final bytes: ByteBuffer, callID: String) {

@@ -148,7 +148,10 @@ final class FSNode {
             ("Channel-Read-Codec-Rate", "8000"),
             ("Channel-Write-Codec-Name", "PCMU"),
             ("Channel-Write-Codec-Rate", "8000"),
-            ("Answer-State", channel.callState == .hangup ? "hangup" : channel.answeredMicros != nil ? "answered" : channel.progressMicros != nil ? "early" : "ringing"),
+            (
+                "Answer-State",
+                channel.callState == .hangup ? "hangup" : channel.answeredMicros != nil ? "answered" : channel.progressMicros != nil ? "early" : "ringing"
+            ),
             ("Caller-Direction", channel.direction.rawValue),
             ("Caller-Logical-Direction", channel.direction.rawValue),
             ("Caller-Username", channel.callerNumber),

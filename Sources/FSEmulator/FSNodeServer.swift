@@ -63,8 +63,10 @@ public final class FSNodeServer: Sendable {
         }.get()
         logger.info(
             "fsnode up",
-            metadata: ["name": "\(configuration.name)", "sip": "\(configuration.sipHost):\(sip.localAddress?.port ?? 0)",
-                       "esl": "\(configuration.eslHost):\(esl.localAddress?.port ?? 0)", "max-channels": "\(configuration.maxChannels)"])
+            metadata: [
+                "name": "\(configuration.name)", "sip": "\(configuration.sipHost):\(sip.localAddress?.port ?? 0)",
+                "esl": "\(configuration.eslHost):\(esl.localAddress?.port ?? 0)", "max-channels": "\(configuration.maxChannels)",
+            ])
         return FSNodeServer(configuration: configuration, node: node, sipChannel: sip, eslChannel: esl)
     }
 

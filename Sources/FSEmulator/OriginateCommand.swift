@@ -30,7 +30,9 @@ public struct OriginateCommand: Sendable, Hashable {
             rest = rest[rest.index(after: end)...]
         }
         let words = rest.split(separator: " ", omittingEmptySubsequences: true)
-        guard words.count >= 2 else { throw .invalid("-USAGE: <call_url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]") }
+        guard words.count >= 2 else {
+            throw .invalid("-USAGE: <call_url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]")
+        }
         let dial = String(words[0])
         let parts = dial.split(separator: "/")
         guard parts.count >= 3, parts[0] == "sofia" || parts[0] == "loopback" || parts[0] == "user" else {

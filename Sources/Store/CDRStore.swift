@@ -90,7 +90,9 @@ public struct CDRStore: Sendable {
             c.jitterMaxMs.map { String($0) }, c.lossPercent.map { String($0) }, c.mos.map { String($0) }, c.incomplete ? "t" : "f", c.coreUUID,
         ]
         let r = try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try conn.execute("insert_cdr", """
+            try conn.execute(
+                "insert_cdr",
+                """
                 WITH done AS (DELETE FROM cdr_live WHERE node = $3 AND channel_uuid = $1)
                 INSERT INTO cdr (channel_uuid, call_id, node, region, direction, from_number, to_number, start_at, answer_at, end_at,
                                  duration_s, billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos,
@@ -139,13 +141,15 @@ public struct CDRStore: Sendable {
     /// Channels recorded live on `node` that have no CDR.
     public func liveChannels(node: String) async throws(StoreError) -> Set<String> {
         let r = try await pool.query(
-            "SELECT l.channel_uuid FROM cdr_live l WHERE l.node = $1 AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.node = l.node AND d.channel_uuid = l.channel_uuid)", [node])
+            "SELECT l.channel_uuid FROM cdr_live l WHERE l.node = $1 AND NOT EXISTS (SELECT 1 FROM cdr d WHERE d.node = l.node AND d.channel_uuid = l.channel_uuid)",
+            [node])
         return Set(r.rows.compactMap { $0["channel_uuid"] })
     }
 
     /// API calls placed on `node` that ended (per the orchestrator) without a CDR.
     public func finishedCallsWithoutCDR(node: String) async throws(StoreError) -> [(id: String, from: String, to: String)] {
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             SELECT c.id::text AS id, c.from_number, c.to_number FROM calls c
             -- Calls that had a channel: 'failed' also covers calls no node took (no channel, no CDR due).
             WHERE c.node = $1 AND (c.answered_at IS NOT NULL OR c.status IN ('completed', 'busy', 'no-answer'))
@@ -162,7 +166,8 @@ public struct CDRStore: Sendable {
 
     /// Records (and returns the increase of) the unidentified gap of one node boot.
     public func reportGap(node: String, coreUUID: String, missing: Int) async throws(StoreError) -> Int {
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             WITH old AS (SELECT missing FROM cdr_gaps WHERE node = $1 AND core_uuid = $2)
             INSERT INTO cdr_gaps (node, core_uuid, missing) VALUES ($1, $2, $3::int)
             ON CONFLICT (node, core_uuid) DO UPDATE SET missing = greatest(cdr_gaps.missing, excluded.missing), reported_at = now()
@@ -173,8 +178,10 @@ public struct CDRStore: Sendable {
 
     /// The CDR of channel `uuid` on `node`, if written: (billsec, hangup cause, incomplete).
     public func find(node: String, channelUUID uuid: String) async throws(StoreError) -> (billsec: Int, answered: Bool, cause: String?, incomplete: Bool)? {
-        guard let row = try await pool.query(
-            "SELECT billsec, answer_at IS NOT NULL AS answered, hangup_cause, incomplete FROM cdr WHERE node = $1 AND channel_uuid = $2", [node, uuid]).first
+        guard
+            let row = try await pool.query(
+                "SELECT billsec, answer_at IS NOT NULL AS answered, hangup_cause, incomplete FROM cdr WHERE node = $1 AND channel_uuid = $2", [node, uuid]
+            ).first
         else { return nil }
         return (row.optionalInt("billsec") ?? 0, row["answered"] == "t", row["hangup_cause"], row["incomplete"] == "t")
     }
@@ -182,7 +189,8 @@ public struct CDRStore: Sendable {
     /// The CDRs of one of `account`'s calls (empty for another account's call).
     public func forCall(account: String, callID: String) async throws(StoreError) -> [CDR] {
         let ts = { (c: String) in "to_char(\(c) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS \(c)" }
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             SELECT d.channel_uuid, d.call_id, d.node, d.region, d.direction, d.from_number, d.to_number, \(ts("start_at")), \(ts("answer_at")),
                    \(ts("end_at")), d.duration_s, d.billsec, d.hangup_cause, d.codec, d.cost::text AS cost
             FROM cdr d JOIN calls c ON c.id::text = d.call_id

@@ -100,7 +100,8 @@ public struct CallStore: Sendable {
             url: try r.string("url"), statusCallback: r["status_callback"],
             statusCallbackEvents: (r["events"] ?? "").split(separator: ",").map(String.init), timeout: try r.int("timeout_s"),
             timeLimit: r.optionalInt("time_limit_s"), region: r["region"], clientState: r["client_state"], status: try r.string("status"),
-            node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"], endCause: r["end_cause"],
+            node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"],
+            endCause: r["end_cause"],
             createdMicros: Int64(try r.string("created_us")) ?? 0, requestHash: r["request_hash"])
     }
 
@@ -119,7 +120,9 @@ public struct CallStore: Sendable {
                     "UPDATE calls SET idempotency_key = NULL WHERE account_id = $1::uuid AND idempotency_key = $2 AND created_at < now() - interval '24 hours'",
                     [new.accountID, key])
             }
-            let inserted = try c.execute("insert_call", """
+            let inserted = try c.execute(
+                "insert_call",
+                """
                 INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
                                    time_limit_s, region, client_state, status, idempotency_key, request_hash)
                 VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13)
@@ -166,7 +169,9 @@ public struct CallStore: Sendable {
     }
 
     /// A page of the account's calls, newest first, optionally filtered.
-    public func list(account: String, status: String? = nil, to: String? = nil, from: String? = nil, pageSize: Int, cursor: String? = nil) async throws(StoreError) -> Page {
+    public func list(
+        account: String, status: String? = nil, to: String? = nil, from: String? = nil, pageSize: Int, cursor: String? = nil
+    ) async throws(StoreError) -> Page {
         var after: (Int64, String)?
         if let cursor {
             let parts = cursor.split(separator: "_")
@@ -177,7 +182,9 @@ public struct CallStore: Sendable {
         }
         let params: [String?] = [account, status, to, from, after.map { String($0.0) }, after?.1, String(pageSize + 1)]
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute("list_calls", """
+            try c.execute(
+                "list_calls",
+                """
                 SELECT \(Self.columns) FROM calls
                 WHERE account_id = $1::uuid
                   AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR to_number = $3) AND ($4::text IS NULL OR from_number = $4)
@@ -214,7 +221,8 @@ public struct CallStore: Sendable {
     /// Queued calls not yet on the stream, older than `age` (the outbox sweeper's work).
     public func unpublished(olderThan age: Duration, limit: Int = 500) async throws(StoreError) -> [Call] {
         let ms = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             SELECT \(Self.columns) FROM calls
             WHERE published_at IS NULL AND created_at < now() - $1::bigint * interval '1 millisecond'
             ORDER BY created_at LIMIT $2::int
@@ -225,7 +233,8 @@ public struct CallStore: Sendable {
     /// Cancels a call that is still queued; nil when it is not queued (or not the account's).
     public func cancelQueued(account: String, id: String) async throws(StoreError) -> Call? {
         guard isUUID(id) else { return nil }
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             UPDATE calls SET status = 'canceled', updated_at = now(), ended_at = now()
             WHERE id = $1::uuid AND account_id = $2::uuid AND status = 'queued'
             RETURNING \(Self.columns)
@@ -241,24 +250,26 @@ public struct CallStore: Sendable {
         // Other log entries (placement attempts) ride in the same statement: one round trip.
         let extra = Self.eventArrays(events)
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute("advance_call", """
-            WITH moved AS (
-                UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
-                    answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
-                    ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END,
-                    end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END
-                WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
-                RETURNING *
-            ), extra AS (
-                INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
-                SELECT $1::uuid, e.kind, e.node, e.region, e.result, e.ms, e.detail
-                FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[]) AS e(kind, node, region, result, ms, detail)
-            ), logged AS (
-                INSERT INTO call_events (call_id, kind, node, result, detail)
-                SELECT id, 'status', node, status, $5 FROM moved
-            )
-            SELECT \(Self.columns) FROM moved
-            """, [id, status, node, String(rank), cause] + extra)
+            try c.execute(
+                "advance_call",
+                """
+                WITH moved AS (
+                    UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
+                        answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
+                        ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END,
+                        end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END
+                    WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
+                    RETURNING *
+                ), extra AS (
+                    INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
+                    SELECT $1::uuid, e.kind, e.node, e.region, e.result, e.ms, e.detail
+                    FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[]) AS e(kind, node, region, result, ms, detail)
+                ), logged AS (
+                    INSERT INTO call_events (call_id, kind, node, result, detail)
+                    SELECT id, 'status', node, status, $5 FROM moved
+                )
+                SELECT \(Self.columns) FROM moved
+                """, [id, status, node, String(rank), cause] + extra)
         }
         return try r.first.map(Self.call)
     }
@@ -266,15 +277,16 @@ public struct CallStore: Sendable {
     /// Postgres array literals of the events' columns, for `unnest`.
     static func eventArrays(_ events: [Event]) -> [String?] {
         func literal(_ values: [String?]) -> String {
-            "{" + values.map { v in
-                guard let v else { return "NULL" }
-                var quoted = "\""
-                for ch in v {
-                    if ch == "\\" || ch == "\"" { quoted.append("\\") }
-                    quoted.append(ch)
-                }
-                return quoted + "\""
-            }.joined(separator: ",") + "}"
+            "{"
+                + values.map { v in
+                    guard let v else { return "NULL" }
+                    var quoted = "\""
+                    for ch in v {
+                        if ch == "\\" || ch == "\"" { quoted.append("\\") }
+                        quoted.append(ch)
+                    }
+                    return quoted + "\""
+                }.joined(separator: ",") + "}"
         }
         return [
             literal(events.map(\.kind)), literal(events.map(\.node)), literal(events.map(\.region)), literal(events.map(\.result)),
@@ -331,7 +343,9 @@ public struct CallStore: Sendable {
     public func record(_ id: String, _ events: [Event]) async throws(StoreError) {
         guard isUUID(id), !events.isEmpty else { return }
         try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
-            try c.execute("record_events", """
+            try c.execute(
+                "record_events",
+                """
                 INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
                 SELECT $1::uuid, e.kind, e.node, e.region, e.result, e.ms, e.detail
                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[]) AS e(kind, node, region, result, ms, detail)
@@ -342,13 +356,15 @@ public struct CallStore: Sendable {
     /// The event log of one of `account`'s calls, oldest first; nil when the call is not the account's.
     public func events(account: String, id: String) async throws(StoreError) -> [Event]? {
         guard try await get(account: account, id: id) != nil else { return nil }
-        let r = try await pool.query("""
+        let r = try await pool.query(
+            """
             SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, kind, node, region, result, elapsed_ms, detail
             FROM call_events WHERE call_id = $1::uuid ORDER BY id
             """, [id])
         return try r.rows.map { (row: QueryResult.Row) throws(StoreError) -> Event in
-            Event(at: try row.string("at"), kind: try row.string("kind"), node: row["node"], region: row["region"], result: try row.string("result"),
-                  elapsedMs: row.optionalInt("elapsed_ms"), detail: row["detail"])
+            Event(
+                at: try row.string("at"), kind: try row.string("kind"), node: row["node"], region: row["region"], result: try row.string("result"),
+                elapsedMs: row.optionalInt("elapsed_ms"), detail: row["detail"])
         }
     }
 

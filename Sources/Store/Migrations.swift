@@ -9,118 +9,124 @@ public enum Migrations {
     }
 
     public static let all: [Migration] = [
-        Migration(version: 1, name: "accounts, calls, cdr, rates", sql: """
-            CREATE TABLE accounts (
-                id          uuid PRIMARY KEY,
-                name        text NOT NULL,
-                key_prefix  text NOT NULL UNIQUE,
-                key_hash    bytea NOT NULL UNIQUE,          -- sha256 of the API key; the key itself is never stored
-                created_at  timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE TABLE calls (
-                id                      uuid PRIMARY KEY,
-                account_id              uuid NOT NULL REFERENCES accounts(id),
-                to_number               text NOT NULL,
-                from_number             text NOT NULL,
-                url                     text NOT NULL,
-                status_callback         text,
-                status_callback_events  text[] NOT NULL DEFAULT '{}',
-                timeout_s               integer NOT NULL,
-                time_limit_s            integer,
-                region                  text,
-                client_state            text,
-                status                  text NOT NULL CHECK (status IN
-                    ('queued', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled')),
-                node                    text,
-                idempotency_key         text,
-                request_hash            text,
-                created_at              timestamptz NOT NULL DEFAULT now(),
-                updated_at              timestamptz NOT NULL DEFAULT now(),
-                answered_at             timestamptz,
-                ended_at                timestamptz,
-                published_at            timestamptz       -- NULL: not yet on the stream (the outbox)
-            );
-            CREATE UNIQUE INDEX calls_idempotency ON calls (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-            CREATE INDEX calls_account_page ON calls (account_id, created_at DESC, id DESC);
-            CREATE INDEX calls_unpublished ON calls (created_at) WHERE published_at IS NULL;
-            CREATE TABLE cdr (
-                channel_uuid    text PRIMARY KEY,             -- one row per channel: a duplicate event writes nothing
-                call_id         text NOT NULL,
-                node            text NOT NULL,
-                region          text,
-                direction       text NOT NULL,
-                from_number     text,
-                to_number       text,
-                start_at        timestamptz,
-                answer_at       timestamptz,
-                end_at          timestamptz,
-                duration_s      integer NOT NULL DEFAULT 0,
-                billsec         integer NOT NULL DEFAULT 0,
-                hangup_cause    text,
-                codec           text,
-                rtp_in_packets  bigint,
-                rtp_in_skipped  bigint,
-                jitter_max_ms   double precision,
-                loss_pct        double precision,
-                mos             double precision,
-                cost            numeric(12, 5),
-                created_at      timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE INDEX cdr_call ON cdr (call_id);
-            CREATE TABLE rates (
-                prefix          text PRIMARY KEY,
-                per_minute      numeric(12, 5) NOT NULL CHECK (per_minute >= 0)
-            );
-            """),
-        Migration(version: 2, name: "CDR gap tracking: incomplete rows, node boot, live channels", sql: """
-            ALTER TABLE cdr ADD COLUMN incomplete boolean NOT NULL DEFAULT false;
-            ALTER TABLE cdr ADD COLUMN core_uuid text;
-            CREATE INDEX cdr_node_core ON cdr (node, core_uuid);
-            -- Channels a CDR writer saw created and not yet written: what a restarted writer checks.
-            CREATE TABLE cdr_live (
-                channel_uuid  text PRIMARY KEY,
-                node          text NOT NULL,
-                core_uuid     text,
-                created_at    timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE INDEX cdr_live_node ON cdr_live (node);
-            -- Channels known to have ended without a CDR that could not be identified, per node boot.
-            CREATE TABLE cdr_gaps (
-                node          text NOT NULL,
-                core_uuid     text NOT NULL,
-                missing       integer NOT NULL,
-                reported_at   timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (node, core_uuid)
-            );
-            """),
-        Migration(version: 3, name: "CDRs keyed by node and channel; the call's event log; end causes", sql: """
-            -- A channel UUID is unique on one node, not across nodes: a call id that got channels on two
-            -- nodes keeps both rows (and both costs), and the second is reported as an error.
-            ALTER TABLE cdr DROP CONSTRAINT cdr_pkey;
-            ALTER TABLE cdr ADD PRIMARY KEY (node, channel_uuid);
-            ALTER TABLE cdr_live DROP CONSTRAINT cdr_live_pkey;
-            ALTER TABLE cdr_live ADD PRIMARY KEY (node, channel_uuid);
-            ALTER TABLE calls ADD COLUMN end_cause text;
-            -- Why a call went where it went and what happened: placement attempts, status changes,
-            -- reconciliations and callback deliveries, in order.
-            CREATE TABLE call_events (
-                id          bigserial PRIMARY KEY,
-                call_id     uuid NOT NULL,
-                at          timestamptz NOT NULL DEFAULT now(),
-                kind        text NOT NULL CHECK (kind IN ('attempt', 'status', 'reconcile', 'callback')),
-                node        text,
-                region      text,
-                result      text NOT NULL,
-                elapsed_ms  integer,
-                detail      text
-            );
-            CREATE INDEX call_events_call ON call_events (call_id, id);
-            CREATE INDEX calls_node_open ON calls (node) WHERE status IN ('queued', 'ringing', 'in-progress');
-            -- The key status callbacks are signed with (Twilio's AuthToken): kept, since an HMAC needs it.
-            ALTER TABLE accounts ADD COLUMN signing_secret text;
-            UPDATE accounts SET signing_secret = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
-            ALTER TABLE accounts ALTER COLUMN signing_secret SET NOT NULL;
-            """),
+        Migration(
+            version: 1, name: "accounts, calls, cdr, rates",
+            sql: """
+                CREATE TABLE accounts (
+                    id          uuid PRIMARY KEY,
+                    name        text NOT NULL,
+                    key_prefix  text NOT NULL UNIQUE,
+                    key_hash    bytea NOT NULL UNIQUE,          -- sha256 of the API key; the key itself is never stored
+                    created_at  timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE TABLE calls (
+                    id                      uuid PRIMARY KEY,
+                    account_id              uuid NOT NULL REFERENCES accounts(id),
+                    to_number               text NOT NULL,
+                    from_number             text NOT NULL,
+                    url                     text NOT NULL,
+                    status_callback         text,
+                    status_callback_events  text[] NOT NULL DEFAULT '{}',
+                    timeout_s               integer NOT NULL,
+                    time_limit_s            integer,
+                    region                  text,
+                    client_state            text,
+                    status                  text NOT NULL CHECK (status IN
+                        ('queued', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled')),
+                    node                    text,
+                    idempotency_key         text,
+                    request_hash            text,
+                    created_at              timestamptz NOT NULL DEFAULT now(),
+                    updated_at              timestamptz NOT NULL DEFAULT now(),
+                    answered_at             timestamptz,
+                    ended_at                timestamptz,
+                    published_at            timestamptz       -- NULL: not yet on the stream (the outbox)
+                );
+                CREATE UNIQUE INDEX calls_idempotency ON calls (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+                CREATE INDEX calls_account_page ON calls (account_id, created_at DESC, id DESC);
+                CREATE INDEX calls_unpublished ON calls (created_at) WHERE published_at IS NULL;
+                CREATE TABLE cdr (
+                    channel_uuid    text PRIMARY KEY,             -- one row per channel: a duplicate event writes nothing
+                    call_id         text NOT NULL,
+                    node            text NOT NULL,
+                    region          text,
+                    direction       text NOT NULL,
+                    from_number     text,
+                    to_number       text,
+                    start_at        timestamptz,
+                    answer_at       timestamptz,
+                    end_at          timestamptz,
+                    duration_s      integer NOT NULL DEFAULT 0,
+                    billsec         integer NOT NULL DEFAULT 0,
+                    hangup_cause    text,
+                    codec           text,
+                    rtp_in_packets  bigint,
+                    rtp_in_skipped  bigint,
+                    jitter_max_ms   double precision,
+                    loss_pct        double precision,
+                    mos             double precision,
+                    cost            numeric(12, 5),
+                    created_at      timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX cdr_call ON cdr (call_id);
+                CREATE TABLE rates (
+                    prefix          text PRIMARY KEY,
+                    per_minute      numeric(12, 5) NOT NULL CHECK (per_minute >= 0)
+                );
+                """),
+        Migration(
+            version: 2, name: "CDR gap tracking: incomplete rows, node boot, live channels",
+            sql: """
+                ALTER TABLE cdr ADD COLUMN incomplete boolean NOT NULL DEFAULT false;
+                ALTER TABLE cdr ADD COLUMN core_uuid text;
+                CREATE INDEX cdr_node_core ON cdr (node, core_uuid);
+                -- Channels a CDR writer saw created and not yet written: what a restarted writer checks.
+                CREATE TABLE cdr_live (
+                    channel_uuid  text PRIMARY KEY,
+                    node          text NOT NULL,
+                    core_uuid     text,
+                    created_at    timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX cdr_live_node ON cdr_live (node);
+                -- Channels known to have ended without a CDR that could not be identified, per node boot.
+                CREATE TABLE cdr_gaps (
+                    node          text NOT NULL,
+                    core_uuid     text NOT NULL,
+                    missing       integer NOT NULL,
+                    reported_at   timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (node, core_uuid)
+                );
+                """),
+        Migration(
+            version: 3, name: "CDRs keyed by node and channel; the call's event log; end causes",
+            sql: """
+                -- A channel UUID is unique on one node, not across nodes: a call id that got channels on two
+                -- nodes keeps both rows (and both costs), and the second is reported as an error.
+                ALTER TABLE cdr DROP CONSTRAINT cdr_pkey;
+                ALTER TABLE cdr ADD PRIMARY KEY (node, channel_uuid);
+                ALTER TABLE cdr_live DROP CONSTRAINT cdr_live_pkey;
+                ALTER TABLE cdr_live ADD PRIMARY KEY (node, channel_uuid);
+                ALTER TABLE calls ADD COLUMN end_cause text;
+                -- Why a call went where it went and what happened: placement attempts, status changes,
+                -- reconciliations and callback deliveries, in order.
+                CREATE TABLE call_events (
+                    id          bigserial PRIMARY KEY,
+                    call_id     uuid NOT NULL,
+                    at          timestamptz NOT NULL DEFAULT now(),
+                    kind        text NOT NULL CHECK (kind IN ('attempt', 'status', 'reconcile', 'callback')),
+                    node        text,
+                    region      text,
+                    result      text NOT NULL,
+                    elapsed_ms  integer,
+                    detail      text
+                );
+                CREATE INDEX call_events_call ON call_events (call_id, id);
+                CREATE INDEX calls_node_open ON calls (node) WHERE status IN ('queued', 'ringing', 'in-progress');
+                -- The key status callbacks are signed with (Twilio's AuthToken): kept, since an HMAC needs it.
+                ALTER TABLE accounts ADD COLUMN signing_secret text;
+                UPDATE accounts SET signing_secret = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+                ALTER TABLE accounts ALTER COLUMN signing_secret SET NOT NULL;
+                """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.
@@ -129,7 +135,8 @@ public enum Migrations {
         // Under the lock too: two concurrent CREATE TABLE IF NOT EXISTS can still collide (23505).
         try await pool.transaction { (c: PostgresConnectionHandle) throws(StoreError) in
             try c.query("SELECT pg_advisory_xact_lock(7201994)")
-            try c.query("""
+            try c.query(
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
                 """)

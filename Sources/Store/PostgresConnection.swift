@@ -42,10 +42,12 @@ final class PostgresConnection: @unchecked Sendable {
         }
         // Notices (e.g. "relation already exists, skipping") go to the logger, not stderr.
         let box = notices.toOpaque()
-        PQsetNoticeProcessor(c, { arg, message in
-            guard let arg, let message else { return }
-            Unmanaged<NoticeBox>.fromOpaque(arg).takeUnretainedValue().log(String(cString: message))
-        }, box)
+        PQsetNoticeProcessor(
+            c,
+            { arg, message in
+                guard let arg, let message else { return }
+                Unmanaged<NoticeBox>.fromOpaque(arg).takeUnretainedValue().log(String(cString: message))
+            }, box)
     }
 
     /// Closes the connection; the next statement reconnects.
@@ -70,7 +72,8 @@ final class PostgresConnection: @unchecked Sendable {
     func query(_ sql: String, _ params: [String?] = [], context: String = "") throws(StoreError) -> QueryResult {
         try ensureConnected()
         // Without parameters, the simple protocol: it allows several statements (migrations).
-        let result = params.isEmpty
+        let result =
+            params.isEmpty
             ? PQexec(conn, sql)
             : withCStrings(params) { values in PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0) }
         return try consume(result, context: context.isEmpty ? String(sql.prefix(60)) : context)
@@ -101,7 +104,8 @@ final class PostgresConnection: @unchecked Sendable {
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
-            let code: StoreError.Code = sqlState == "23505" ? .uniqueViolation : (conn.map { PQstatus($0) != CONNECTION_OK } ?? true) ? .connectionFailed : .queryFailed
+            let code: StoreError.Code =
+                sqlState == "23505" ? .uniqueViolation : (conn.map { PQstatus($0) != CONNECTION_OK } ?? true) ? .connectionFailed : .queryFailed
             // 25006: this server became a standby (a failover); 57P01/57P02/57P03: it is going
             // away. The connection is dropped so the next use finds the primary again.
             if let sqlState, ["25006", "57P01", "57P02", "57P03"].contains(sqlState) { drop() }
@@ -155,5 +159,5 @@ extension String {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -60,7 +60,9 @@ public final class CDRWriter: Sendable {
         try await bus.ensureStream(Self.stream)
         let lanesDone = Task { await self.lanes.run { e, node in await self.event(e, node: node) } }
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.sessions.run(); return false }
+            group.addTask {
+                await self.sessions.run(); return false
+            }
             group.addTask {
                 for await u in self.sessions.updates {
                     switch u.update {
@@ -84,8 +86,12 @@ public final class CDRWriter: Sendable {
         // No event comes in any more: write the ones received.
         lanes.finish()
         let drained = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await lanesDone.value; return true }
-            group.addTask { try? await Task.sleep(for: drainTimeout); return false }
+            group.addTask {
+                await lanesDone.value; return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: drainTimeout); return false
+            }
             let first = await group.next() ?? false
             group.cancelAll()
             return first
@@ -132,8 +138,9 @@ public final class CDRWriter: Sendable {
                 case .writtenBesideOthers(let others):
                     written.increment()
                     secondChannels.increment()
-                    logger.error("a call id has CDRs on more than one channel: the call was placed twice",
-                                 metadata: ["call": "\(cdr.callID)", "node": "\(cdr.node)", "channel": "\(cdr.channelUUID)", "others": "\(others)"])
+                    logger.error(
+                        "a call id has CDRs on more than one channel: the call was placed twice",
+                        metadata: ["call": "\(cdr.callID)", "node": "\(cdr.node)", "channel": "\(cdr.channelUUID)", "others": "\(others)"])
                 case .unchanged:
                     duplicates.increment()
                 }
@@ -158,8 +165,8 @@ public final class CDRWriter: Sendable {
     /// After a (re)connect: find the channels that ended while nobody listened (see the type's doc).
     private func reconcile(_ node: Node) async {
         guard let session = sessions.session(node.name),
-              let json = try? await session.api("show channels as json", timeout: .seconds(5)),
-              let status = try? await session.api("status", timeout: .seconds(5))
+            let json = try? await session.api("show channels as json", timeout: .seconds(5)),
+            let status = try? await session.api("status", timeout: .seconds(5))
         else {
             logger.warning("reconcile: could not read the node's channels", metadata: ["node": "\(node.name)"])
             return
@@ -183,8 +190,9 @@ public final class CDRWriter: Sendable {
                     let increase = try await cdrs.reportGap(node: node.name, coreUUID: core, missing: gap)
                     if increase > 0 {
                         unidentified.increment(by: increase)
-                        logger.error("CDR gap (unidentified): channels started and ended on the node while no CDR writer listened",
-                                     metadata: ["node": "\(node.name)", "count": "\(increase)", "core-uuid": "\(core)"])
+                        logger.error(
+                            "CDR gap (unidentified): channels started and ended on the node while no CDR writer listened",
+                            metadata: ["node": "\(node.name)", "count": "\(increase)", "core-uuid": "\(core)"])
                     }
                 }
             }
@@ -196,13 +204,15 @@ public final class CDRWriter: Sendable {
 
     private func writeIncomplete(uuid: String, callID: String, from: String?, to: String?, node: Node, core: String?, why: String) async {
         missed.increment()
-        logger.error("CDR gap: a channel ended while no writer listened; writing an incomplete CDR",
-                     metadata: ["node": "\(node.name)", "channel": "\(uuid)", "why": "\(why)"])
-        await write(CDRStore.NewCDR(
-            channelUUID: uuid, callID: callID, node: node.name, region: node.region, direction: from == nil ? "unknown" : "outbound", from: from, to: to,
-            startMicros: 0, answerMicros: 0, endMicros: Int64(Date().timeIntervalSince1970 * 1_000_000), duration: 0, billsec: 0,
-            hangupCause: "UNKNOWN_MISSED_EVENT", codec: nil, rtpInPackets: nil, rtpInSkipped: nil, jitterMaxMs: nil, lossPercent: nil, mos: nil,
-            incomplete: true, coreUUID: core))
+        logger.error(
+            "CDR gap: a channel ended while no writer listened; writing an incomplete CDR",
+            metadata: ["node": "\(node.name)", "channel": "\(uuid)", "why": "\(why)"])
+        await write(
+            CDRStore.NewCDR(
+                channelUUID: uuid, callID: callID, node: node.name, region: node.region, direction: from == nil ? "unknown" : "outbound", from: from, to: to,
+                startMicros: 0, answerMicros: 0, endMicros: Int64(Date().timeIntervalSince1970 * 1_000_000), duration: 0, billsec: 0,
+                hangupCause: "UNKNOWN_MISSED_EVENT", codec: nil, rtpInPackets: nil, rtpInSkipped: nil, jitterMaxMs: nil, lossPercent: nil, mos: nil,
+                incomplete: true, coreUUID: core))
     }
 
     /// `N session(s) since startup` of `api status`.

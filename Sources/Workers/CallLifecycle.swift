@@ -254,7 +254,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
             return [.ackJob, .forget]
         }
         attempts += 1
-        generation += 1   // an earlier attempt's accept timer is void
+        generation += 1  // an earlier attempt's accept timer is void
         let a = Attempt(number: attempts, placement: p, started: now)
         phase = .originating(a)
         return [.originate(p, attempt: a.number), startTimer(.accept, settings.acceptTimeout)]
@@ -279,7 +279,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         switch phase {
         case .originating(let a) where a.number == n: attempt = a
         case .confirming(_, let a?, _) where a.number == n: attempt = a
-        default: return []   // late, or the channel is already known
+        default: return []  // late, or the channel is already known
         }
         let text = reply.trimmingWhitespace()
         guard text.hasPrefix("-ERR") else {
@@ -329,7 +329,9 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
             return actions
         case .ended(let status):
             var actions: [Action] = []
-            if let attempt { actions.append(.recordAttempt(attempt.placement, result: "ended (its CDR is written)", elapsed: attempt.started.duration(to: now))) }
+            if let attempt {
+                actions.append(.recordAttempt(attempt.placement, result: "ended (its CDR is written)", elapsed: attempt.started.duration(to: now)))
+            }
             return actions + end(status, node: node, cause: nil)
         case .absent:
             if let attempt {
@@ -342,8 +344,10 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
             if now >= until {
                 var actions: [Action] = []
                 if let attempt {
-                    actions.append(.recordAttempt(attempt.placement, result: "state unknown for \(settings.confirmFor): not redialed (\(why))",
-                                                  elapsed: attempt.started.duration(to: now)))
+                    actions.append(
+                        .recordAttempt(
+                            attempt.placement, result: "state unknown for \(settings.confirmFor): not redialed (\(why))",
+                            elapsed: attempt.started.duration(to: now)))
                 }
                 return actions + end("failed", node: node, cause: "node-unreachable")
             }
@@ -352,7 +356,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private mutating func timer(_ t: TimerID, now: C.Instant) -> [Action] {
-        guard t.generation == generation else { return [] }   // a stale timer
+        guard t.generation == generation else { return [] }  // a stale timer
         switch (t.kind, phase) {
         case (.accept, .originating(let a)):
             return confirm(node: a.placement.node, attempt: a, now: now, note: "no channel within \(settings.acceptTimeout)")
@@ -365,7 +369,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
 
     private mutating func created(on node: String, attempt: Attempt?, now: C.Instant, via: String) -> [Action] {
         phase = .live(node: node, answered: false)
-        generation += 1   // the accept and confirm timers are void
+        generation += 1  // the accept and confirm timers are void
         var actions: [Action] = []
         if let attempt { actions.append(.recordAttempt(attempt.placement, result: "created (\(via))", elapsed: attempt.started.duration(to: now))) }
         actions.append(.setStatus("ringing", node: node, cause: nil, channelLost: false))
@@ -459,7 +463,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         switch phase {
         case .live(let n, let a) where n == node: answeredBefore = a
         case .idle: answeredBefore = stored == "in-progress"
-        default: return []   // placing: the attempt's own timers decide
+        default: return []  // placing: the attempt's own timers decide
         }
         switch p {
         case .present(let answered):

@@ -1,7 +1,7 @@
 import Foundation
 import NIOPosix
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a status callback may go: the URL's host is resolved and refused when any of its
@@ -87,7 +87,7 @@ enum DestinationPolicy {
         guard a.count == 16 else { return "unknown family" }
         if a.allSatisfy({ $0 == 0 }) { return "unspecified" }
         if a[0..<15].allSatisfy({ $0 == 0 }) && a[15] == 1 { return "loopback" }
-        if a[0..<10].allSatisfy({ $0 == 0 }) && a[10] == 0xff && a[11] == 0xff { return internalRange(Array(a[12..<16])) }   // IPv4-mapped
+        if a[0..<10].allSatisfy({ $0 == 0 }) && a[10] == 0xff && a[11] == 0xff { return internalRange(Array(a[12..<16])) }  // IPv4-mapped
         if a[0] == 0xfe && (a[1] & 0xc0) == 0x80 { return "link-local" }
         if (a[0] & 0xfe) == 0xfc { return "private (unique local)" }
         if a[0] == 0xff { return "multicast" }

@@ -24,8 +24,9 @@ public final class NodeSessions: Sendable {
             var l = logger
             l[metadataKey: "node"] = "\(node.name)"
             sessions[node.name] = ESLSession(
-                .init(host: node.esl!.host, port: node.esl!.port, password: password, events: events, heartbeatTimeout: heartbeatTimeout,
-                      initialBackoff: .milliseconds(200), maxBackoff: .seconds(2)),
+                .init(
+                    host: node.esl!.host, port: node.esl!.port, password: password, events: events, heartbeatTimeout: heartbeatTimeout,
+                    initialBackoff: .milliseconds(200), maxBackoff: .seconds(2)),
                 logger: l)
         }
         self.sessions = sessions

@@ -43,10 +43,12 @@ public final class Orchestrator: Sendable {
         /// Let status callbacks reach loopback and private addresses (tests, labs; off in production).
         public var allowPrivateCallbacks: Bool
 
-        public init(regions: RegionsConfig, region: String?, gateway: String = "carrier", eslPassword: String = "ClueCon",
-                    acceptTimeout: Duration = .seconds(5), confirmFor: Duration = .seconds(30), nodeLostAfter: Duration = .seconds(30),
-                    ackWait: Duration = .seconds(30), maxInFlight: Int = 256, drainTimeout: Duration = .seconds(15),
-                    allowPrivateCallbacks: Bool = false) {
+        public init(
+            regions: RegionsConfig, region: String?, gateway: String = "carrier", eslPassword: String = "ClueCon",
+            acceptTimeout: Duration = .seconds(5), confirmFor: Duration = .seconds(30), nodeLostAfter: Duration = .seconds(30),
+            ackWait: Duration = .seconds(30), maxInFlight: Int = 256, drainTimeout: Duration = .seconds(15),
+            allowPrivateCallbacks: Bool = false
+        ) {
             self.regions = regions
             self.region = region
             self.gateway = gateway
@@ -95,7 +97,8 @@ public final class Orchestrator: Sendable {
         self.cdrs = CDRStore(pool: pool)
         self.bus = bus
         self.logger = logger
-        self.callbacks = StatusCallbacks(calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
+        self.callbacks = StatusCallbacks(
+            calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
         var d = NodeDispatcher(config: config.regions, localRegion: config.region)
         // Health comes from ESL here (no OPTIONS prober): a node is usable once connected.
         for node in config.regions.allNodes { d.reportFailure(node: node.name, now: .now, reason: "ESL not connected yet", retryAfter: .zero) }
@@ -108,14 +111,25 @@ public final class Orchestrator: Sendable {
     public func run() async throws {
         try await bus.ensureStream(CallJobs.stream)
         let consumer = try await bus.pullConsumer(
-            ConsumerConfig(stream: CallJobs.stream.name, durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 1000,
-                           maxAckPending: config.maxInFlight * 2, batch: 32))
+            ConsumerConfig(
+                stream: CallJobs.stream.name, durable: "orchestrator", subject: "calls.>", ackWait: config.ackWait, maxDeliver: 1000,
+                maxAckPending: config.maxInFlight * 2, batch: 32))
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.sessions.run(); return false }
-            group.addTask { await self.routeUpdates(); return false }
-            group.addTask { await self.lanes.run { id, input in await self.handle(id, input) }; return false }
-            group.addTask { await self.sweepLostNodes(); return false }
-            group.addTask { await self.consume(consumer); return false }
+            group.addTask {
+                await self.sessions.run(); return false
+            }
+            group.addTask {
+                await self.routeUpdates(); return false
+            }
+            group.addTask {
+                await self.lanes.run { id, input in await self.handle(id, input) }; return false
+            }
+            group.addTask {
+                await self.sweepLostNodes(); return false
+            }
+            group.addTask {
+                await self.consume(consumer); return false
+            }
             group.addTask {
                 // Graceful shutdown: take no new job, let the calls being placed finish (bounded).
                 // Cancelled instead: stop at once.
@@ -211,8 +225,9 @@ public final class Orchestrator: Sendable {
                 return
             }
             let ageSeconds = (Int64(Date().timeIntervalSince1970 * 1_000_000) - call.createdMicros) / 1_000_000
-            let job = Lifecycle.Job(status: call.status, node: call.node, region: call.region, mayWait: ageSeconds < Int64(call.timeout),
-                                    deliveries: Int(message.deliveries))
+            let job = Lifecycle.Job(
+                status: call.status, node: call.node, region: call.region, mayWait: ageSeconds < Int64(call.timeout),
+                deliveries: Int(message.deliveries))
             if message.deliveries > 1 { log.notice("redelivered job", metadata: ["status": "\(call.status)", "node": "\(call.node ?? "-")"]) }
             await step(id, .job(job), logger: log, message: message, call: call)
         case .cancelJob(let message):
@@ -231,8 +246,10 @@ public final class Orchestrator: Sendable {
 
     /// Feeds one event to the call's lifecycle and performs what it asks, feeding back the
     /// results that are immediate.
-    private func step(_ id: String, _ first: Lifecycle.Event, logger: Logger, message: BusMessage? = nil, call row: CallStore.Call? = nil,
-                      hint: CallJobs.Job? = nil) async {
+    private func step(
+        _ id: String, _ first: Lifecycle.Event, logger: Logger, message: BusMessage? = nil, call row: CallStore.Call? = nil,
+        hint: CallJobs.Job? = nil
+    ) async {
         var queue: [Lifecycle.Event] = [first]
         var incoming = message
         if let row { state.withLock { $0.rows[id] = row } }
@@ -274,7 +291,8 @@ public final class Orchestrator: Sendable {
     }
 
     /// Performs one action; returns an event to feed back at once, if the result is immediate.
-    private func perform(_ action: Lifecycle.Action, id: String, logger: Logger, incoming: inout BusMessage?, ctx: inout StepContext) async -> Lifecycle.Event? {
+    private func perform(_ action: Lifecycle.Action, id: String, logger: Logger, incoming: inout BusMessage?, ctx: inout StepContext) async -> Lifecycle.Event?
+    {
         let call = ctx.call
         switch action {
         case .chooseNodes(let excluding):
@@ -470,11 +488,12 @@ public final class Orchestrator: Sendable {
                 if channelLost, let node {
                     reconciledCalls.increment()
                     let n = config.regions.allNodes.first { $0.name == node }
-                    _ = try? await cdrs.insert(CDRStore.NewCDR(
-                        channelUUID: id, callID: id, node: node, region: n?.region, direction: "outbound", from: changed.from, to: changed.to,
-                        startMicros: 0, answerMicros: 0, endMicros: Int64(Date().timeIntervalSince1970 * 1_000_000), duration: 0, billsec: 0,
-                        hangupCause: "UNKNOWN_MISSED_EVENT", codec: nil, rtpInPackets: nil, rtpInSkipped: nil, jitterMaxMs: nil, lossPercent: nil,
-                        mos: nil, incomplete: true))
+                    _ = try? await cdrs.insert(
+                        CDRStore.NewCDR(
+                            channelUUID: id, callID: id, node: node, region: n?.region, direction: "outbound", from: changed.from, to: changed.to,
+                            startMicros: 0, answerMicros: 0, endMicros: Int64(Date().timeIntervalSince1970 * 1_000_000), duration: 0, billsec: 0,
+                            hangupCause: "UNKNOWN_MISSED_EVENT", codec: nil, rtpInPackets: nil, rtpInSkipped: nil, jitterMaxMs: nil, lossPercent: nil,
+                            mos: nil, incomplete: true))
                     logger.error("call ended without its hangup event: incomplete CDR written", metadata: ["node": "\(node)", "cause": "\(cause ?? "-")"])
                 }
                 return
@@ -555,7 +574,7 @@ public final class Orchestrator: Sendable {
         do {
             // The database first, then the node: a call open in the database has its channel
             // already, unless it ended since (checked again below).
-            let open = try await calls.open(node: node.name).filter { $0.status != "queued" }   // queued: its job is still held
+            let open = try await calls.open(node: node.name).filter { $0.status != "queued" }  // queued: its job is still held
             let json = try await session.api("show channels as json", timeout: .seconds(5))
             let channels = Self.channelStates(fromShowChannels: json)
             let finishedMeanwhile = try await calls.finalized(open.map(\.id))
@@ -592,7 +611,8 @@ public final class Orchestrator: Sendable {
             for node in due {
                 do {
                     let open = try await calls.open(node: node).filter { $0.status != "queued" }
-                    logger.error("node lost: ending its open calls", metadata: ["node": "\(node)", "calls": "\(open.count)", "after": "\(config.nodeLostAfter)"])
+                    logger.error(
+                        "node lost: ending its open calls", metadata: ["node": "\(node)", "calls": "\(open.count)", "after": "\(config.nodeLostAfter)"])
                     for (id, _) in open { submit(id, .nodeLost(node: node)) }
                     lostSince.withLock { if $0[node] != nil { $0[node]?.swept = true } }
                 } catch {

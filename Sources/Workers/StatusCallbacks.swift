@@ -123,8 +123,11 @@ final class StatusCallbacks: Sendable {
                 let ms = Self.milliseconds(started.duration(to: .now))
                 if (200..<300).contains(response.status.code) {
                     delivered.increment()
-                    try? await calls.record(call.id, CallStore.Event(kind: "callback", result: "delivered \(response.status.code)", elapsedMs: ms,
-                                                                     detail: "\(event), attempt \(attempt)"))
+                    try? await calls.record(
+                        call.id,
+                        CallStore.Event(
+                            kind: "callback", result: "delivered \(response.status.code)", elapsedMs: ms,
+                            detail: "\(event), attempt \(attempt)"))
                     return
                 }
                 lastError = "HTTP \(response.status.code)"

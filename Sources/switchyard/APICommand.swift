@@ -107,7 +107,9 @@ struct AccountsCommand: AsyncParsableCommand {
                 if quiet {
                     print(key)
                 } else {
-                    print("account \(account.id) (\(account.name))\napi key: \(key)\n(store it now: only its hash is kept)\ncallback signing secret: \(account.signingSecret ?? "-")")
+                    print(
+                        "account \(account.id) (\(account.name))\napi key: \(key)\n(store it now: only its hash is kept)\ncallback signing secret: \(account.signingSecret ?? "-")"
+                    )
                 }
             } catch {
                 await pool.shutdown()

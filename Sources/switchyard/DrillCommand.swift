@@ -4,7 +4,7 @@ import Foundation
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `switchyard drill`: brings the two-region stack up (as `up` does, reusing its data), runs
@@ -118,7 +118,9 @@ struct DrillCommand: ParsableCommand {
         let victims = victimNames(regions, kill: kill)
         let deadNodes = kill[0] == "node" ? [kill[1]] : regions.region(named: kill[1])?.nodes.map(\.name) ?? []
         let survivingRegions = kill[0] == "region" ? Layout.regions.filter { $0 != kill[1] } : Layout.regions
-        stack.say("drill: \(Int(duration)) s of load (\(sipRate) SIP calls/s and \(apiRate) API creates/s per region), \(fault.verb) \(kill.joined(separator: " ")) at \(Int(at)) s\(restoreAfter.map { ", restore after \(Int($0)) s" } ?? "")")
+        stack.say(
+            "drill: \(Int(duration)) s of load (\(sipRate) SIP calls/s and \(apiRate) API creates/s per region), \(fault.verb) \(kill.joined(separator: " ")) at \(Int(at)) s\(restoreAfter.map { ", restore after \(Int($0)) s" } ?? "")"
+        )
 
         let recorder = Recorder()
         let start = Date()
@@ -133,7 +135,8 @@ struct DrillCommand: ParsableCommand {
             p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
             p.currentDirectoryURL = dir
             p.arguments = [
-                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i", Layout.net.callerHost[r],
+                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i",
+                Layout.net.callerHost[r],
                 "-p", String(26060 + r), "-r", String(sipRate), "-m", String(Int(Double(sipRate) * duration)), "-nostdin",
                 "-timeout", "\(Int(duration + 30))s", "-recv_timeout", "8000", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
                 "-trace_err", "-error_file", "errors.log",
@@ -173,7 +176,9 @@ struct DrillCommand: ParsableCommand {
                     guard let body = UpCommand.Stack.httpGet(host: Layout.net.regionHost[i], port: port, path: "/metrics")?.body else { continue }
                     for line in body.split(separator: "\n") where line.hasPrefix("sip_invites_routed_total{node=\"") {
                         let node = line.dropFirst("sip_invites_routed_total{node=\"".count).prefix { $0 != "\"" }
-                        if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { recorder.routed(t: t, proxy: port, node: String(node), count: value) }
+                        if let value = line.split(separator: " ").last.flatMap({ Double($0) }) {
+                            recorder.routed(t: t, proxy: port, node: String(node), count: value)
+                        }
                     }
                 }
                 recorder.primary(t: t, name: UpCommand.patroniLeader().map { Layout.patroni[$0].name })
@@ -221,7 +226,11 @@ struct DrillCommand: ParsableCommand {
             if let state = Self.callState(database: database, ids: accepted) {
                 (statuses, cdrCounts) = state
                 read = true
-                if accepted.allSatisfy({ statuses[$0].map(final.contains) ?? false }), accepted.allSatisfy({ statuses[$0] != "completed" || cdrCounts[$0] != nil }) { break }
+                if accepted.allSatisfy({ statuses[$0].map(final.contains) ?? false }),
+                    accepted.allSatisfy({ statuses[$0] != "completed" || cdrCounts[$0] != nil })
+                {
+                    break
+                }
             }
             Thread.sleep(forTimeInterval: 1)
         } while Date() < settleUntil
@@ -273,17 +282,27 @@ struct DrillCommand: ParsableCommand {
             }
             report["region_rejoined"] = rejoined
         }
-        report["regions"] = Dictionary(uniqueKeysWithValues: sip.map { region, f in
-            (region, ["sip_calls": f.created, "sip_ok": f.successful, "sip_setup_failures": f.setupFailures, "sip_failed_in_call": f.failedInCall, "sip_setup_p99_ms": f.p99,
-                      "api_creates": creates.filter { $0.region == region }.count, "api_errors": creates.filter { $0.region == region && $0.status != 201 }.count] as [String: Any])
-        })
+        report["regions"] = Dictionary(
+            uniqueKeysWithValues: sip.map { region, f in
+                (
+                    region,
+                    [
+                        "sip_calls": f.created, "sip_ok": f.successful, "sip_setup_failures": f.setupFailures, "sip_failed_in_call": f.failedInCall,
+                        "sip_setup_p99_ms": f.p99,
+                        "api_creates": creates.filter { $0.region == region }.count,
+                        "api_errors": creates.filter { $0.region == region && $0.status != 201 }.count,
+                    ] as [String: Any]
+                )
+            })
 
         let jsonURL = URL(fileURLWithPath: jsonOut ?? root.appendingPathComponent("drill/drill.json").path)
         try FileManager.default.createDirectory(at: jsonURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: jsonURL)
         let svgURL = jsonURL.deletingPathExtension().appendingPathExtension("svg")
-        try DrillPicture.svg(recorder: recorder, creates: creates, faultAt: faultAt, detectedAt: lastToDead, recoveredAt: recovery, restoredAt: restoredAt,
-                             end: loadEnd, title: "switchyard drill: \(fault.verb) \(kill.joined(separator: " "))").write(to: svgURL, atomically: true, encoding: .utf8)
+        try DrillPicture.svg(
+            recorder: recorder, creates: creates, faultAt: faultAt, detectedAt: lastToDead, recoveredAt: recovery, restoredAt: restoredAt,
+            end: loadEnd, title: "switchyard drill: \(fault.verb) \(kill.joined(separator: " "))"
+        ).write(to: svgURL, atomically: true, encoding: .utf8)
         let text = report.keys.sorted().filter { $0 != "regions" }.map { "  \($0.padding(toLength: 34, withPad: " ", startingAt: 0)) \(report[$0]!)" }
         stack.say("drill report (\(jsonURL.path), picture \(svgURL.path)):\n" + text.joined(separator: "\n"))
     }
@@ -328,14 +347,19 @@ struct DrillCommand: ParsableCommand {
             let list = "{" + ids.joined(separator: ",") + "}"
             do {
                 let calls = try await pool.query("SELECT id::text AS id, status FROM calls WHERE id::text = ANY($1::text[])", [list])
-                box.statuses = Dictionary(calls.rows.compactMap { r in r["id"].flatMap { id in r["status"].map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
-                let cdrs = try await pool.query("""
+                box.statuses = Dictionary(
+                    calls.rows.compactMap { r in r["id"].flatMap { id in r["status"].map { (id, $0) } } }, uniquingKeysWith: { a, _ in a })
+                let cdrs = try await pool.query(
+                    """
                     SELECT call_id, count(*) AS n, count(DISTINCT (node, channel_uuid)) AS channels, count(DISTINCT node) AS nodes
                     FROM cdr WHERE call_id = ANY($1::text[]) GROUP BY call_id
                     """, [list])
-                box.cdrs = Dictionary(cdrs.rows.compactMap { r in
-                    r["call_id"].map { ($0, CDRCount(rows: r.optionalInt("n") ?? 0, channels: r.optionalInt("channels") ?? 0, nodes: r.optionalInt("nodes") ?? 0)) }
-                }, uniquingKeysWith: { a, _ in a })
+                box.cdrs = Dictionary(
+                    cdrs.rows.compactMap { r in
+                        r["call_id"].map {
+                            ($0, CDRCount(rows: r.optionalInt("n") ?? 0, channels: r.optionalInt("channels") ?? 0, nodes: r.optionalInt("nodes") ?? 0))
+                        }
+                    }, uniquingKeysWith: { a, _ in a })
                 box.ok = true
             } catch {
                 box.ok = false
@@ -366,7 +390,8 @@ struct DrillCommand: ParsableCommand {
             }
         }
         var times: [Double] = []
-        if let rtt = files.first(where: { $0.hasSuffix("_rtt.csv") }), let text = try? String(contentsOf: dir.appendingPathComponent(rtt), encoding: .isoLatin1) {
+        if let rtt = files.first(where: { $0.hasSuffix("_rtt.csv") }), let text = try? String(contentsOf: dir.appendingPathComponent(rtt), encoding: .isoLatin1)
+        {
             for line in text.split(separator: "\n").dropFirst() {
                 let cols = line.split(separator: ";")
                 if cols.count >= 2, let ms = Double(cols[1]) { times.append(ms) }

@@ -3,7 +3,7 @@ import Dispatcher
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `switchyard drill --hold N`: the capacity drill. Brings the two-region stack up with every
@@ -40,20 +40,22 @@ extension DrillCommand {
         try scenario.write(to: scenarioURL, atomically: true, encoding: .utf8)
         let perRegion = target / Layout.regions.count
         let rate = max(1, Int((Double(perRegion) / ramp).rounded(.up)))
-        stack.say("drill --hold: \(target) concurrent calls (\(perRegion) per region at \(rate) calls/s for \(Int(ramp)) s, each held \(holdMs / 1000) s), nodes at max_channels \(perNode)")
+        stack.say(
+            "drill --hold: \(target) concurrent calls (\(perRegion) per region at \(rate) calls/s for \(Int(ramp)) s, each held \(holdMs / 1000) s), nodes at max_channels \(perNode)"
+        )
 
         let proxies = Layout.regions.map { "proxy-\($0)" }
         func rss(_ name: String) -> Int {
             guard let pid = stack.pid(of: name), let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0   // kB
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0  // kB
         }
         func cpuTicks(_ name: String) -> Int {
             guard let pid = stack.pid(of: name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .isoLatin1),
                 let close = stat.lastIndex(of: ")")
             else { return 0 }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)   // utime + stime
+            return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)  // utime + stime
         }
         func channels() -> [String: Int] {
             var out: [String: Int] = [:]
@@ -78,7 +80,8 @@ extension DrillCommand {
             p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
             p.currentDirectoryURL = dir
             p.arguments = [
-                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", scenarioURL.path, "-s", "15551234567", "-i", Layout.net.callerHost[r], "-p", String(26160 + r),
+                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", scenarioURL.path, "-s", "15551234567", "-i", Layout.net.callerHost[r], "-p",
+                String(26160 + r),
                 "-r", String(rate), "-m", String(perRegion), "-l", String(perRegion + 100), "-nostdin",
                 "-timeout", "\(Int(ramp * 2 + holdSeconds + 60))s", "-recv_timeout", "10000", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
                 "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log",
@@ -128,7 +131,9 @@ extension DrillCommand {
         let jsonURL = URL(fileURLWithPath: jsonOut ?? root.appendingPathComponent("drill/hold.json").path)
         try FileManager.default.createDirectory(at: jsonURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: jsonURL)
-        let lines = report.keys.sorted().filter { $0 != "concurrent_over_time" }.map { "  \($0.padding(toLength: 28, withPad: " ", startingAt: 0)) \(report[$0]!)" }
+        let lines = report.keys.sorted().filter { $0 != "concurrent_over_time" }.map {
+            "  \($0.padding(toLength: 28, withPad: " ", startingAt: 0)) \(report[$0]!)"
+        }
         stack.say("hold report (\(jsonURL.path)):\n" + lines.joined(separator: "\n"))
     }
 }

@@ -66,7 +66,8 @@ enum DrillPicture {
         axes(top, "INVITEs routed per second, per node (top line: \(String(format: "%.0f", maxRate))/s)", "")
         for (i, node) in nodes.enumerated() {
             let color = colors[i % colors.count]
-            let points = perNode[node]!.enumerated().map { "\(x(Double($0.offset) + 0.5)),\(top + panel - 0.9 * panel * $0.element / maxRate)" }.joined(separator: " ")
+            let points = perNode[node]!.enumerated().map { "\(x(Double($0.offset) + 0.5)),\(top + panel - 0.9 * panel * $0.element / maxRate)" }.joined(
+                separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points)\"/>\n"
             out += "<text x=\"\(left + plotW + 10)\" y=\"\(top + 14 + Double(i) * 16)\" fill=\"\(color)\">\(escape(node))</text>\n"
         }
@@ -76,7 +77,9 @@ enum DrillPicture {
             let color = colors[(i + 4) % colors.count]
             var segment: [String] = []
             func flush() {
-                if segment.count > 0 { out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(segment.joined(separator: " "))\"/>\n" }
+                if segment.count > 0 {
+                    out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(segment.joined(separator: " "))\"/>\n"
+                }
                 segment = []
             }
             for (b, rate) in success[region]!.enumerated() {

@@ -18,7 +18,10 @@ struct MigrateCommand: AsyncParsableCommand {
         let pool = PostgresPool(conninfo: conninfo, size: 1)
         do {
             let applied = try await Migrations.migrate(pool)
-            print(applied.isEmpty ? "schema up to date (version \(Migrations.all.last?.version ?? 0))" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+            print(
+                applied.isEmpty
+                    ? "schema up to date (version \(Migrations.all.last?.version ?? 0))"
+                    : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
             await pool.shutdown()
         } catch {
             await pool.shutdown()

@@ -49,9 +49,11 @@ struct NodesCommand: AsyncParsableCommand {
         func f(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         let header = ["NODE", "REGION", "SIP", "STATE", "CHANNELS", "ESL", "MAX", "ROUTED", "RTT ms", "JITTER", "PROBES ok/sent", "HELD", "SINCE s", "REASON"]
         let lines = rows.map { r in
-            [r.name, r.region, r.sip, r.drained ? "drained" : r.state, String(r.channels), r.eslChannels.map { "\($0) \(r.esl)" } ?? r.esl,
-             String(r.maxChannels), String(r.routedCalls), f(r.rttMs, 2), f(r.jitterMs, 2), "\(r.probes.ok)/\(r.probes.sent)",
-             r.heldDown ? "yes" : "no", f(r.sinceSeconds), r.probes.lastError.map { r.reason + " (last probe error: \($0))" } ?? r.reason]
+            [
+                r.name, r.region, r.sip, r.drained ? "drained" : r.state, String(r.channels), r.eslChannels.map { "\($0) \(r.esl)" } ?? r.esl,
+                String(r.maxChannels), String(r.routedCalls), f(r.rttMs, 2), f(r.jitterMs, 2), "\(r.probes.ok)/\(r.probes.sent)",
+                r.heldDown ? "yes" : "no", f(r.sinceSeconds), r.probes.lastError.map { r.reason + " (last probe error: \($0))" } ?? r.reason,
+            ]
         }
         var widths = header.map(\.count)
         for line in lines { for (i, c) in line.enumerated() { widths[i] = max(widths[i], c.count) } }

@@ -26,16 +26,25 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Where /metrics and /healthz listen (host:port). Default: proxy.metrics from the config; 'off' disables.")
     var metrics: String?
 
-    @Option(help: "How often each node's channel count is read over ESL, in seconds (nodes with an `esl` address; 0 turns ESL monitoring off). The password comes from $SWITCHYARD_ESL_PASSWORD, default ClueCon.")
+    @Option(
+        help:
+            "How often each node's channel count is read over ESL, in seconds (nodes with an `esl` address; 0 turns ESL monitoring off). The password comes from $SWITCHYARD_ESL_PASSWORD, default ClueCon."
+    )
     var eslPoll: Double = 1
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(help: "SIP listen addresses (transport://host:port, comma-separated), instead of proxy.listen; the first is advertised. For a second proxy on one machine with the same regions.yaml.")
+    @Option(
+        help:
+            "SIP listen addresses (transport://host:port, comma-separated), instead of proxy.listen; the first is advertised. For a second proxy on one machine with the same regions.yaml."
+    )
     var listen: String?
 
-    @Option(help: "NATS servers (comma-separated) whose key-value bucket holds the operator's drain state, shared with every proxy and orchestrator. Default: none (drain is local to this proxy).")
+    @Option(
+        help:
+            "NATS servers (comma-separated) whose key-value bucket holds the operator's drain state, shared with every proxy and orchestrator. Default: none (drain is local to this proxy)."
+    )
     var nats: String?
 
     func run() async throws {

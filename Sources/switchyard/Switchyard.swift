@@ -7,7 +7,10 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "SIP load-balancing proxy and region router.",
-        subcommands: [ProxyCommand.self, APICommand.self, OrchestratorCommand.self, CDRCommand.self, FSNodeCommand.self, AccountsCommand.self, MigrateCommand.self, CheckCommand.self, NodesCommand.self, UpCommand.self, DrillCommand.self]
+        subcommands: [
+            ProxyCommand.self, APICommand.self, OrchestratorCommand.self, CDRCommand.self, FSNodeCommand.self, AccountsCommand.self, MigrateCommand.self,
+            CheckCommand.self, NodesCommand.self, UpCommand.self, DrillCommand.self,
+        ]
     )
 }
 

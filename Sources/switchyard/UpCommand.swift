@@ -3,7 +3,7 @@ import Dispatcher
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `switchyard up`: the two-region deployment on this machine, with the same distributed engines
@@ -116,7 +116,8 @@ struct UpCommand: ParsableCommand {
         } else {
             let nodePorts = Layout.regions.flatMap { regions.region(named: $0)?.nodes ?? [] }
             try Stack.requireFree(
-                tcp: Layout.natsClient + Layout.natsRoute + Layout.natsHTTP + [Layout.etcd.client, Layout.etcd.peer] + Layout.patroni.flatMap { [$0.pg, $0.rest] }
+                tcp: Layout.natsClient + Layout.natsRoute + Layout.natsHTTP + [Layout.etcd.client, Layout.etcd.peer]
+                    + Layout.patroni.flatMap { [$0.pg, $0.rest] }
                     + Layout.proxySIP + Layout.proxyAdmin + Layout.api + nodePorts.compactMap { $0.esl?.port },
                 udp: Layout.proxySIP + nodePorts.map(\.sip.port))
         }
@@ -135,13 +136,13 @@ struct UpCommand: ParsableCommand {
             let conf = root.appendingPathComponent("nats-\(Layout.natsNames[i]).conf")
             let h = net.natsHost(i)
             try """
-                server_name: \(Layout.natsNames[i])
-                listen: \(h):\(Layout.natsClient[i])
-                http: \(h):\(Layout.natsHTTP[i])
-                jetstream { store_dir: "\(store.path)", max_memory_store: 256MB, max_file_store: 8GB }
-                cluster { name: switchyard, listen: \(h):\(Layout.natsRoute[i]), routes: [ \(routes) ] }
+            server_name: \(Layout.natsNames[i])
+            listen: \(h):\(Layout.natsClient[i])
+            http: \(h):\(Layout.natsHTTP[i])
+            jetstream { store_dir: "\(store.path)", max_memory_store: 256MB, max_file_store: 8GB }
+            cluster { name: switchyard, listen: \(h):\(Layout.natsRoute[i]), routes: [ \(routes) ] }
 
-                """.write(to: conf, atomically: true, encoding: .utf8)
+            """.write(to: conf, atomically: true, encoding: .utf8)
             try stack.start("nats-\(Layout.natsNames[i])", "nats-server", ["-c", conf.path], namespace: i < 2 ? net.namespaces[i] : nil)
         }
         let natsURL = Layout.natsClient.enumerated().map { "nats://\(net.natsHost($0.offset)):\($0.element)" }.joined(separator: ",")
@@ -149,26 +150,33 @@ struct UpCommand: ParsableCommand {
             try stack.waitForTCP(port, "nats-\(Layout.natsNames[i])", host: net.natsHost(i))
         }
         try stack.waitFor("a JetStream meta leader", timeout: 30) {
-            Layout.natsHTTP.enumerated().contains { (Stack.httpGet(host: net.natsHost($0.offset), port: $0.element, path: "/jsz")?.body.contains("\"leader\"")) ?? false }
+            Layout.natsHTTP.enumerated().contains {
+                (Stack.httpGet(host: net.natsHost($0.offset), port: $0.element, path: "/jsz")?.body.contains("\"leader\"")) ?? false
+            }
         }
 
         // PostgreSQL: etcd (witness), Patroni east (primary), Patroni west (sync standby).
         let etcdData = pgRoot.appendingPathComponent("etcd")
-        try stack.start("etcd", "/usr/bin/etcd", [
-            "--name", "witness", "--data-dir", etcdData.path,
-            "--listen-client-urls", "http://\(witness):\(Layout.etcd.client)", "--advertise-client-urls", "http://\(witness):\(Layout.etcd.client)",
-            "--listen-peer-urls", "http://\(witness):\(Layout.etcd.peer)", "--initial-advertise-peer-urls", "http://\(witness):\(Layout.etcd.peer)",
-            "--initial-cluster", "witness=http://\(witness):\(Layout.etcd.peer)", "--initial-cluster-state", FileManager.default.fileExists(atPath: etcdData.path) ? "existing" : "new",
-        ], asPostgres: asPostgres)
+        try stack.start(
+            "etcd", "/usr/bin/etcd",
+            [
+                "--name", "witness", "--data-dir", etcdData.path,
+                "--listen-client-urls", "http://\(witness):\(Layout.etcd.client)", "--advertise-client-urls", "http://\(witness):\(Layout.etcd.client)",
+                "--listen-peer-urls", "http://\(witness):\(Layout.etcd.peer)", "--initial-advertise-peer-urls", "http://\(witness):\(Layout.etcd.peer)",
+                "--initial-cluster", "witness=http://\(witness):\(Layout.etcd.peer)", "--initial-cluster-state",
+                FileManager.default.fileExists(atPath: etcdData.path) ? "existing" : "new",
+            ], asPostgres: asPostgres)
         try stack.waitFor("etcd", timeout: 20) { (Stack.httpGet(host: witness, port: Layout.etcd.client, path: "/health")?.body.contains("true")) ?? false }
         // A new cluster: east bootstraps and leads, then west clones from it. An existing one
         // (data kept from an earlier up): both start at once, since the last leader may be either.
         let existing = FileManager.default.fileExists(atPath: pgRoot.appendingPathComponent(Layout.patroni[0].name).path)
         for (i, member) in Layout.patroni.enumerated() {
             let file = pgRoot.appendingPathComponent("\(member.name).yml")
-            try Self.patroniYAML(name: member.name, host: net.regionHost[i], pg: member.pg, rest: member.rest, etcd: "\(witness):\(Layout.etcd.client)",
-                                 data: pgRoot, bin: pgBin)
-                .write(to: file, atomically: true, encoding: .utf8)
+            try Self.patroniYAML(
+                name: member.name, host: net.regionHost[i], pg: member.pg, rest: member.rest, etcd: "\(witness):\(Layout.etcd.client)",
+                data: pgRoot, bin: pgBin
+            )
+            .write(to: file, atomically: true, encoding: .utf8)
             if asPostgres { try stack.chownToPostgres(file) }
             try stack.start(member.name, "/usr/bin/patroni", [file.path], asPostgres: asPostgres, namespace: net.namespaces[i])
             if i == 0, !existing {
@@ -177,7 +185,9 @@ struct UpCommand: ParsableCommand {
         }
         try stack.waitFor("a PostgreSQL primary", timeout: 90) { Self.patroniLeader() != nil }
         try stack.waitFor("the synchronous standby", timeout: 90) {
-            Layout.patroni.enumerated().contains { (Stack.httpGet(host: net.regionHost[$0.offset], port: $0.element.rest, path: "/sync")?.status.contains(" 200")) ?? false }
+            Layout.patroni.enumerated().contains {
+                (Stack.httpGet(host: net.regionHost[$0.offset], port: $0.element.rest, path: "/sync")?.status.contains(" 200")) ?? false
+            }
         }
         let database = Self.databaseURL()
         try stack.runToEnd("migrate", binary, ["migrate", "--database", database])
@@ -201,21 +211,30 @@ struct UpCommand: ParsableCommand {
             for node in regions.region(named: region)!.nodes {
                 try stack.waitForUDPAnswer(node.sip.port, node.name, host: node.sip.host, local: net.callerHost[r])
             }
-            try stack.start("proxy-\(region)", binary, [
-                "proxy", "--config", config, "--region", region, "--listen", "udp://\(host):\(Layout.proxySIP[r]),tcp://\(host):\(Layout.proxySIP[r])",
-                "--metrics", "\(host):\(Layout.proxyAdmin[r])", "--nats", natsURL, "--log-level", logLevel,
-            ], namespace: ns)
-            try stack.start("api-\(region)", binary, [
-                "api", "--listen", "\(host):\(Layout.api[r])", "--database", database, "--nats", natsURL, "--log-level", logLevel,
-            ], namespace: ns)
-            try stack.start("orchestrator-\(region)", binary, [
-                "orchestrator", "--config", config, "--region", region, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level", logLevel,
-                // One machine: the callback receivers people try it with are local.
-                "--allow-private-callbacks",
-            ], namespace: ns)
-            try stack.start("cdr-\(region)", binary, [
-                "cdr", "--config", config, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level", logLevel,
-            ], namespace: ns)
+            try stack.start(
+                "proxy-\(region)", binary,
+                [
+                    "proxy", "--config", config, "--region", region, "--listen", "udp://\(host):\(Layout.proxySIP[r]),tcp://\(host):\(Layout.proxySIP[r])",
+                    "--metrics", "\(host):\(Layout.proxyAdmin[r])", "--nats", natsURL, "--log-level", logLevel,
+                ], namespace: ns)
+            try stack.start(
+                "api-\(region)", binary,
+                [
+                    "api", "--listen", "\(host):\(Layout.api[r])", "--database", database, "--nats", natsURL, "--log-level", logLevel,
+                ], namespace: ns)
+            try stack.start(
+                "orchestrator-\(region)", binary,
+                [
+                    "orchestrator", "--config", config, "--region", region, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level",
+                    logLevel,
+                    // One machine: the callback receivers people try it with are local.
+                    "--allow-private-callbacks",
+                ], namespace: ns)
+            try stack.start(
+                "cdr-\(region)", binary,
+                [
+                    "cdr", "--config", config, "--database", database, "--nats", natsURL, "--metrics", "off", "--log-level", logLevel,
+                ], namespace: ns)
         }
         for r in 0..<2 {
             let host = net.regionHost[r]
@@ -239,7 +258,8 @@ struct UpCommand: ParsableCommand {
 
     func printTable(_ stack: Stack, regions: RegionsConfig, database: String, natsURL: String, apiKey: String) {
         let net = Layout.net
-        let whereText = net.isNamespaced
+        let whereText =
+            net.isNamespaced
             ? "two regions in network namespaces \(net.namespaces.compactMap { $0 }.joined(separator: " and ")), \(net.wanDelayMs ?? 0) ms each way between them"
             : "two regions on 127.0.0.1"
         var lines = ["", "Switchyard is up: \(whereText) (data and logs in \(stack.root.path))", ""]
@@ -249,7 +269,8 @@ struct UpCommand: ParsableCommand {
             lines.append("    proxy SIP    udp+tcp \(h):\(Layout.proxySIP[r])   admin/metrics http://\(h):\(Layout.proxyAdmin[r]) (/healthz /nodes /metrics)")
             lines.append("    API          http://\(h):\(Layout.api[r])   (/healthz, /v1/calls)")
             for node in regions.region(named: region)!.nodes {
-                lines.append("    node \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) sip udp \(node.sip)   esl \(node.esl?.description ?? "-")")
+                lines.append(
+                    "    node \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) sip udp \(node.sip)   esl \(node.esl?.description ?? "-")")
             }
             lines.append("    PostgreSQL   Patroni \(Layout.patroni[r].name) on \(h):\(Layout.patroni[r].pg) (REST :\(Layout.patroni[r].rest))")
             lines.append("    NATS         nats://\(h):\(Layout.natsClient[r]) (monitoring :\(Layout.natsHTTP[r]))")
@@ -264,9 +285,12 @@ struct UpCommand: ParsableCommand {
         for (r, region) in Layout.regions.enumerated() {
             let h = net.regionHost[r]
             lines.append("  \(region): a call through the API")
-            lines.append("    curl -s -X POST http://\(h):\(Layout.api[r])/v1/calls -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' -d '{\"to\": \"+15551234567\", \"from\": \"+15557654321\", \"url\": \"https://example.com/twiml\"}'")
+            lines.append(
+                "    curl -s -X POST http://\(h):\(Layout.api[r])/v1/calls -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' -d '{\"to\": \"+15551234567\", \"from\": \"+15557654321\", \"url\": \"https://example.com/twiml\"}'"
+            )
             lines.append("  \(region): ten SIP calls through its proxy")
-            lines.append("    sipp \(h):\(Layout.proxySIP[r]) -sf \(stack.root.path)/uac.xml -s 15551234567 -i \(net.callerHost[r]) -p \(25060 + r) -m 10 -r 5 -nostdin")
+            lines.append(
+                "    sipp \(h):\(Layout.proxySIP[r]) -sf \(stack.root.path)/uac.xml -s 15551234567 -i \(net.callerHost[r]) -p \(25060 + r) -m 10 -r 5 -nostdin")
         }
         lines.append("")
         lines.append("  drain a node everywhere:  switchyard nodes --admin \(net.regionHost[1]):\(Layout.proxyAdmin[1]) --drain fs-e1")
@@ -280,14 +304,18 @@ struct UpCommand: ParsableCommand {
         var ok = true
         for (r, region) in Layout.regions.enumerated() {
             let h = Layout.net.regionHost[r]
-            let sipp = stack.runCapturing("sipp", [
-                "\(h):\(Layout.proxySIP[r])", "-sf", stack.root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i", Layout.net.callerHost[r],
-                "-p", String(25060 + r), "-m", "5", "-r", "5", "-nostdin", "-timeout", "30s", "-timeout_error",
-            ])
+            let sipp = stack.runCapturing(
+                "sipp",
+                [
+                    "\(h):\(Layout.proxySIP[r])", "-sf", stack.root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i", Layout.net.callerHost[r],
+                    "-p", String(25060 + r), "-m", "5", "-r", "5", "-nostdin", "-timeout", "30s", "-timeout_error",
+                ])
             stack.say("demo \(region): 5 SIP calls through \(h):\(Layout.proxySIP[r]): sipp exit \(sipp.status)")
             if sipp.status != 0 { ok = false }
             let body = #"{"to": "+15551234567", "from": "+15557654321", "url": "https://example.com/twiml"}"#
-            guard let created = Stack.httpRequest(host: h, port: Layout.api[r], method: "POST", path: "/v1/calls", body: body, headers: ["Authorization": "Bearer \(stack.apiKey)"]),
+            guard
+                let created = Stack.httpRequest(
+                    host: h, port: Layout.api[r], method: "POST", path: "/v1/calls", body: body, headers: ["Authorization": "Bearer \(stack.apiKey)"]),
                 created.status.contains(" 201"),
                 let json = try? JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any], let id = json["id"] as? String
             else {
@@ -298,7 +326,8 @@ struct UpCommand: ParsableCommand {
             var status = ""
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
-                if let got = Stack.httpRequest(host: h, port: Layout.api[r], method: "GET", path: "/v1/calls/\(id)", headers: ["Authorization": "Bearer \(stack.apiKey)"]),
+                if let got = Stack.httpRequest(
+                    host: h, port: Layout.api[r], method: "GET", path: "/v1/calls/\(id)", headers: ["Authorization": "Bearer \(stack.apiKey)"]),
                     let j = try? JSONSerialization.jsonObject(with: Data(got.body.utf8)) as? [String: Any], let s = j["status"] as? String
                 {
                     status = s
@@ -309,7 +338,8 @@ struct UpCommand: ParsableCommand {
             var cdrs = 0
             let cdrDeadline = Date().addingTimeInterval(10)
             while Date() < cdrDeadline, cdrs == 0 {
-                if let got = Stack.httpRequest(host: h, port: Layout.api[r], method: "GET", path: "/v1/calls/\(id)/cdr", headers: ["Authorization": "Bearer \(stack.apiKey)"]),
+                if let got = Stack.httpRequest(
+                    host: h, port: Layout.api[r], method: "GET", path: "/v1/calls/\(id)/cdr", headers: ["Authorization": "Bearer \(stack.apiKey)"]),
                     got.status.contains(" 200")
                 {
                     cdrs = 1
@@ -334,7 +364,9 @@ struct UpCommand: ParsableCommand {
     }
 
     static func patroniLeader() -> Int? {
-        Layout.patroni.enumerated().first { (Stack.httpGet(host: Layout.net.regionHost[$0.offset], port: $0.element.rest, path: "/primary")?.status.contains(" 200")) ?? false }?.offset
+        Layout.patroni.enumerated().first {
+            (Stack.httpGet(host: Layout.net.regionHost[$0.offset], port: $0.element.rest, path: "/primary")?.status.contains(" 200")) ?? false
+        }?.offset
     }
 
     static func patroniYAML(name: String, host: String, pg: Int, rest: Int, etcd: String, data: URL, bin: String) -> String {
@@ -378,72 +410,72 @@ struct UpCommand: ParsableCommand {
     /// The caller: INVITE, 1 s call, BYE along the Record-Route set (loose routing), as in
     /// scripts/run; sipp's built-in uac sends its BYE without the Route set.
     static let uacScenario = """
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- Caller (UAC): INVITE -> (100) (180) 200 -> ACK -> 1 s call -> BYE -> 200, following
-     Record-Route (loose routing). Same as shared/bench/scenarios/uac.xml with a 1 s pause. -->
-<scenario name="switchyard-uac">
-  <send retrans="500" start_rtd="1">
-    <![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: [service] <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Subject: switchyard run
-Content-Type: application/sdp
-Content-Length: [len]
+        <?xml version="1.0" encoding="ISO-8859-1" ?>
+        <!DOCTYPE scenario SYSTEM "sipp.dtd">
+        <!-- Caller (UAC): INVITE -> (100) (180) 200 -> ACK -> 1 s call -> BYE -> 200, following
+             Record-Route (loose routing). Same as shared/bench/scenarios/uac.xml with a 1 s pause. -->
+        <scenario name="switchyard-uac">
+          <send retrans="500" start_rtd="1">
+            <![CDATA[
+        INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+        To: [service] <sip:[service]@[remote_ip]:[remote_port]>
+        Call-ID: [call_id]
+        CSeq: 1 INVITE
+        Contact: sip:sipp@[local_ip]:[local_port]
+        Max-Forwards: 70
+        Subject: switchyard run
+        Content-Type: application/sdp
+        Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
+        v=0
+        o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+        s=-
+        c=IN IP[media_ip_type] [media_ip]
+        t=0 0
+        m=audio [media_port] RTP/AVP 0
+        a=rtpmap:0 PCMU/8000
 
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true" rtd="1"/>
-  <send>
-    <![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-[routes]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
+            ]]>
+          </send>
+          <recv response="100" optional="true"/>
+          <recv response="180" optional="true"/>
+          <recv response="200" rrs="true" rtd="1"/>
+          <send>
+            <![CDATA[
+        ACK [next_url] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+        [last_To:]
+        [routes]
+        Call-ID: [call_id]
+        CSeq: 1 ACK
+        Contact: sip:sipp@[local_ip]:[local_port]
+        Max-Forwards: 70
+        Content-Length: 0
 
-    ]]>
-  </send>
-  <pause milliseconds="1000"/>
-  <send retrans="500">
-    <![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-[routes]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
+            ]]>
+          </send>
+          <pause milliseconds="1000"/>
+          <send retrans="500">
+            <![CDATA[
+        BYE [next_url] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+        [last_To:]
+        [routes]
+        Call-ID: [call_id]
+        CSeq: 2 BYE
+        Contact: sip:sipp@[local_ip]:[local_port]
+        Max-Forwards: 70
+        Content-Length: 0
 
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-  <ResponseTimeRepartition value="5, 10, 20, 50, 100, 200, 500, 1000"/>
-  <CallLengthRepartition value="500, 1000, 2000, 5000"/>
-</scenario>
-"""
+            ]]>
+          </send>
+          <recv response="200" crlf="true"/>
+          <ResponseTimeRepartition value="5, 10, 20, 50, 100, 200, 500, 1000"/>
+          <CallLengthRepartition value="500, 1000, 2000, 5000"/>
+        </scenario>
+        """
 }

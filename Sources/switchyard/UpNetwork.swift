@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the parts of the `up` stack live on the network.
@@ -76,7 +76,8 @@ struct UpNetwork: Sendable {
         }
         let taken = Self.run("/usr/sbin/ip", ["route", "show", "10.77.0.0/16"]) + Self.run("/usr/sbin/ip", ["route", "show", "match", "10.77.0.1"])
         if taken.split(separator: "\n").contains(where: { !$0.hasPrefix("default") && !$0.isEmpty }) {
-            throw UpNetworkError("10.77.0.0/16 is already routed on this machine (\(taken.trimmingCharacters(in: .whitespacesAndNewlines))): --netns needs it free")
+            throw UpNetworkError(
+                "10.77.0.0/16 is already routed on this machine (\(taken.trimmingCharacters(in: .whitespacesAndNewlines))): --netns needs it free")
         }
         for ns in [east, west] {
             try ip("netns add \(ns)")
@@ -144,41 +145,41 @@ struct UpNetwork: Sendable {
     /// shared/REGIONS.md's TUN delay relay: a TUN device in each namespace, every packet held
     /// DELAY_MS before it is passed across.
     static let delayLink = #"""
-#!/usr/bin/env python3
-# delaylink.py NS_A IF_A NS_B IF_B DELAY_MS SECONDS -- TUN pair between two netns, each packet held DELAY_MS
-import asyncio, ctypes, fcntl, os, signal, struct, sys
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-def setns(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        assert libc.setns(fd, 0x40000000) == 0, "setns failed (need root)"   # CLONE_NEWNET
-    finally:
-        os.close(fd)
-def tun(ns, name):                       # the device is created in the netns we are in
-    setns(f"/run/netns/{ns}")
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0001 | 0x1000))  # TUNSETIFF, IFF_TUN|IFF_NO_PI
-    return fd
-async def main(nsa, ifa, nsb, ifb, ms, secs):
-    a, b = tun(nsa, ifa), tun(nsb, ifb)
-    loop, stop = asyncio.get_running_loop(), asyncio.Event()
-    def write(dst, pkt):
-        try: os.write(dst, pkt)
-        except OSError: pass             # peer down: drop, like a wire
-    def pump(src, dst):
-        while True:
-            try: pkt = os.read(src, 65535)
-            except BlockingIOError: return
-            loop.call_later(int(ms) / 1000, write, dst, pkt)
-    loop.add_reader(a, pump, a, b); loop.add_reader(b, pump, b, a)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    try: await asyncio.wait_for(stop.wait(), float(secs))
-    except asyncio.TimeoutError: pass
-# SIGTERM ends the relay at once (up ignores and blocks SIGTERM itself, and both are inherited).
-signal.signal(signal.SIGTERM, signal.SIG_DFL)
-signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
-asyncio.run(main(*sys.argv[1:7]))
-"""#
+        #!/usr/bin/env python3
+        # delaylink.py NS_A IF_A NS_B IF_B DELAY_MS SECONDS -- TUN pair between two netns, each packet held DELAY_MS
+        import asyncio, ctypes, fcntl, os, signal, struct, sys
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        def setns(path):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                assert libc.setns(fd, 0x40000000) == 0, "setns failed (need root)"   # CLONE_NEWNET
+            finally:
+                os.close(fd)
+        def tun(ns, name):                       # the device is created in the netns we are in
+            setns(f"/run/netns/{ns}")
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+            fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0001 | 0x1000))  # TUNSETIFF, IFF_TUN|IFF_NO_PI
+            return fd
+        async def main(nsa, ifa, nsb, ifb, ms, secs):
+            a, b = tun(nsa, ifa), tun(nsb, ifb)
+            loop, stop = asyncio.get_running_loop(), asyncio.Event()
+            def write(dst, pkt):
+                try: os.write(dst, pkt)
+                except OSError: pass             # peer down: drop, like a wire
+            def pump(src, dst):
+                while True:
+                    try: pkt = os.read(src, 65535)
+                    except BlockingIOError: return
+                    loop.call_later(int(ms) / 1000, write, dst, pkt)
+            loop.add_reader(a, pump, a, b); loop.add_reader(b, pump, b, a)
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            try: await asyncio.wait_for(stop.wait(), float(secs))
+            except asyncio.TimeoutError: pass
+        # SIGTERM ends the relay at once (up ignores and blocks SIGTERM itself, and both are inherited).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+        asyncio.run(main(*sys.argv[1:7]))
+        """#
 }
 
 /// The node addresses of a regions file, by region (what `rewrite` moves).

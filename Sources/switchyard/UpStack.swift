@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension UpCommand {
@@ -272,7 +272,9 @@ extension UpCommand {
                     addr.sin_family = sa_family_t(AF_INET)
                     addr.sin_port = in_port_t(UInt16(port)).bigEndian
                     addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-                    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                    let rc = withUnsafePointer(to: &addr) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    }
                     if rc != 0 { taken.append("\(type == SOCK_STREAM ? "tcp" : "udp") 127.0.0.1:\(port)") }
                 }
             }
@@ -295,7 +297,9 @@ extension UpCommand {
             addr.sin_addr.s_addr = ipv4(host)
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             guard rc == 0 else {
                 close(fd)
                 return nil
@@ -307,7 +311,9 @@ extension UpCommand {
             httpRequest(host: host, port: port, method: "GET", path: path)
         }
 
-        static func httpRequest(host: String = "127.0.0.1", port: Int, method: String, path: String, body: String = "", headers: [String: String] = [:]) -> (status: String, body: String)? {
+        static func httpRequest(
+            host: String = "127.0.0.1", port: Int, method: String, path: String, body: String = "", headers: [String: String] = [:]
+        ) -> (status: String, body: String)? {
             guard let fd = connect(port, host: host) else { return nil }
             defer { close(fd) }
             var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
@@ -358,7 +364,8 @@ extension UpCommand {
                 while true {
                     if let split = pending.range(of: "\n\n") {
                         let head = String(pending[..<split.lowerBound])
-                        let length = head.split(separator: "\n").first { $0.hasPrefix("Content-Length:") }
+                        let length =
+                            head.split(separator: "\n").first { $0.hasPrefix("Content-Length:") }
                             .flatMap { Int($0.dropFirst("Content-Length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
                         let body = pending[split.upperBound...]
                         if body.utf8.count >= length {
@@ -402,7 +409,8 @@ extension UpCommand {
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port)).bigEndian
             addr.sin_addr.s_addr = ipv4(host)
-            let msg = "OPTIONS sip:\(host):\(port) SIP/2.0\r\nVia: SIP/2.0/UDP \(from):\(localPort);rport;branch=z9hG4bKup\(port)\r\nMax-Forwards: 70\r\n"
+            let msg =
+                "OPTIONS sip:\(host):\(port) SIP/2.0\r\nVia: SIP/2.0/UDP \(from):\(localPort);rport;branch=z9hG4bKup\(port)\r\nMax-Forwards: 70\r\n"
                 + "From: <sip:up@\(from)>;tag=up\r\nTo: <sip:\(host):\(port)>\r\nCall-ID: up-\(port)\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
             let sent = msg.withCString { p in
                 withUnsafePointer(to: &addr) { a in

@@ -57,14 +57,17 @@ struct WorkerOptions: ParsableArguments {
         } catch {
             throw CommandFailure("NATS \(url): \(error)")
         }
-        return Runtime(regions: regions, pool: pool, bus: bus, logger: logger, registry: registry,
-                       eslPassword: env["SWITCHYARD_ESL_PASSWORD"] ?? "ClueCon")
+        return Runtime(
+            regions: regions, pool: pool, bus: bus, logger: logger, registry: registry,
+            eslPassword: env["SWITCHYARD_ESL_PASSWORD"] ?? "ClueCon")
     }
 
     func services(_ main: any Service, _ rt: Runtime) -> [any Service] {
         var services: [any Service] = [main]
         if metrics != "off", let address = HostPort(parsing: metrics) {
-            services.append(MetricsServer(address: address, registry: rt.registry, proxy: nil, reloader: nil, group: MultiThreadedEventLoopGroup.singleton, logger: rt.logger))
+            services.append(
+                MetricsServer(
+                    address: address, registry: rt.registry, proxy: nil, reloader: nil, group: MultiThreadedEventLoopGroup.singleton, logger: rt.logger))
         }
         return services
     }
@@ -122,10 +125,11 @@ struct OrchestratorCommand: AsyncParsableCommand {
         let drainSync = NodeDrainSync(url: rt.bus.url, logger: Logger(label: "switchyard.drain")) { node, drained in
             orchestrator.setDrained(node, drained)
         }
-        let group = ServiceGroup(configuration: .init(
-            // Not cancelled on SIGTERM: the orchestrator drains itself (see `Orchestrator.run`).
-            services: (options.services(DrainingService { try await orchestrator.run() }, rt) + [drainSync]).map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                // Not cancelled on SIGTERM: the orchestrator drains itself (see `Orchestrator.run`).
+                services: (options.services(DrainingService { try await orchestrator.run() }, rt) + [drainSync]).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
         rt.logger.notice("orchestrator running", metadata: ["nodes": "\(rt.regions.allNodes.filter { $0.esl != nil }.map(\.name))"])
         try await group.run()
         await rt.bus.close()
@@ -143,9 +147,10 @@ struct CDRCommand: AsyncParsableCommand {
     func run() async throws {
         let rt = try await options.start(label: "switchyard.cdr")
         let writer = CDRWriter(regions: rt.regions, pool: rt.pool, bus: rt.bus, eslPassword: rt.eslPassword, logger: rt.logger)
-        let group = ServiceGroup(configuration: .init(
-            services: options.services(DrainingService { try await writer.run() }, rt).map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: options.services(DrainingService { try await writer.run() }, rt).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: rt.logger))
         rt.logger.notice("CDR writer running", metadata: ["nodes": "\(rt.regions.allNodes.filter { $0.esl != nil }.map(\.name))"])
         try await group.run()
         await rt.bus.close()

@@ -112,7 +112,8 @@ struct CallsAPITests {
         let s = try await APIStack.start()
         let h = ["Idempotency-Key": "order-42"]
         let first = try s.api.request("POST", "/v1/calls", key: s.key, body: APIStack.body(), headers: h)
-        let retry = try s.api.request("POST", "/v1/calls", key: s.key, body: "{\"url\": \"https://example.com/twiml\", \"from\": \"+15557654321\", \"to\": \"+15551234567\"}", headers: h)
+        let retry = try s.api.request(
+            "POST", "/v1/calls", key: s.key, body: "{\"url\": \"https://example.com/twiml\", \"from\": \"+15557654321\", \"to\": \"+15551234567\"}", headers: h)
         #expect(first.status == 201)
         #expect(retry.status == 201)
         #expect(retry.json["id"] as? String == first.json["id"] as? String, "same call back (field order does not matter)")
@@ -215,7 +216,8 @@ struct CallsAPITests {
             for method in (ops as? [String: Any] ?? [:]).keys { documented.insert("\(method.uppercased()) \(path)") }
         }
         let routed = Set(APIServer.routes.map { "\($0.method) \($0.path)" })
-        #expect(documented == routed, "documented but not routed: \(documented.subtracting(routed)); routed but not documented: \(routed.subtracting(documented))")
+        #expect(
+            documented == routed, "documented but not routed: \(documented.subtracting(routed)); routed but not documented: \(routed.subtracting(documented))")
         s.stop()
     }
 }

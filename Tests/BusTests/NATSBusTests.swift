@@ -13,7 +13,7 @@ struct NATSBusTests {
         let server = try await NATSServer.start(in: dir)
         let bus = try await NATSBus.connect(url: server.url)
         try await bus.ensureStream(stream)
-        try await bus.ensureStream(stream)   // idempotent
+        try await bus.ensureStream(stream)  // idempotent
         let a = try await bus.publish("calls.new", Array("one".utf8), messageID: "call-1")
         let b = try await bus.publish("calls.new", Array("one again".utf8), messageID: "call-1")
         let c = try await bus.publish("calls.new", Array("two".utf8), messageID: "call-2")

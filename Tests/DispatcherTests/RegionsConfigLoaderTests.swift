@@ -37,7 +37,10 @@ import Testing
         ("regions:\n  east:\n    nodes:\n      - { name: a, sip: \"127.0.0.1:5080\", max_channels: abc }\n", "regions.east.nodes[0].max_channels"),
         ("proxy:\n  listen: [\"sctp://1.2.3.4:5060\"]\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "proxy.listen[0]"),
         ("dispatch:\n  policy: fastest\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "dispatch.policy"),
-        ("dispatch:\n  failover: { invite_timeout: soon }\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "dispatch.failover.invite_timeout"),
+        (
+            "dispatch:\n  failover: { invite_timeout: soon }\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n",
+            "dispatch.failover.invite_timeout"
+        ),
         ("dispatch:\n  failover: { retry_on: [200] }\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "dispatch.failover.retry_on[0]"),
         ("regions: {}\n", "regions"),
         ("proxy:\n  trusted: [\"10.0.0.0/33\"]\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "proxy.trusted[0]"),

@@ -87,9 +87,11 @@ struct ESLClientEmulatorTests {
         collector.cancel()
     }
 
-    @Test("busy, no-answer and failed numbers end the originate with the matching -ERR cause", arguments: [
-        ("+15551230486", "USER_BUSY"), ("+15551230408", "NO_ANSWER"), ("+15551230503", "NORMAL_TEMPORARY_FAILURE"), ("+15551230404", "UNALLOCATED_NUMBER"),
-    ])
+    @Test(
+        "busy, no-answer and failed numbers end the originate with the matching -ERR cause",
+        arguments: [
+            ("+15551230486", "USER_BUSY"), ("+15551230408", "NO_ANSWER"), ("+15551230503", "NORMAL_TEMPORARY_FAILURE"), ("+15551230404", "UNALLOCATED_NUMBER"),
+        ])
     func failingOutcomes(number: String, cause: String) async throws {
         let node = try await startNode()
         defer { Task { await node.stop() } }
@@ -159,7 +161,8 @@ struct ESLClientEmulatorTests {
     func sessionReconnects() async throws {
         let port = try FreePort.next()
         var node = try await startNode(eslPort: port, heartbeat: .milliseconds(200))
-        let session = ESLSession(.init(host: "127.0.0.1", port: port, events: ["CHANNEL_CREATE"], initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(400)))
+        let session = ESLSession(
+            .init(host: "127.0.0.1", port: port, events: ["CHANNEL_CREATE"], initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(400)))
         let updates = UpdateLog()
         let runner = Task { await session.run() }
         let reader = Task { for await u in session.updates { await updates.append(u) } }

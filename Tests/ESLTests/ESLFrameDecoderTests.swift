@@ -90,9 +90,11 @@ struct ESLFrameDecoderTests {
         }
     }
 
-    @Test("a bad Content-Length or a header line without a colon is malformed", arguments: [
-        "Content-Type: api/response\nContent-Length: -3\n\n", "Content-Type: api/response\nContent-Length: 12x\n\n", "Content-Type api/response\n\n",
-    ])
+    @Test(
+        "a bad Content-Length or a header line without a colon is malformed",
+        arguments: [
+            "Content-Type: api/response\nContent-Length: -3\n\n", "Content-Type: api/response\nContent-Length: 12x\n\n", "Content-Type api/response\n\n",
+        ])
     func malformed(text: String) {
         var decoder = ESLFrameDecoder(direction: .fromServer)
         var buffer = ByteBuffer(string: text)

@@ -24,10 +24,12 @@ struct OriginateCommandTests {
         #expect(c.timeoutSeconds == 15)
     }
 
-    @Test("bad originates get FreeSWITCH's -ERR texts", arguments: [
-        ("{a=1sofia/gateway/gw/1 &park()", "-ERR INVALID_URL"),
-        ("foo/bar/1 &park()", "-ERR CHAN_NOT_IMPLEMENTED"),
-    ])
+    @Test(
+        "bad originates get FreeSWITCH's -ERR texts",
+        arguments: [
+            ("{a=1sofia/gateway/gw/1 &park()", "-ERR INVALID_URL"),
+            ("foo/bar/1 &park()", "-ERR CHAN_NOT_IMPLEMENTED"),
+        ])
     func rejects(input: String, error: String) {
         #expect(throws: OriginateCommand.ParseError.invalid(error)) { try OriginateCommand.parse(input) }
     }

@@ -48,7 +48,10 @@ extension Integration {
             }
             let metrics = try FreePort.next()
             let proxy = try await SwitchyardProxy.start(
-                nodes: [.init(name: "fs-a", sip: a.sipPort, esl: a.eslPort, maxChannels: 100), .init(name: "fs-b", sip: b.sipPort, esl: b.eslPort, maxChannels: 100)],
+                nodes: [
+                    .init(name: "fs-a", sip: a.sipPort, esl: a.eslPort, maxChannels: 100),
+                    .init(name: "fs-b", sip: b.sipPort, esl: b.eslPort, maxChannels: 100),
+                ],
                 policy: "least-loaded", in: dir, metricsPort: metrics)
             let seen = try await Poll.until(timeout: .seconds(5)) { (try? Self.nodes(metrics)["fs-a"]?["eslChannels"] as? Int) == 30 }
             #expect(seen, "the proxy reads fs-a's 30 channels over ESL: \(String(describing: try? Self.nodes(metrics)))")

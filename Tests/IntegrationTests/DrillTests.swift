@@ -6,15 +6,19 @@ extension Integration {
     /// `switchyard drill --kill region us-east-1`: the whole east region SIGKILLed under load.
     @Suite("switchyard drill", .serialized, .timeLimit(.minutes(5)))
     struct DrillTests {
-        @Test("region us-east-1 killed under load: no setup failure in the other region, writes back within 15 s, no CDR doubled, no stream message lost, a picture")
+        @Test(
+            "region us-east-1 killed under load: no setup failure in the other region, writes back within 15 s, no CDR doubled, no stream message lost, a picture"
+        )
         func regionLossDrill() async throws {
             let dir = try TemporaryDirectory()
             chmod(dir.path, 0o755)  // PostgreSQL runs as the postgres user below it
             let json = dir.file("drill.json")
             let process = try ManagedProcess(
                 name: "switchyard-drill", executable: try SwitchyardBinary.path(),
-                arguments: ["drill", "--fresh", "--data", dir.file("stack").path, "--config", Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path,
-                            "--kill", "region", "us-east-1", "--at", "8", "--duration", "20", "--sip-rate", "5", "--api-rate", "3", "--json-out", json.path],
+                arguments: [
+                    "drill", "--fresh", "--data", dir.file("stack").path, "--config", Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path,
+                    "--kill", "region", "us-east-1", "--at", "8", "--duration", "20", "--sip-rate", "5", "--api-rate", "3", "--json-out", json.path,
+                ],
                 directory: dir.url, maxLifetime: .seconds(280))
             let ended = await process.waitForExit(timeout: .seconds(270))
             #expect(ended && process.exitStatus == 0, "the drill ran to its report\n\(process.outputTail(lines: 40))")

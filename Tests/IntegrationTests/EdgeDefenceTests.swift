@@ -7,7 +7,9 @@ extension Integration {
     /// broadcast, unspecified or kernel-refused address, forged responses, slow TCP peers.
     @Suite("Edge defence", .serialized, .timeLimit(.minutes(2)))
     struct EdgeDefenceTests {
-        static func request(_ method: String, uri: String, viaHost: String = "127.0.0.1", viaPort: Int, route: String? = nil, toTag: String? = "dlg1", n: Int)
+        static func request(
+            _ method: String, uri: String, viaHost: String = "127.0.0.1", viaPort: Int, route: String? = nil, toTag: String? = "dlg1", n: Int
+        )
             -> String
         {
             "\(method) \(uri) SIP/2.0\r\n"
@@ -152,7 +154,9 @@ extension Integration {
             }
             #expect(settled, "exactly 5 of 15 connections are refused (\(clients.filter(\.isClosedByPeer).count))")
             let metrics = try SwitchyardProxy.httpGet(port: metricsPort, path: "/metrics").body
-            #expect(metrics.contains(#"sip_tcp_connections_refused_total{reason="per-source-limit"} 5"#), "\(metrics.split(separator: "\n").filter { $0.contains("tcp") })")
+            #expect(
+                metrics.contains(#"sip_tcp_connections_refused_total{reason="per-source-limit"} 5"#),
+                "\(metrics.split(separator: "\n").filter { $0.contains("tcp") })")
             #expect(proxy.isRunning)
         }
     }

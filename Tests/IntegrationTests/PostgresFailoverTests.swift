@@ -55,7 +55,9 @@ extension Integration {
             let stored = Set(try await pool.query("SELECT id FROM writes").rows.compactMap { $0["id"].flatMap(Int.init) })
             let lost = acknowledged.filter { !stored.contains($0) }
             #expect(lost.isEmpty, "no acknowledged write lost: \(lost)")
-            print("postgres failover: killed \(first.name), promoted \(promoted?.name ?? "-"), write RTO \(rto.map { "\($0)" } ?? "-"), \(failed.count) writes failed, \(acknowledged.count) acknowledged")
+            print(
+                "postgres failover: killed \(first.name), promoted \(promoted?.name ?? "-"), write RTO \(rto.map { "\($0)" } ?? "-"), \(failed.count) writes failed, \(acknowledged.count) acknowledged"
+            )
             await pool.shutdown()
         }
     }

@@ -20,7 +20,9 @@ extension Integration {
             let nats = try await NATSServer.start(in: dir)
             let node1 = try SIPUDPClient()
             let node2 = try SIPUDPClient()
-            let nodes: [SwitchyardProxy.TestNode] = [.init(name: "fs-e1", region: "us-east-1", sip: node1.localPort), .init(name: "fs-w1", region: "us-west-2", sip: node2.localPort)]
+            let nodes: [SwitchyardProxy.TestNode] = [
+                .init(name: "fs-e1", region: "us-east-1", sip: node1.localPort), .init(name: "fs-w1", region: "us-west-2", sip: node2.localPort),
+            ]
             let eastMetrics = try FreePort.next()
             let westMetrics = try FreePort.next()
             let east = try await SwitchyardProxy.start(

@@ -28,7 +28,9 @@ extension Integration {
                         guard let d = socket.receive(timeout: .milliseconds(20)) else { continue }
                         let text = String(decoding: d, as: UTF8.self)
                         guard !text.hasPrefix("SIP/2.0"), !text.hasPrefix("ACK ") else { continue }
-                        if let line = text.components(separatedBy: "\r\n").first(where: { $0.lowercased().hasPrefix("call-id:") || $0.lowercased().hasPrefix("i:") }) {
+                        if let line = text.components(separatedBy: "\r\n").first(where: {
+                            $0.lowercased().hasPrefix("call-id:") || $0.lowercased().hasPrefix("i:")
+                        }) {
                             self?.record(String(line[line.index(after: line.firstIndex(of: ":")!)...]).trimmingCharacters(in: .whitespaces))
                         }
                         let status = text.hasPrefix("INVITE ") ? "100 Trying" : "200 OK"

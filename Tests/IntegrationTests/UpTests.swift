@@ -12,8 +12,11 @@ extension Integration {
             chmod(dir.path, 0o755)  // PostgreSQL runs as the postgres user below it
             let process = try ManagedProcess(
                 name: "switchyard-up", executable: try SwitchyardBinary.path(),
-                arguments: ["up", "--demo", "--fresh", "--data", dir.file("stack").path, "--config", Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path,
-                            "--log-level", "notice"],
+                arguments: [
+                    "up", "--demo", "--fresh", "--data", dir.file("stack").path, "--config",
+                    Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path,
+                    "--log-level", "notice",
+                ],
                 directory: dir.url, maxLifetime: .seconds(230))
             let ended = await process.waitForExit(timeout: .seconds(220))
             let output = process.outputTail(lines: 40)
@@ -28,15 +31,18 @@ extension Integration {
             #expect(leftover.isEmpty, "no process left behind: \(leftover)")
         }
 
-        @Test("up --netns --demo: each region in its own network namespace behind a 35 ms WAN link; calls through both regions complete; namespaces and routes are removed after",
-              .enabled(if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/dev/net/tun"), "needs root and /dev/net/tun"))
+        @Test(
+            "up --netns --demo: each region in its own network namespace behind a 35 ms WAN link; calls through both regions complete; namespaces and routes are removed after",
+            .enabled(if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/dev/net/tun"), "needs root and /dev/net/tun"))
         func upNetnsDemo() async throws {
             let dir = try TemporaryDirectory()
             chmod(dir.path, 0o755)
             let process = try ManagedProcess(
                 name: "switchyard-up-netns", executable: try SwitchyardBinary.path(),
-                arguments: ["up", "--netns", "--demo", "--fresh", "--data", dir.file("stack").path,
-                            "--config", Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path, "--log-level", "notice"],
+                arguments: [
+                    "up", "--netns", "--demo", "--fresh", "--data", dir.file("stack").path,
+                    "--config", Fixtures.repositoryRoot.appendingPathComponent("regions.yaml").path, "--log-level", "notice",
+                ],
                 directory: dir.url, maxLifetime: .seconds(230))
             let ended = await process.waitForExit(timeout: .seconds(220))
             let output = process.outputTail(lines: 40)

@@ -4,7 +4,8 @@ import Testing
 @testable import SIPCore
 
 @Suite struct MessageEditorTests {
-    static let response = "SIP/2.0 180 Ringing\r\n"
+    static let response =
+        "SIP/2.0 180 Ringing\r\n"
         + "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsyA, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n"
         + "Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n"
         + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
@@ -25,12 +26,14 @@ import Testing
         let msg = try SIPMessageParser.parseOrThrow(ByteBuffer(string: text))
         var editor = MessageEditor()
         editor.delete(msg.topViaRemovalRange)
-        #expect(String(buffer: editor.apply(to: msg)) == "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n"
-            + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+        #expect(
+            String(buffer: editor.apply(to: msg)) == "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n"
+                + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
     }
 
     @Test func routeElementsAreRemovedAcrossLines() throws {
-        let text = "BYE sip:b@10.0.0.9 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n"
+        let text =
+            "BYE sip:b@10.0.0.9 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n"
             + "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.1:5060;transport=tcp;lr>, <sip:10.0.0.5;lr>\r\nRoute: <sip:10.0.0.6;lr>\r\n"
             + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
         let msg = try SIPMessageParser.parseOrThrow(ByteBuffer(string: text))

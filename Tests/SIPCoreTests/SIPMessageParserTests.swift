@@ -42,7 +42,8 @@ import Testing
     }
 
     @Test func parseExtractsViaParametersAndRPort() throws {
-        let raw = "INVITE sip:+12125551212@127.0.0.1 SIP/2.0\r\n"
+        let raw =
+            "INVITE sip:+12125551212@127.0.0.1 SIP/2.0\r\n"
             + "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK77;rport, SIP/2.0/TCP 10.0.0.2;branch=z9hG4bK78;received=192.0.2.1;rport=6000\r\n"
             + "From: <sip:a@x>;tag=f1\r\nTo: <sip:b@y>\r\nCall-ID: c1@x\r\nCSeq: 7 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
         let msg = try SIPMessageParser.parseOrThrow(ByteBuffer(string: raw))
@@ -60,7 +61,8 @@ import Testing
     }
 
     @Test func datagramBodyIsCutToContentLength() throws {
-        let raw = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n"
+        let raw =
+            "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n"
             + "To: <sip:b@y>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 4\r\n\r\nbodyEXTRA"
         let msg = try SIPMessageParser.parseOrThrow(ByteBuffer(string: raw))
         #expect(msg.bodyLength == 4)

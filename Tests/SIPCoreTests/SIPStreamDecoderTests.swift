@@ -4,7 +4,8 @@ import Testing
 @testable import SIPCore
 
 @Suite struct SIPStreamDecoderTests {
-    static let message = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n"
+    static let message =
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n"
         + "To: <sip:b@y>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 5\r\n\r\nhello"
 
     @Test func partialInputWaitsAndLeavesTheBufferIntact() throws {
@@ -43,7 +44,8 @@ import Testing
 
     @Test func aFramingErrorCarriesAnAnswerToTheRequest() throws {
         var decoder = SIPStreamDecoder(limits: SIPLimits(maxHeaderSectionSize: 1_024))
-        let head = "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK9\r\nFrom: <sip:a@x>;tag=1\r\n"
+        let head =
+            "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK9\r\nFrom: <sip:a@x>;tag=1\r\n"
             + "To: <sip:b@y>\r\nCall-ID: big\r\nCSeq: 1 INVITE\r\n"
         var buffer = ByteBuffer(string: head + String(repeating: "X-Pad: yyyyyyyy\r\n", count: 100))
         do {

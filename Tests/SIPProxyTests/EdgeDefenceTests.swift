@@ -155,7 +155,8 @@ import TestSupport
     }
 
     @Test func methodNotDispatchedGets405WithAllowNamingWhatIsTaken() throws {
-        let yaml = ProxyHarness.yaml.replacingOccurrences(of: "  trusted: [ \"127.0.0.0/8\" ]\n", with: "  trusted: [ \"127.0.0.0/8\" ]\n  methods: [ MESSAGE ]\n")
+        let yaml = ProxyHarness.yaml.replacingOccurrences(
+            of: "  trusted: [ \"127.0.0.0/8\" ]\n", with: "  trusted: [ \"127.0.0.0/8\" ]\n  methods: [ MESSAGE ]\n")
         let h = try ProxyHarness(yaml: yaml)
         h.receive(Self.message(method: "REGISTER"))
         let sent = h.transport.take()

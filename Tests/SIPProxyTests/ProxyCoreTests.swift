@@ -176,7 +176,8 @@ import Testing
 
     @Test func inDialogByeFollowsRouteSetWithOurRouteRemoved() throws {
         let h = try ProxyHarness()
-        let bye = "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
+        let bye =
+            "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
             + "Route: <sip:127.0.0.1:5060;lr>\r\n"
             + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
             + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
@@ -196,7 +197,8 @@ import Testing
 
     @Test func ackFor2xxIsForwardedStatelesslyWithAStableBranch() throws {
         let h = try ProxyHarness()
-        let ack = "ACK sip:node@127.0.0.1:5072 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKa1\r\n"
+        let ack =
+            "ACK sip:node@127.0.0.1:5072 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKa1\r\n"
             + "Route: <sip:127.0.0.1:5060;lr>\r\n"
             + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+1@127.0.0.1>;tag=node2\r\n"
             + "Call-ID: call-1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"

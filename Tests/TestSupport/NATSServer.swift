@@ -68,5 +68,3 @@ public final class NATSServer: Sendable {
         try await launch()
     }
 }
-
-

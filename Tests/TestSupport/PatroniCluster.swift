@@ -65,12 +65,14 @@ public final class PatroniCluster: Sendable {
         }
 
         let etcdClient = try FreePort.next(), etcdPeer = try FreePort.next()
-        let (etcdTool, etcdArgs) = asPostgres("/usr/bin/etcd", [
-            "--name", "witness", "--data-dir", root.appendingPathComponent("etcd").path,
-            "--listen-client-urls", "http://127.0.0.1:\(etcdClient)", "--advertise-client-urls", "http://127.0.0.1:\(etcdClient)",
-            "--listen-peer-urls", "http://127.0.0.1:\(etcdPeer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(etcdPeer)",
-            "--initial-cluster", "witness=http://127.0.0.1:\(etcdPeer)", "--initial-cluster-state", "new",
-        ])
+        let (etcdTool, etcdArgs) = asPostgres(
+            "/usr/bin/etcd",
+            [
+                "--name", "witness", "--data-dir", root.appendingPathComponent("etcd").path,
+                "--listen-client-urls", "http://127.0.0.1:\(etcdClient)", "--advertise-client-urls", "http://127.0.0.1:\(etcdClient)",
+                "--listen-peer-urls", "http://127.0.0.1:\(etcdPeer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(etcdPeer)",
+                "--initial-cluster", "witness=http://127.0.0.1:\(etcdPeer)", "--initial-cluster-state", "new",
+            ])
         let etcd = try ManagedProcess(name: "etcd", executable: etcdTool, arguments: etcdArgs, directory: root, maxLifetime: .seconds(1800))
         let etcdUp = await Poll.until(timeout: .seconds(15), interval: .milliseconds(100)) {
             ((try? SwitchyardProxy.httpGet(port: etcdClient, path: "/health"))?.body.contains("true")) ?? false
@@ -131,14 +133,16 @@ public final class PatroniCluster: Sendable {
     }
 
     private func launch(_ m: Member) throws {
-        let (tool, args) = geteuid() == 0 ? ("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/bin/patroni", m.configFile.path]) : ("/usr/bin/patroni", [m.configFile.path])
+        let (tool, args) =
+            geteuid() == 0 ? ("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/bin/patroni", m.configFile.path]) : ("/usr/bin/patroni", [m.configFile.path])
         let p = try ManagedProcess(name: "patroni-\(m.name)", executable: tool, arguments: args, directory: root, maxLifetime: .seconds(1800))
         processes.set(m.name, p)
     }
 
     /// The member Patroni's REST API names the leader (`GET /primary` is 200 there only).
     public func primary() -> Member? {
-        members.first { m in ((try? SwitchyardProxy.httpGet(port: m.restPort, path: "/primary", timeout: .milliseconds(500)))?.status.contains(" 200")) ?? false }
+        members.first { m in ((try? SwitchyardProxy.httpGet(port: m.restPort, path: "/primary", timeout: .milliseconds(500)))?.status.contains(" 200")) ?? false
+        }
     }
 
     /// The synchronous standby (`GET /sync` is 200 there only).

@@ -53,7 +53,9 @@ public final class PostgresServer: Sendable {
         var lastFailure = ""
         for attempt in 0..<3 {
             let port = try FreePort.next()
-            if let server = try await launch(bin: bin, root: root, data: data, port: port, name: attempt == 0 ? "postgres" : "postgres-\(attempt)", failure: &lastFailure) {
+            if let server = try await launch(
+                bin: bin, root: root, data: data, port: port, name: attempt == 0 ? "postgres" : "postgres-\(attempt)", failure: &lastFailure)
+            {
                 return server
             }
         }
@@ -65,7 +67,10 @@ public final class PostgresServer: Sendable {
         stop()
         var failure = ""
         let root = dataDirectory.deletingLastPathComponent()
-        guard let server = try await Self.launch(bin: try Self.binDirectory(), root: root, data: dataDirectory, port: port, name: "postgres-restarted", failure: &failure) else {
+        guard
+            let server = try await Self.launch(
+                bin: try Self.binDirectory(), root: root, data: dataDirectory, port: port, name: "postgres-restarted", failure: &failure)
+        else {
             throw TestSupportError(failure)
         }
         return server
@@ -76,10 +81,12 @@ public final class PostgresServer: Sendable {
         func command(_ tool: String, _ args: [String]) -> (String, [String]) {
             asRoot ? ("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + args) : ("\(bin)/\(tool)", args)
         }
-        let (tool, args) = command("postgres", [
-            "-D", data.path, "-p", String(port), "-k", root.path, "-c", "listen_addresses=127.0.0.1",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-        ])
+        let (tool, args) = command(
+            "postgres",
+            [
+                "-D", data.path, "-p", String(port), "-k", root.path, "-c", "listen_addresses=127.0.0.1",
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+            ])
         let process = try ManagedProcess(name: name, executable: tool, arguments: args, directory: root, maxLifetime: .seconds(1800))
         let server = PostgresServer(port: port, process: process, dataDirectory: data)
         let ready = await Poll.until(timeout: .seconds(30), interval: .milliseconds(100)) {

@@ -92,8 +92,10 @@ public final class SwitchyardProxy: Sendable {
             let process = try ManagedProcess(
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
                 executable: binary,
-                arguments: ["proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel,
-                            "--esl-poll", eslPoll] + (region.map { ["--region", $0] } ?? []) + extraArguments,
+                arguments: [
+                    "proxy", "--config", configURL.path, "--metrics", metricsPort.map { "127.0.0.1:\($0)" } ?? "off", "--log-level", logLevel,
+                    "--esl-poll", eslPoll,
+                ] + (region.map { ["--region", $0] } ?? []) + extraArguments,
                 directory: directory.url,
                 maxLifetime: maxLifetime
             )

@@ -89,7 +89,9 @@ public final class CallbackReceiver: Sendable {
             let line = whole.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
             var fields: [String: String] = [:]
             for pair in line.split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+                let kv = pair.split(separator: "=", maxSplits: 1).map {
+                    String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+                }
                 if kv.count == 2 { fields[kv[0]] = kv[1] }
             }
             return fields

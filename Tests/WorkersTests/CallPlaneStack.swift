@@ -32,17 +32,17 @@ final class CallPlaneStack: @unchecked Sendable {
             "      - { name: \(n.name), sip: \"127.0.0.1:\(n.sipPort)\", esl: \"127.0.0.1:\(n.eslPort)\", max_channels: 100 }"
         }
         try """
-            proxy:
-              listen: [ "udp://127.0.0.1:\(try FreePort.next())" ]
-              trusted: [ "127.0.0.0/8" ]
-            dispatch:
-              policy: round-robin
-            regions:
-              us-east-1:
-                nodes:
-            \(lines.joined(separator: "\n"))
+        proxy:
+          listen: [ "udp://127.0.0.1:\(try FreePort.next())" ]
+          trusted: [ "127.0.0.0/8" ]
+        dispatch:
+          policy: round-robin
+        regions:
+          us-east-1:
+            nodes:
+        \(lines.joined(separator: "\n"))
 
-            """.write(to: config, atomically: true, encoding: .utf8)
+        """.write(to: config, atomically: true, encoding: .utf8)
         pool = PostgresPool(conninfo: postgres.url, size: 2)
     }
 
@@ -58,7 +58,8 @@ final class CallPlaneStack: @unchecked Sendable {
     }
 
     func createCall(to: String = "+15551234567", extra: String = "") throws -> String {
-        let r = try api.request("POST", "/v1/calls", key: key, body: "{\"to\": \"\(to)\", \"from\": \"+15557654321\", \"url\": \"https://example.com/x\"\(extra)}")
+        let r = try api.request(
+            "POST", "/v1/calls", key: key, body: "{\"to\": \"\(to)\", \"from\": \"+15557654321\", \"url\": \"https://example.com/x\"\(extra)}")
         guard r.status == 201, let id = r.json["id"] as? String else { throw TestSupportError("create call: \(r.status) \(r.body)") }
         return id
     }

@@ -12,7 +12,8 @@ struct CallPlaneTests {
         let receiver = try await CallbackReceiver.start(in: s.dir)
         try await s.startWorker("orchestrator")
         try await s.startWorker("cdr")
-        let id = try s.createCall(extra: ", \"status_callback\": \"\(receiver.url)\", \"status_callback_events\": [\"initiated\", \"ringing\", \"answered\", \"completed\"]")
+        let id = try s.createCall(
+            extra: ", \"status_callback\": \"\(receiver.url)\", \"status_callback_events\": [\"initiated\", \"ringing\", \"answered\", \"completed\"]")
         let final = await s.waitForStatus(id, ["completed", "failed", "busy", "no-answer"])
         #expect(final == "completed", "\(s.workers.map { $0.logTail() })")
         let call = try s.call(id)
@@ -31,9 +32,11 @@ struct CallPlaneTests {
         await s.stop()
     }
 
-    @Test("busy, no-answer, rejected and failed numbers end in those statuses", arguments: [
-        ("+15551230486", "busy"), ("+15551230408", "no-answer"), ("+15551230603", "busy"), ("+15551230503", "failed"), ("+15551230404", "failed"),
-    ])
+    @Test(
+        "busy, no-answer, rejected and failed numbers end in those statuses",
+        arguments: [
+            ("+15551230486", "busy"), ("+15551230408", "no-answer"), ("+15551230603", "busy"), ("+15551230503", "failed"), ("+15551230404", "failed"),
+        ])
     func outcomes(number: String, status: String) async throws {
         let s = try await CallPlaneStack(nodes: 1)
         try await s.startWorker("orchestrator")
@@ -85,8 +88,9 @@ struct CallPlaneTests {
         for n in s.nodes { _ = try n.api("fsnode fault mute-esl") }
         let first = try await s.startWorker("orchestrator", name: "orchestrator-1", arguments: ["--ack-wait", "2", "--accept-timeout", "30"])
         let id = try s.createCall()
-        #expect(await Poll.until(timeout: .seconds(10)) { s.nodes.contains { (try? $0.api("uuid_exists \(id)"))?.hasPrefix("true") == true } },
-                "the originate reached a node")
+        #expect(
+            await Poll.until(timeout: .seconds(10)) { s.nodes.contains { (try? $0.api("uuid_exists \(id)"))?.hasPrefix("true") == true } },
+            "the originate reached a node")
         first.kill()
         for n in s.nodes { _ = try n.api("fsnode fault clear") }
         try await s.startWorker("orchestrator", name: "orchestrator-2", arguments: ["--ack-wait", "2"])
@@ -159,8 +163,9 @@ struct CallPlaneTests {
         let unseen = try await Sipp.runUAC(.benchCaller(holdMilliseconds: 50), name: "unseen", targetPort: proxy.port, calls: 4, rate: 20, in: s.dir)
         #expect(unseen.successfulCalls == 4)
         let writer = try await s.startWorker("cdr")
-        #expect(await Poll.until(timeout: .seconds(5)) { (try? await s.cdrCount("SELECT coalesce(sum(missing), 0)::int AS n FROM cdr_gaps")) == 4 },
-                "the 4 calls nobody saw are reported as a gap")
+        #expect(
+            await Poll.until(timeout: .seconds(5)) { (try? await s.cdrCount("SELECT coalesce(sum(missing), 0)::int AS n FROM cdr_gaps")) == 4 },
+            "the 4 calls nobody saw are reported as a gap")
         #expect(writer.logLines(containing: "CDR gap (unidentified)").count == 2, "one line per node")
         let r = try await Sipp.runUAC(.benchCaller(holdMilliseconds: 200), targetPort: proxy.port, calls: 10, rate: 20, in: s.dir)
         #expect(r.successfulCalls == 10, "\(r)")

@@ -20,7 +20,9 @@ struct CallTruthTests {
         try s.api.request("GET", "/v1/calls/\(id)/events", key: s.key).json["events"] as? [[String: Any]] ?? []
     }
 
-    @Test("a node whose ESL hangs after the originate: the call is not dialed again elsewhere, it ends failed (node-unreachable), and its channel is hung up once the node answers")
+    @Test(
+        "a node whose ESL hangs after the originate: the call is not dialed again elsewhere, it ends failed (node-unreachable), and its channel is hung up once the node answers"
+    )
     func unknownStateIsNeverRedialed() async throws {
         let s = try await CallPlaneStack(nodes: 2, nodeArguments: ["--ring-ms", "100", "--talk-ms", "60000"])
         try await s.startWorker("orchestrator", arguments: ["--accept-timeout", "1", "--confirm-for", "3"])
@@ -138,7 +140,8 @@ struct CallTruthTests {
         let s = try await CallPlaneStack(nodes: 1, nodeArguments: ["--ring-ms", "50", "--talk-ms", "300"])
         let receiver = try await CallbackReceiver.start(in: s.dir)
         try await s.startWorker("orchestrator")
-        let id = try s.createCall(extra: ", \"status_callback\": \"\(receiver.url)\", \"status_callback_events\": [\"initiated\", \"ringing\", \"answered\", \"completed\"]")
+        let id = try s.createCall(
+            extra: ", \"status_callback\": \"\(receiver.url)\", \"status_callback_events\": [\"initiated\", \"ringing\", \"answered\", \"completed\"]")
         #expect(await s.waitForStatus(id, Self.final) == "completed")
         #expect(await Poll.until(timeout: .seconds(5)) { receiver.received.count >= 4 })
         let secret = try await s.pool.query("SELECT signing_secret FROM accounts").first?["signing_secret"] ?? ""
@@ -158,9 +161,10 @@ struct CallTruthTests {
         try await s.startWorker("orchestrator", environment: ["SWITCHYARD_ALLOW_PRIVATE_CALLBACKS": "0"])
         let id = try s.createCall(extra: ", \"status_callback\": \"\(receiver.url)\", \"status_callback_events\": [\"completed\"]")
         #expect(await s.waitForStatus(id, Self.final) == "completed")
-        #expect(await Poll.until(timeout: .seconds(5)) {
-            ((try? self.events(s, id)) ?? []).contains { $0["kind"] as? String == "callback" && $0["result"] as? String == "refused-destination" }
-        })
+        #expect(
+            await Poll.until(timeout: .seconds(5)) {
+                ((try? self.events(s, id)) ?? []).contains { $0["kind"] as? String == "callback" && $0["result"] as? String == "refused-destination" }
+            })
         #expect(receiver.received.isEmpty, "nothing reached 127.0.0.1")
         await s.stop()
     }

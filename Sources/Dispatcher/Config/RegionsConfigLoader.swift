@@ -157,9 +157,11 @@ public enum RegionsConfigLoader {
             for (i, name) in m.enumerated() {
                 // Method names are case-sensitive tokens (RFC 3261 §7.1, §25.1): kept as written.
                 let upper = name
-                let isToken = !upper.isEmpty && upper.utf8.allSatisfy { b in
-                    (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || "-.!%*_+`'~".utf8.contains(b)
-                }
+                let isToken =
+                    !upper.isEmpty
+                    && upper.utf8.allSatisfy { b in
+                        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || "-.!%*_+`'~".utf8.contains(b)
+                    }
                 if !isToken {
                     issues.append(ConfigIssue(path: "proxy.methods[\(i)]", message: "'\(name)' is not a SIP method name"))
                 } else if ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"].contains(upper) {

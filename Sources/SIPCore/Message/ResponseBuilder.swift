@@ -14,8 +14,9 @@ public enum ResponseBuilder {
     ) -> ByteBuffer {
         var out = allocator.buffer(capacity: 512 + (body?.text.utf8.count ?? 0))
         request.bytes.withUnsafeReadableBytes { raw in
-            write(into: &out, raw: raw, layout: request.layout, status: status, reason: reason,
-                  toTag: request.toTag == nil && status > 100 ? toTag : nil, extraHeaders: extraHeaders, body: body, server: server)
+            write(
+                into: &out, raw: raw, layout: request.layout, status: status, reason: reason,
+                toTag: request.toTag == nil && status > 100 ? toTag : nil, extraHeaders: extraHeaders, body: body, server: server)
         }
         return out
     }
@@ -39,8 +40,9 @@ public enum ResponseBuilder {
             let tag = "sy" + hex(fnv1a(UnsafeRawBufferPointer(rebasing: body[cid.valueStart..<cid.valueEnd])))
             // A 513 answers a message with too many or too long headers: echo only its top Via,
             // so the answer stays small (it only has to reach the sender).
-            write(into: &out, raw: body, layout: layout, status: error.statusCode, reason: error.reason,
-                  toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [], onlyTopVia: error.statusCode == 513)
+            write(
+                into: &out, raw: body, layout: layout, status: error.statusCode, reason: error.reason,
+                toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [], onlyTopVia: error.statusCode == 513)
             return out
         }
     }

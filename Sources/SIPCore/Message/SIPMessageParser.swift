@@ -90,7 +90,9 @@ public enum SIPMessageParser {
         return v <= max ? v : nil
     }
 
-    private static func extract(bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool) throws(SIPParseError) -> SIPMessage {
+    private static func extract(
+        bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool
+    ) throws(SIPParseError) -> SIPMessage {
         // RFC 3261 §25.1: the start line carries no NUL byte (the header scan checked the
         // headers' control bytes, quoted-pairs allowed).
         if let base = raw.baseAddress, memchr(base, 0, layout.startLineEnd) != nil {

@@ -16,7 +16,8 @@ public struct Via: Sendable, Hashable {
     public var rport: RPort
     public var maddr: String?
 
-    public init(transport: String, host: String, port: Int? = nil, branch: String? = nil, received: String? = nil, rport: RPort = .absent, maddr: String? = nil) {
+    public init(transport: String, host: String, port: Int? = nil, branch: String? = nil, received: String? = nil, rport: RPort = .absent, maddr: String? = nil)
+    {
         self.transport = transport
         self.host = host
         self.port = port

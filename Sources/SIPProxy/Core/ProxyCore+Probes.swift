@@ -91,7 +91,8 @@ extension ProxyCore {
 
     func nodeStateChanged(_ node: Node, _ state: NodeHealth.State, reason: String) {
         metrics.nodeState(node.name, active: state == .active)
-        logger.notice("node state changed", metadata: ["node": "\(node.name)", "region": "\(node.region)", "state": "\(state.rawValue)", "reason": "\(reason)"])
+        logger.notice(
+            "node state changed", metadata: ["node": "\(node.name)", "region": "\(node.region)", "state": "\(state.rawValue)", "reason": "\(reason)"])
     }
 }
 

@@ -131,7 +131,8 @@ extension ProxyCore {
         // Stateless branch: derived from the incoming branch so retransmitted ACKs match (§16.11).
         let loop = loopHash(msg, removedRoutes: ownRoutes)
         let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(msg.topVia.branch.map { fnv1a($0) } ?? msg.hash(msg.callIDRange))
-        let plan = RequestForwarder.Plan(branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
+        let plan = RequestForwarder.Plan(
+            branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
         let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config), config: config)
         transport.send(bytes, to: destination, failureToken: nil)
     }

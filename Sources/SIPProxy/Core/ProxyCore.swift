@@ -34,7 +34,8 @@ public final class ProxyCore {
     var nextProbeAt: ContinuousClock.Instant
     var probeCounter: UInt64 = 0
 
-    public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant) {
+    public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
+    {
         self.config = configuration
         self.dispatcher = dispatcher
         self.transport = transport
@@ -68,7 +69,8 @@ public final class ProxyCore {
             logger.warning("proxy.listen / proxy.advertise changed: they take effect on restart only")
         }
         let diff = dispatcher.reload(regions)
-        var next = ProxyConfiguration(regions: regions, timers: config.timers, timerC: config.timerC, limits: config.limits, retryAfterSeconds: config.retryAfterSeconds)
+        var next = ProxyConfiguration(
+            regions: regions, timers: config.timers, timerC: config.timerC, limits: config.limits, retryAfterSeconds: config.retryAfterSeconds)
         next.listen = config.listen
         next.advertise = config.advertise
         next.probeEnabled = config.probeEnabled

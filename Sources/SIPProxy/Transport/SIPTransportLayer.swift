@@ -247,7 +247,8 @@ final class SIPTransportLayer: SIPTransportSender {
     }
 
     private func chooseUDPSender() {
-        udpSender = configuredListeners.lazy.filter { $0.transport == .udp }.compactMap { self.udpSenders[$0] }.first
+        udpSender =
+            configuredListeners.lazy.filter { $0.transport == .udp }.compactMap { self.udpSenders[$0] }.first
             ?? udpSenders.values.first
     }
 
@@ -304,7 +305,8 @@ final class SIPTransportLayer: SIPTransportSender {
             guard open < tcp.maxConnectionsPerSource else {
                 metrics.tcpRefused("per-source-limit")
                 if errorLog.allow(now: .now) {
-                    logger.notice("TCP connections per source over the limit; refused", metadata: ["source": "\(ip)", "limit": "\(tcp.maxConnectionsPerSource)"])
+                    logger.notice(
+                        "TCP connections per source over the limit; refused", metadata: ["source": "\(ip)", "limit": "\(tcp.maxConnectionsPerSource)"])
                 }
                 return false
             }

@@ -2,9 +2,9 @@ import CDatagramSocket
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Writes datagrams on a UDP socket whose reads NIO does, with sendmmsg batches of our own. A
