@@ -214,7 +214,12 @@ public struct CallStore: Sendable {
         guard !ids.isEmpty else { return }
         let list = "{" + ids.filter(isUUID).joined(separator: ",") + "}"
         try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
-            try c.execute("mark_published_many", "UPDATE calls SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL", [list])
+            try c.execute(
+                "mark_published_many",
+                """
+                WITH locked AS (SELECT id FROM calls WHERE id = ANY($1::uuid[]) AND published_at IS NULL ORDER BY id FOR UPDATE)
+                UPDATE calls SET published_at = now() FROM locked WHERE calls.id = locked.id
+                """, [list])
         }
     }
 
@@ -272,6 +277,89 @@ public struct CallStore: Sendable {
                 """, [id, status, node, String(rank), cause] + extra)
         }
         return try r.first.map(Self.call)
+    }
+
+    /// One status change of `advanceMany`.
+    public struct Advance: Sendable, Hashable {
+        public var id: String
+        public var status: String
+        public var node: String?
+        public var cause: String?
+        /// Log entries written with it (placement attempts).
+        public var events: [Event]
+
+        public init(id: String, status: String, node: String? = nil, cause: String? = nil, events: [Event] = []) {
+            self.id = id
+            self.status = status
+            self.node = node
+            self.cause = cause
+            self.events = events
+        }
+    }
+
+    /// Many forward-only status changes in one statement (one round trip, one commit): what
+    /// `advance` does, for calls that are all different. Returns the calls that changed, by id.
+    public func advanceMany(_ changes: [Advance]) async throws(StoreError) -> [String: Call] {
+        let valid = changes.filter { isUUID($0.id) && Self.rank[$0.status] != nil }
+        guard !valid.isEmpty else { return [:] }
+        func array(_ values: [String?]) -> String { Self.arrayLiteral(values) }
+        let events = valid.flatMap { c in c.events.map { (c.id, $0) } }
+        let params: [String?] =
+            [
+                array(valid.map(\.id)), array(valid.map(\.status)), array(valid.map(\.node)), array(valid.map { String(Self.rank[$0.status]!) }),
+                array(valid.map(\.cause)),
+                array(events.map { $0.0 }),
+            ] + Self.eventArrays(events.map { $0.1 })
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute(
+                "advance_calls",
+                """
+                WITH input AS (
+                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[]) AS i(id, status, node, rank, cause)
+                ), locked AS (
+                    -- Rows locked in id order, as markPublished locks them: two multi-row writers
+                    -- cannot deadlock (PostgreSQL would abort one after deadlock_timeout, 1 s).
+                    SELECT c.id FROM calls c JOIN input i ON c.id = i.id ORDER BY c.id FOR UPDATE OF c
+                ), moved AS (
+                    UPDATE calls c SET status = i.status, updated_at = now(), node = coalesce(i.node, c.node),
+                        answered_at = CASE WHEN i.status = 'in-progress' THEN now() ELSE c.answered_at END,
+                        ended_at = CASE WHEN i.rank >= 3 THEN now() ELSE c.ended_at END,
+                        end_cause = CASE WHEN i.rank >= 3 THEN i.cause ELSE c.end_cause END
+                    FROM input i
+                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND (CASE c.status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < i.rank
+                    RETURNING c.*
+                ), extra AS (
+                    INSERT INTO call_events (call_id, kind, node, region, result, elapsed_ms, detail)
+                    SELECT e.call_id, e.kind, e.node, e.region, e.result, e.ms, e.detail
+                    FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[])
+                        AS e(call_id, kind, node, region, result, ms, detail)
+                ), logged AS (
+                    INSERT INTO call_events (call_id, kind, node, result, detail)
+                    SELECT id, 'status', node, status, end_cause FROM moved
+                )
+                SELECT \(Self.columns) FROM moved
+                """, params)
+        }
+        var out: [String: Call] = [:]
+        for row in r.rows {
+            let call = try Self.call(row)
+            out[call.id] = call
+        }
+        return out
+    }
+
+    /// A Postgres array literal (`{"a",NULL,"b"}`).
+    static func arrayLiteral(_ values: [String?]) -> String {
+        "{"
+            + values.map { v in
+                guard let v else { return "NULL" }
+                var quoted = "\""
+                for ch in v {
+                    if ch == "\\" || ch == "\"" { quoted.append("\\") }
+                    quoted.append(ch)
+                }
+                return quoted + "\""
+            }.joined(separator: ",") + "}"
     }
 
     /// Postgres array literals of the events' columns, for `unnest`.

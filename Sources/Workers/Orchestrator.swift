@@ -78,6 +78,7 @@ public final class Orchestrator: Sendable {
     let logger: Logger
     let sessions: NodeSessions
     let callbacks: StatusCallbacks
+    let statusWrites: StatusBatcher
     private let dispatcher: Mutex<NodeDispatcher>
     /// The lifecycle of every call followed here, and the job message each holds.
     private let state = Mutex<(calls: [String: Lifecycle], jobs: [String: BusMessage], rows: [String: CallStore.Call], ended: EndedCalls)>(
@@ -97,6 +98,7 @@ public final class Orchestrator: Sendable {
         self.cdrs = CDRStore(pool: pool)
         self.bus = bus
         self.logger = logger
+        self.statusWrites = StatusBatcher(calls: CallStore(pool: pool))
         self.callbacks = StatusCallbacks(
             calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
         var d = NodeDispatcher(config: config.regions, localRegion: config.region)
@@ -482,7 +484,7 @@ public final class Orchestrator: Sendable {
     private func setStatus(_ id: String, _ status: String, node: String?, cause: String?, channelLost: Bool, events: [CallStore.Event], logger: Logger) async {
         for attempt in 1...20 {
             do {
-                guard let changed = try await calls.advance(id: id, to: status, node: node, cause: cause, with: events) else { return }
+                guard let changed = try await statusWrites.advance(.init(id: id, status: status, node: node, cause: cause, events: events)) else { return }
                 logger.info("call status", metadata: ["status": "\(status)", "node": "\(node ?? "-")", "cause": "\(cause ?? "-")"])
                 callbacks.notify(changed, initiated: status == "ringing")
                 if channelLost, let node {

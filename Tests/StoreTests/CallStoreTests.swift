@@ -1,0 +1,42 @@
+import Store
+import Testing
+import TestSupport
+
+/// The call row's status moves forward only, one call at a time or many in one statement.
+@Suite("Call store", .serialized, .timeLimit(.minutes(2)))
+struct CallStoreTests {
+    @Test("advanceMany moves several calls in one statement, forward only, and logs each change with its causes and attempts")
+    func advanceMany() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let id = newUUID()
+            _ = try await calls.insert(.init(id: id, accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x"))
+            ids.append(id)
+        }
+        _ = try await calls.advance(id: ids[2], to: "completed", node: "fs-e1")
+        let attempt = CallStore.Event(kind: "attempt", node: "fs-e1", region: "us-east-1", result: "created \"quoted\" \\ back", elapsedMs: 12)
+        let changed = try await calls.advanceMany([
+            .init(id: ids[0], status: "ringing", node: "fs-e1", events: [attempt]),
+            .init(id: ids[1], status: "failed", node: "fs-e2", cause: "node-lost"),
+            .init(id: ids[2], status: "ringing", node: "fs-e1"),  // already completed: no move
+        ])
+        #expect(Set(changed.keys) == [ids[0], ids[1]])
+        #expect(changed[ids[0]]?.status == "ringing")
+        #expect(changed[ids[1]]?.endCause == "node-lost")
+        #expect(try await calls.get(id: ids[2])?.status == "completed", "forward only")
+        let log = try await calls.events(account: account.id, id: ids[0]) ?? []
+        #expect(log.map(\.kind) == ["attempt", "status"] || log.map(\.kind) == ["status", "attempt"], "\(log)")
+        #expect(log.first { $0.kind == "attempt" }?.result == "created \"quoted\" \\ back", "array literal escaping")
+        #expect(log.first { $0.kind == "attempt" }?.elapsedMs == 12)
+        #expect((try await calls.events(account: account.id, id: ids[1]) ?? []).contains { $0.kind == "status" && $0.detail == "node-lost" })
+        #expect(try await calls.advanceMany([]).isEmpty)
+        await pool.shutdown()
+        server.stop()
+    }
+}
