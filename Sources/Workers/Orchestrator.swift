@@ -107,7 +107,9 @@ public final class Orchestrator: Sendable {
         self.dispatcher = Mutex(d)
         self.sessions = NodeSessions(
             nodes: config.regions.allNodes, password: config.eslPassword,
-            events: ["CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB"], logger: logger)
+            // No CHANNEL_PROGRESS: a call is ringing from its CHANNEL_CREATE on, so it could not
+            // move the status (a fifth of the events parsed per call saved).
+            events: ["CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB"], logger: logger)
     }
 
     public func run() async throws {
