@@ -364,18 +364,7 @@ public struct CallStore: Sendable {
 
     /// Postgres array literals of the events' columns, for `unnest`.
     static func eventArrays(_ events: [Event]) -> [String?] {
-        func literal(_ values: [String?]) -> String {
-            "{"
-                + values.map { v in
-                    guard let v else { return "NULL" }
-                    var quoted = "\""
-                    for ch in v {
-                        if ch == "\\" || ch == "\"" { quoted.append("\\") }
-                        quoted.append(ch)
-                    }
-                    return quoted + "\""
-                }.joined(separator: ",") + "}"
-        }
+        let literal = arrayLiteral
         return [
             literal(events.map(\.kind)), literal(events.map(\.node)), literal(events.map(\.region)), literal(events.map(\.result)),
             literal(events.map { $0.elapsedMs.map(String.init) }), literal(events.map(\.detail)),

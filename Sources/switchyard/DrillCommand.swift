@@ -129,22 +129,9 @@ struct DrillCommand: ParsableCommand {
         var sipps: [(region: String, process: Process, dir: URL)] = []
         for (r, region) in Layout.regions.enumerated() {
             let dir = root.appendingPathComponent("drill/sipp-\(region)")
-            try? FileManager.default.removeItem(at: dir)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
-            p.currentDirectoryURL = dir
-            p.arguments = [
-                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", root.appendingPathComponent("uac.xml").path, "-s", "15551234567", "-i",
-                Layout.net.callerHost[r],
-                "-p", String(26060 + r), "-r", String(sipRate), "-m", String(Int(Double(sipRate) * duration)), "-nostdin",
-                "-timeout", "\(Int(duration + 30))s", "-recv_timeout", "8000", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
-                "-trace_err", "-error_file", "errors.log",
-            ]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let p = try Self.startCaller(
+                region: r, in: dir, scenario: root.appendingPathComponent("uac.xml"), localPort: 26060 + r,
+                ["-r", String(sipRate), "-m", String(Int(Double(sipRate) * duration)), "-timeout", "\(Int(duration + 30))s", "-recv_timeout", "8000"])
             sipps.append((region, p, dir))
         }
         // API load and the samplers, on their own threads.
@@ -305,6 +292,27 @@ struct DrillCommand: ParsableCommand {
         ).write(to: svgURL, atomically: true, encoding: .utf8)
         let text = report.keys.sorted().filter { $0 != "regions" }.map { "  \($0.padding(toLength: 34, withPad: " ", startingAt: 0)) \(report[$0]!)" }
         stack.say("drill report (\(jsonURL.path), picture \(svgURL.path)):\n" + text.joined(separator: "\n"))
+    }
+
+    /// A sipp caller into region `r`'s proxy, from the root namespace's address toward it, with
+    /// statistics, per-call response times and errors written into `dir` (emptied first).
+    static func startCaller(region r: Int, in dir: URL, scenario: URL, localPort: Int, _ load: [String]) throws -> Process {
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
+        p.currentDirectoryURL = dir
+        p.arguments =
+            [
+                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", scenario.path, "-s", "15551234567", "-i", Layout.net.callerHost[r], "-p",
+                String(localPort),
+            ]
+            + load + ["-nostdin", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
     }
 
     /// Everything the fault kills.

@@ -74,22 +74,12 @@ extension DrillCommand {
         var sipps: [(region: String, process: Process, dir: URL)] = []
         for (r, region) in Layout.regions.enumerated() {
             let dir = root.appendingPathComponent("drill/hold-\(region)")
-            try? FileManager.default.removeItem(at: dir)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: UpCommand.Stack.which("sipp") ?? "/usr/bin/sipp")
-            p.currentDirectoryURL = dir
-            p.arguments = [
-                "\(Layout.net.regionHost[r]):\(Layout.proxySIP[r])", "-sf", scenarioURL.path, "-s", "15551234567", "-i", Layout.net.callerHost[r], "-p",
-                String(26160 + r),
-                "-r", String(rate), "-m", String(perRegion), "-l", String(perRegion + 100), "-nostdin",
-                "-timeout", "\(Int(ramp * 2 + holdSeconds + 60))s", "-recv_timeout", "10000", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-                "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log",
-            ]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let p = try Self.startCaller(
+                region: r, in: dir, scenario: scenarioURL, localPort: 26160 + r,
+                [
+                    "-r", String(rate), "-m", String(perRegion), "-l", String(perRegion + 100), "-timeout", "\(Int(ramp * 2 + holdSeconds + 60))s",
+                    "-recv_timeout", "10000",
+                ])
             sipps.append((region, p, dir))
         }
 
