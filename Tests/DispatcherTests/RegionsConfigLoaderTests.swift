@@ -19,6 +19,9 @@ import Testing
         let config = try RegionsConfigLoader.load(yaml: text)
         #expect(config.proxy.listen.map(\.description) == ["udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"])
         #expect(config.allNodes.map(\.sip.description) == ["127.0.0.1:5071", "127.0.0.1:5072"])
+        // The harness's sipp backends have no channel limit: a capped node would turn the
+        // max-rate ramp (up to 6,000 calls/s, calls held up to 1 s) into 503s of our own making.
+        #expect(config.allNodes.allSatisfy { $0.maxChannels >= 10_000 })
     }
 
     @Test func defaultsFillWhatIsLeftOut() throws {
