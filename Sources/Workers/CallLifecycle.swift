@@ -51,17 +51,13 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         public var status: String
         /// The node recorded by an earlier claim (a redelivered job), if any.
         public var node: String?
-        public var region: String?
         /// True while the call may still wait for a node (its own timeout has not passed).
         public var mayWait: Bool
-        public var deliveries: Int
 
-        public init(status: String, node: String?, region: String? = nil, mayWait: Bool, deliveries: Int = 1) {
+        public init(status: String, node: String?, mayWait: Bool) {
             self.status = status
             self.node = node
-            self.region = region
             self.mayWait = mayWait
-            self.deliveries = deliveries
         }
     }
 
@@ -467,13 +463,9 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         switch p {
         case .present(let answered):
-            let wasIdle = phase == .idle
+            // Followed from here on. (Queued calls are not reconciled: their job is still held.)
             phase = .live(node: node, answered: answered || answeredBefore)
-            var actions: [Action] = []
-            if answered && !answeredBefore { actions.append(.setStatus("in-progress", node: node, cause: nil, channelLost: false)) }
-            // Followed from here on; nothing else owns it.
-            if wasIdle && !answered && stored == "queued" { actions.append(.setStatus("ringing", node: node, cause: nil, channelLost: false)) }
-            return actions
+            return answered && !answeredBefore ? [.setStatus("in-progress", node: node, cause: nil, channelLost: false)] : []
         case .absent:
             return [.reconcileNote(node: node, result: "channel gone while unseen")]
                 + end(answeredBefore ? "completed" : "failed", node: node, cause: "ended-unseen", channelLost: true)

@@ -67,7 +67,7 @@ public final class Orchestrator: Sendable {
     /// What a call's lane handles.
     enum Input: Sendable {
         case event(Lifecycle.Event)
-        case placeJob(BusMessage)
+        case placeJob(BusMessage, CallJobs.Job)
         case cancelJob(BusMessage)
     }
 
@@ -178,7 +178,7 @@ public final class Orchestrator: Sendable {
                 continue
             }
             switch job.type {
-            case CallJobs.originate: lanes.submit((job.call_id, .placeJob(message)), key: job.call_id)
+            case CallJobs.originate: lanes.submit((job.call_id, .placeJob(message, job)), key: job.call_id)
             case CallJobs.cancel: lanes.submit((job.call_id, .cancelJob(message)), key: job.call_id)
             default:
                 logger.error("unknown job type terminated", metadata: ["type": "\(job.type)"])
@@ -207,11 +207,11 @@ public final class Orchestrator: Sendable {
         switch input {
         case .event(let e):
             await step(id, e, logger: log)
-        case .placeJob(let message):
-            if message.deliveries == 1, let job = try? JSONDecoder().decode(CallJobs.Job.self, from: Data(message.data)), job.to != nil {
+        case .placeJob(let message, let job):
+            if message.deliveries == 1, job.to != nil {
                 // A first delivery: the job carries what the choice needs; the claim reads the
                 // row (and finds a call canceled meanwhile). One round trip saved.
-                let first = Lifecycle.Job(status: "queued", node: nil, region: job.region, mayWait: true, deliveries: 1)
+                let first = Lifecycle.Job(status: "queued", node: nil, mayWait: true)
                 await step(id, .job(first), logger: log, message: message, hint: job)
                 return
             }
@@ -229,11 +229,9 @@ public final class Orchestrator: Sendable {
                 return
             }
             let ageSeconds = (Int64(Date().timeIntervalSince1970 * 1_000_000) - call.createdMicros) / 1_000_000
-            let job = Lifecycle.Job(
-                status: call.status, node: call.node, region: call.region, mayWait: ageSeconds < Int64(call.timeout),
-                deliveries: Int(message.deliveries))
+            let queued = Lifecycle.Job(status: call.status, node: call.node, mayWait: ageSeconds < Int64(call.timeout))
             if message.deliveries > 1 { log.notice("redelivered job", metadata: ["status": "\(call.status)", "node": "\(call.node ?? "-")"]) }
-            await step(id, .job(job), logger: log, message: message, call: call)
+            await step(id, .job(queued), logger: log, message: message, call: call)
         case .cancelJob(let message):
             let followed = state.withLock { s -> Bool in
                 guard let l = s.calls[id] else { return false }

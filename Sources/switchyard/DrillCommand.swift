@@ -90,6 +90,10 @@ struct DrillCommand: ParsableCommand {
         return ("kill", "region", "us-east-1")
     }
 
+    func validate() throws {
+        guard (0...1000).contains(wanDelayMs) else { throw ValidationError("--wan-delay-ms \(wanDelayMs): 0 to 1000") }
+    }
+
     func run() throws {
         if let hold {
             guard hold > 0, kill.isEmpty, stall.isEmpty else { throw ValidationError("--hold N takes no --kill or --stall") }

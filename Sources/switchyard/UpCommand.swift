@@ -56,6 +56,10 @@ struct UpCommand: ParsableCommand {
         nonisolated(unsafe) static var net = UpNetwork.loopback
     }
 
+    func validate() throws {
+        guard (0...1000).contains(wanDelayMs) else { throw ValidationError("--wan-delay-ms \(wanDelayMs): 0 to 1000") }
+    }
+
     func run() throws {
         let regions = try loadRegions(config)
         for name in Layout.regions where regions.region(named: name) == nil {

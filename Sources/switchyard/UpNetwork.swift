@@ -69,10 +69,9 @@ struct UpNetwork: Sendable {
             let r = stack.runCapturing("/usr/sbin/ip", args.split(separator: " ").map(String.init))
             guard r.status == 0 else { throw UpNetworkError("ip \(args): \(r.output.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
-        func sysctl(_ ns: String?, _ setting: String) throws {
-            let args = (ns.map { ["netns", "exec", $0] } ?? []) + ["sysctl", "-q", "-w", setting]
-            let r = ns == nil ? stack.runCapturing("/usr/sbin/sysctl", ["-q", "-w", setting]) : stack.runCapturing("/usr/sbin/ip", args)
-            guard r.status == 0 else { throw UpNetworkError("sysctl \(setting): \(r.output)") }
+        func sysctl(_ ns: String, _ setting: String) throws {
+            let r = stack.runCapturing("/usr/sbin/ip", ["netns", "exec", ns, "sysctl", "-q", "-w", setting])
+            guard r.status == 0 else { throw UpNetworkError("sysctl \(setting) in \(ns): \(r.output)") }
         }
         let taken = Self.run("/usr/sbin/ip", ["route", "show", "10.77.0.0/16"]) + Self.run("/usr/sbin/ip", ["route", "show", "match", "10.77.0.1"])
         if taken.split(separator: "\n").contains(where: { !$0.hasPrefix("default") && !$0.isEmpty }) {
