@@ -68,6 +68,9 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     static let idempotencyKeyReused = APIError(
         .unprocessableContent, code: 22002, "This Idempotency-Key was used with a different request in the last 24 hours", field: "Idempotency-Key")
     static func notCancelable(_ status: String) -> APIError { APIError(.conflict, code: 23001, "The call is \(status) and can no longer be canceled") }
+    static func tooManyCalls(_ limit: Int) -> APIError {
+        APIError(.tooManyRequests, code: 20429, "Too Many Requests: the account has \(limit) calls queued, ringing or in progress, its limit")
+    }
     static let storeUnavailable = APIError(.serviceUnavailable, code: 25001, "The call store is unavailable; retry with the same Idempotency-Key")
     static let internalError = APIError(.internalServerError, code: 25000, "Internal error")
 }

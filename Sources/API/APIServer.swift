@@ -32,6 +32,9 @@ public struct APIServer: Sendable {
     public static let routes: [(method: String, path: String)] = [
         ("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/calls/{id}"), ("POST", "/v1/calls/{id}/cancel"), ("GET", "/v1/calls/{id}/cdr"),
         ("GET", "/v1/calls/{id}/events"),
+        ("POST", "/2010-04-01/Accounts/{AccountSid}/Calls.json"), ("GET", "/2010-04-01/Accounts/{AccountSid}/Calls.json"),
+        ("GET", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json"), ("POST", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json"),
+        ("DELETE", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json"),
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.yaml"),
     ]
 
@@ -54,6 +57,7 @@ public struct APIServer: Sendable {
         v1.post("calls/:id/cancel") { _, context in try await self.cancel(context) }
         v1.get("calls/:id/cdr") { _, context in try await self.cdr(context) }
         v1.get("calls/:id/events") { _, context in try await self.events(context) }
+        TwilioCalls(calls: calls, publisher: publisher, accounts: accounts).add(to: router)
         return router
     }
 
@@ -95,6 +99,8 @@ public struct APIServer: Sendable {
                 CallResource(fresh), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true", .location: "/v1/calls/\(call.id)"])
         case .keyReused:
             throw APIError.idempotencyKeyReused
+        case .overLimit(let limit):
+            throw APIError.tooManyCalls(limit)
         }
     }
 

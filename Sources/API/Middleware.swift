@@ -60,6 +60,15 @@ struct ErrorMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         do {
+            return try await converted(request, context: context, next: next)
+        } catch let error as APIError where request.uri.path.hasPrefix(TwilioCalls.prefix) {
+            // The Twilio surface answers in Twilio's error shape.
+            throw TwilioError(error)
+        }
+    }
+
+    private func converted(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        do {
             return try await next(request, context)
         } catch let error as APIError {
             throw error

@@ -95,6 +95,45 @@ public enum OpenAPIDocument {
                                 elapsed_ms: { type: integer, nullable: true }
                                 detail: { type: string, nullable: true }
                 "404": { $ref: "#/components/responses/Error" }
+          /2010-04-01/Accounts/{AccountSid}/Calls.json:
+            parameters: [ { $ref: "#/components/parameters/AccountSid" } ]
+            post:
+              summary: "Twilio's create: form-encoded To, From, Url or Twiml, StatusCallback, StatusCallbackEvent (repeated), StatusCallbackMethod, Timeout, TimeLimit, Method; paced at the account's calls per second"
+              security: [ { basic: [] } ]
+              requestBody: { required: true, content: { application/x-www-form-urlencoded: { schema: { type: object } } } }
+              responses:
+                "201": { description: Queued, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
+                "400": { $ref: "#/components/responses/TwilioError" }
+                "401": { $ref: "#/components/responses/TwilioError" }
+                "429": { $ref: "#/components/responses/TwilioError" }
+            get:
+              summary: "Twilio's list: PageSize, Page, PageToken; filters To, From, Status, StartTime, EndTime and their < / > forms"
+              security: [ { basic: [] } ]
+              responses:
+                "200": { description: "A page: calls, start, end, page, page_size, uri, first_page_uri, next_page_uri, previous_page_uri" }
+                "400": { $ref: "#/components/responses/TwilioError" }
+          /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json:
+            parameters: [ { $ref: "#/components/parameters/AccountSid" }, { $ref: "#/components/parameters/CallSid" } ]
+            get:
+              summary: "Twilio's fetch"
+              security: [ { basic: [] } ]
+              responses:
+                "200": { description: The call, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
+                "404": { $ref: "#/components/responses/TwilioError" }
+            post:
+              summary: "Twilio's update: Status=canceled (queued or ringing) or completed (any live call); Url, Method or Twiml"
+              security: [ { basic: [] } ]
+              responses:
+                "200": { description: The call, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
+                "400": { $ref: "#/components/responses/TwilioError" }
+                "404": { $ref: "#/components/responses/TwilioError" }
+            delete:
+              summary: "Twilio's delete: hides a finished call (its CDRs stay)"
+              security: [ { basic: [] } ]
+              responses:
+                "204": { description: Deleted }
+                "404": { $ref: "#/components/responses/TwilioError" }
+                "409": { $ref: "#/components/responses/TwilioError" }
           /healthz:
             get:
               summary: PostgreSQL and NATS reachability
@@ -117,8 +156,11 @@ public enum OpenAPIDocument {
         components:
           securitySchemes:
             bearer: { type: http, scheme: bearer }
+            basic: { type: http, scheme: basic, description: "AccountSid:AuthToken (the Twilio surface)" }
           parameters:
             Id: { name: id, in: path, required: true, schema: { type: string, format: uuid } }
+            AccountSid: { name: AccountSid, in: path, required: true, schema: { type: string, pattern: "^AC[0-9a-f]{32}$" } }
+            CallSid: { name: CallSid, in: path, required: true, schema: { type: string, pattern: "^CA[0-9a-f]{32}$" } }
           responses:
             Error:
               description: An error
@@ -133,6 +175,9 @@ public enum OpenAPIDocument {
                       field: { type: [string, "null"] }
                       more_info: { type: string }
                       status: { type: integer }
+            TwilioError:
+              description: "An error on the Twilio surface, in Twilio's shape"
+              content: { application/json: { schema: { $ref: "#/components/schemas/TwilioError" } } }
           schemas:
             Status: { type: string, enum: [queued, ringing, in-progress, completed, busy, failed, no-answer, canceled] }
             CallRequest:
@@ -181,13 +226,52 @@ public enum OpenAPIDocument {
             CDR:
               type: object
               properties:
-                channelUUID: { type: string }
-                callID: { type: string }
+                channel_uuid: { type: string }
+                call_id: { type: string, format: uuid }
                 node: { type: string }
+                region: { type: [string, "null"] }
                 direction: { type: string }
+                from: { type: [string, "null"] }
+                to: { type: [string, "null"] }
+                start_at: { type: [string, "null"], format: date-time }
+                answer_at: { type: [string, "null"], format: date-time }
+                end_at: { type: [string, "null"], format: date-time }
                 duration: { type: integer }
                 billsec: { type: integer }
-                hangupCause: { type: [string, "null"] }
+                hangup_cause: { type: [string, "null"] }
+                codec: { type: [string, "null"] }
+                cost: { type: [string, "null"] }
+            TwilioCall:
+              type: object
+              description: "A call in Twilio's shape (RFC 2822 dates with +0000, SIDs, strings for duration and queue_time)"
+              properties:
+                sid: { type: string, pattern: "^CA[0-9a-f]{32}$" }
+                account_sid: { type: string, pattern: "^AC[0-9a-f]{32}$" }
+                to: { type: string }
+                to_formatted: { type: string }
+                from: { type: string }
+                from_formatted: { type: string }
+                status: { $ref: "#/components/schemas/Status" }
+                direction: { type: string, enum: [outbound-api] }
+                api_version: { type: string }
+                date_created: { type: string }
+                date_updated: { type: string }
+                start_time: { type: [string, "null"] }
+                end_time: { type: [string, "null"] }
+                duration: { type: [string, "null"] }
+                queue_time: { type: string }
+                price: { type: "null" }
+                price_unit: { type: string }
+                uri: { type: string }
+                subresource_uris: { type: object }
+            TwilioError:
+              type: object
+              required: [code, message, more_info, status]
+              properties:
+                code: { type: integer }
+                message: { type: string }
+                more_info: { type: string }
+                status: { type: integer }
 
         """
 }

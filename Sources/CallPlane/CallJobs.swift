@@ -31,6 +31,9 @@ public enum CallJobs {
         public var status_callback: String?
         public var status_callback_events: [String]?
         public var client_state: String?
+        /// Set on a Twilio-surface call's first job: the orchestrator reserves its pacing slot
+        /// before placing it. A paced call's job from the scheduler (its slot has come) has none.
+        public var paced: Bool?
 
         public init(_ c: CallStore.Call, type: String = CallJobs.originate) {
             self.type = type
@@ -45,6 +48,7 @@ public enum CallJobs {
             status_callback = c.statusCallback
             status_callback_events = c.statusCallbackEvents
             client_state = c.clientState
+            paced = c.paced && c.placedAt == nil ? true : nil
         }
 
         /// `calls.originate` / `calls.cancel`.
@@ -52,6 +56,17 @@ public enum CallJobs {
 
         /// The originate's id is the call id (a re-publish is a duplicate); every cancel request is
         /// its own message (cancelling twice is harmless, a dropped retry is not).
-        public var messageID: String { type == CallJobs.originate ? call_id : "\(type)-\(call_id)-\(UInt64.random(in: 0...UInt64.max))" }
+        public var messageID: String {
+            guard type == CallJobs.originate else { return "\(type)-\(call_id)-\(UInt64.random(in: 0...UInt64.max))" }
+            return pacedRelease ? "\(call_id).due" : call_id
+        }
+
+        /// A paced call handed on by the scheduler when its slot came: its own message id, since
+        /// the first job's id is within the stream's duplicate window.
+        public var pacedRelease = false
+
+        enum CodingKeys: String, CodingKey {
+            case type, call_id, account_id, to, from, timeout, time_limit, region, url, status_callback, status_callback_events, client_state, paced
+        }
     }
 }

@@ -33,6 +33,21 @@ public struct AccountStore: Sendable {
         return try await pool.query("SELECT signing_secret FROM accounts WHERE id = $1::uuid", [account]).first?["signing_secret"]
     }
 
+    /// The account whose id is `id` and whose signing secret (Twilio's AuthToken) is `token`,
+    /// or nil. The comparison takes the same time wherever the strings differ.
+    public func authenticate(accountID id: String, token: String) async throws(StoreError) -> Account? {
+        guard isUUID(id) else { return nil }
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute("account_by_id", "SELECT id::text, name, key_prefix, signing_secret FROM accounts WHERE id = $1::uuid", [id])
+        }
+        guard let row = r.first, let secret = row["signing_secret"] else { return nil }
+        let a = Array(secret.utf8), b = Array(token.utf8)
+        var diff = a.count == b.count ? 0 : 1
+        for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
+        guard diff == 0 else { return nil }
+        return Account(id: try row.string("id"), name: try row.string("name"), keyPrefix: try row.string("key_prefix"), signingSecret: secret)
+    }
+
     /// The account a key belongs to, or nil.
     public func authenticate(key: String) async throws(StoreError) -> Account? {
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
@@ -40,6 +55,18 @@ public struct AccountStore: Sendable {
         }
         guard let row = r.first else { return nil }
         return Account(id: try row.string("id"), name: try row.string("name"), keyPrefix: try row.string("key_prefix"))
+    }
+
+    /// Sets an account's pacing and concurrency limits (`switchyard accounts limits`, tests).
+    public func setLimits(account: String, callsPerSecond: Double?, maxConcurrentCalls: Int?) async throws(StoreError) {
+        guard isUUID(account) else { throw StoreError(.queryFailed, "'\(account.prefix(40))' is not an account id", context: "set_limits") }
+        let r = try await pool.query(
+            """
+            UPDATE accounts SET calls_per_second = coalesce($2::double precision, calls_per_second),
+                                max_concurrent_calls = coalesce($3::int, max_concurrent_calls)
+            WHERE id = $1::uuid RETURNING id
+            """, [account, callsPerSecond.map { String($0) }, maxConcurrentCalls.map(String.init)])
+        guard !r.rows.isEmpty else { throw StoreError(.queryFailed, "no account \(account)", context: "set_limits") }
     }
 }
 

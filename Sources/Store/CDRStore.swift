@@ -16,6 +16,12 @@ public struct CDRStore: Sendable {
         public var hangupCause: String?
         public var codec: String?
         public var cost: String?
+
+        /// snake_case, as every other body of the API.
+        enum CodingKeys: String, CodingKey {
+            case channelUUID = "channel_uuid", callID = "call_id", node, region, direction, from, to, startAt = "start_at", answerAt = "answer_at"
+            case endAt = "end_at", duration, billsec, hangupCause = "hangup_cause", codec, cost
+        }
     }
 
     let pool: PostgresPool

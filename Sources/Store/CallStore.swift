@@ -19,6 +19,15 @@ public struct CallStore: Sendable {
         public var idempotencyKey: String?
         /// A digest of the request body, to tell a retry from a different request with the same key.
         public var requestHash: String?
+        /// The surface that created the call: `v1` or `2010-04-01` (Twilio's).
+        public var api: String = "v1"
+        /// Inline TwiML instead of `url` (the Twilio surface); `url` is then empty.
+        public var twiml: String?
+        /// The HTTP method for `url` and for status callbacks (the Twilio surface; POST when nil).
+        public var method: String?
+        public var callbackMethod: String?
+        /// Placed at the account's calls-per-second rate (the Twilio surface).
+        public var paced: Bool = false
 
         public init(
             id: String, accountID: String, to: String, from: String, url: String, statusCallback: String? = nil, statusCallbackEvents: [String] = [],
@@ -64,6 +73,15 @@ public struct CallStore: Sendable {
         /// Microseconds since the epoch of `createdAt`: the pagination cursor's first half.
         public var createdMicros: Int64
         var requestHash: String?
+        public var api: String = "v1"
+        public var twiml: String?
+        public var method: String?
+        public var callbackMethod: String?
+        public var paced: Bool = false
+        /// When the call was first claimed for a node.
+        public var placedAt: String?
+        /// Whether the call was ever claimed for a node (`placedAt`), as microseconds since the epoch.
+        public var placedMicros: Int64?
     }
 
     public enum InsertOutcome: Sendable, Hashable {
@@ -72,12 +90,20 @@ public struct CallStore: Sendable {
         case replayed(Call)
         /// The same idempotency key with a different request.
         case keyReused(Call)
+        /// The account already has `limit` calls queued, ringing or in progress (the Twilio
+        /// surface's concurrency limit): nothing inserted.
+        case overLimit(limit: Int)
     }
 
     public struct Page: Sendable, Hashable {
         public var calls: [Call]
         /// Opaque; pass it back to get the next page. Nil on the last page.
         public var nextCursor: String?
+
+        public init(calls: [Call], nextCursor: String?) {
+            self.calls = calls
+            self.nextCursor = nextCursor
+        }
     }
 
     let pool: PostgresPool
@@ -86,11 +112,13 @@ public struct CallStore: Sendable {
 
     static let columns = """
         id::text, account_id::text, to_number, from_number, url, status_callback, array_to_string(status_callback_events, ',') AS events,
-        timeout_s, time_limit_s, region, client_state, status, node, request_hash, end_cause,
+        timeout_s, time_limit_s, region, client_state, status, node, request_hash, end_cause, api, twiml, method, callback_method, paced,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created,
         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated,
         to_char(answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS answered,
         to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ended,
+        to_char(placed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS placed,
+        (extract(epoch FROM placed_at) * 1000000)::bigint AS placed_us,
         (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
         """
 
@@ -102,30 +130,62 @@ public struct CallStore: Sendable {
             timeLimit: r.optionalInt("time_limit_s"), region: r["region"], clientState: r["client_state"], status: try r.string("status"),
             node: r["node"], createdAt: try r.string("created"), updatedAt: try r.string("updated"), answeredAt: r["answered"], endedAt: r["ended"],
             endCause: r["end_cause"],
-            createdMicros: Int64(try r.string("created_us")) ?? 0, requestHash: r["request_hash"])
+            createdMicros: Int64(try r.string("created_us")) ?? 0, requestHash: r["request_hash"], api: r["api"] ?? "v1", twiml: r["twiml"],
+            method: r["method"], callbackMethod: r["callback_method"], paced: r["paced"] == "t", placedAt: r["placed"],
+            placedMicros: r["placed_us"].flatMap { Int64($0) })
     }
 
     /// Inserts a queued call. With an idempotency key already used by the account in the last
     /// 24 hours, nothing is inserted: the earlier call comes back (replayed, or keyReused when
     /// the request differs). Keys older than 24 hours are released first.
-    public func insert(_ new: NewCall) async throws(StoreError) -> InsertOutcome {
+    ///
+    /// With `limitConcurrency` (the Twilio surface), the account's `max_concurrent_calls` holds:
+    /// the insert runs under a per-account advisory lock, so API instances in any region count
+    /// the same calls, and a call over the limit is not inserted (`overLimit`).
+    public func insert(_ new: NewCall, limitConcurrency: Bool = false) async throws(StoreError) -> InsertOutcome {
         let params: [String?] = [
             new.id, new.accountID, new.to, new.from, new.url, new.statusCallback, "{" + new.statusCallbackEvents.joined(separator: ",") + "}",
-            String(new.timeout), new.timeLimit.map(String.init), new.region, new.clientState, new.idempotencyKey, new.requestHash,
+            String(new.timeout), new.timeLimit.map(String.init), new.region, new.clientState, new.idempotencyKey, new.requestHash, new.api, new.twiml,
+            new.method, new.callbackMethod, new.paced ? "t" : "f",
         ]
-        return try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> InsertOutcome in
+        let body: @Sendable (PostgresConnectionHandle) throws(StoreError) -> InsertOutcome = {
+            (c: PostgresConnectionHandle) throws(StoreError) -> InsertOutcome in
             if let key = new.idempotencyKey {
                 try c.execute(
                     "release_old_key",
                     "UPDATE calls SET idempotency_key = NULL WHERE account_id = $1::uuid AND idempotency_key = $2 AND created_at < now() - interval '24 hours'",
                     [new.accountID, key])
             }
+            if let key = new.idempotencyKey, limitConcurrency {
+                // A retry of an accepted call replays it, even when the account is at its limit now.
+                let existing = try c.execute(
+                    "call_by_key", "SELECT \(Self.columns) FROM calls WHERE account_id = $1::uuid AND idempotency_key = $2", [new.accountID, key])
+                if let row = existing.first {
+                    let call = try Self.call(row)
+                    return call.requestHash == new.requestHash ? .replayed(call) : .keyReused(call)
+                }
+            }
+            if limitConcurrency {
+                try c.execute("account_lock", "SELECT pg_advisory_xact_lock(7201995, hashtext($1))", [new.accountID])
+                let r = try c.execute(
+                    "account_open_calls",
+                    """
+                    SELECT a.max_concurrent_calls AS limit_n,
+                           (SELECT count(*) FROM calls WHERE account_id = $1::uuid AND status IN ('queued', 'ringing', 'in-progress')) AS open_n
+                    FROM accounts a WHERE a.id = $1::uuid
+                    """, [new.accountID])
+                if let row = r.first, let limit = row.optionalInt("limit_n"), let open = row.optionalInt("open_n"), open >= limit {
+                    return .overLimit(limit: limit)
+                }
+            }
             let inserted = try c.execute(
                 "insert_call",
                 """
                 INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
-                                   time_limit_s, region, client_state, status, idempotency_key, request_hash)
-                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13)
+                                   time_limit_s, region, client_state, status, idempotency_key, request_hash, api, twiml, method,
+                                   callback_method, paced)
+                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13, $14, $15, $16, $17,
+                        $18::boolean)
                 ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING \(Self.columns)
                 """, params)
@@ -138,13 +198,15 @@ public struct CallStore: Sendable {
             let call = try Self.call(row)
             return call.requestHash == new.requestHash ? .replayed(call) : .keyReused(call)
         }
+        return limitConcurrency ? try await pool.transaction(body) : try await pool.withConnection(body)
     }
 
     /// A call of `account`, or nil (another account's call is nil too).
     public func get(account: String, id: String) async throws(StoreError) -> Call? {
         guard isUUID(id) else { return nil }
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute("call_by_id", "SELECT \(Self.columns) FROM calls WHERE id = $1::uuid AND account_id = $2::uuid", [id, account])
+            try c.execute(
+                "call_by_id", "SELECT \(Self.columns) FROM calls WHERE id = $1::uuid AND account_id = $2::uuid AND deleted_at IS NULL", [id, account])
         }
         return try r.first.map(Self.call)
     }
@@ -163,15 +225,51 @@ public struct CallStore: Sendable {
     public func claim(id: String, node: String) async throws(StoreError) -> Call? {
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute(
-                "claim_call", "UPDATE calls SET node = $2, updated_at = now() WHERE id = $1::uuid AND status = 'queued' RETURNING \(Self.columns)", [id, node])
+                "claim_call",
+                """
+                UPDATE calls SET node = $2, updated_at = now(), placed_at = coalesce(placed_at, now())
+                WHERE id = $1::uuid AND status = 'queued' RETURNING \(Self.columns)
+                """, [id, node])
         }
         return try r.first.map(Self.call)
+    }
+
+    /// What a list may be narrowed to. Times are inclusive bounds in seconds since the epoch;
+    /// a call's start is its `placed_at`, its end its `ended_at`.
+    public struct Filter: Sendable, Hashable {
+        public var status: String?
+        public var to: String?
+        public var from: String?
+        public var startFrom: Double?
+        public var startUntil: Double?
+        public var endFrom: Double?
+        public var endUntil: Double?
+
+        public init(
+            status: String? = nil, to: String? = nil, from: String? = nil, startFrom: Double? = nil, startUntil: Double? = nil, endFrom: Double? = nil,
+            endUntil: Double? = nil
+        ) {
+            self.status = status
+            self.to = to
+            self.from = from
+            self.startFrom = startFrom
+            self.startUntil = startUntil
+            self.endFrom = endFrom
+            self.endUntil = endUntil
+        }
     }
 
     /// A page of the account's calls, newest first, optionally filtered.
     public func list(
         account: String, status: String? = nil, to: String? = nil, from: String? = nil, pageSize: Int, cursor: String? = nil
     ) async throws(StoreError) -> Page {
+        try await list(account: account, filter: Filter(status: status, to: to, from: from), pageSize: pageSize, cursor: cursor)
+    }
+
+    /// A page of the account's calls, newest first: after `cursor` (a token this store issued),
+    /// or, without one, after skipping `offset` calls (Twilio's `Page` without a `PageToken`).
+    /// Deleted calls are not listed.
+    public func list(account: String, filter: Filter, pageSize: Int, cursor: String? = nil, offset: Int = 0) async throws(StoreError) -> Page {
         var after: (Int64, String)?
         if let cursor {
             let parts = cursor.split(separator: "_")
@@ -180,17 +278,22 @@ public struct CallStore: Sendable {
             }
             after = (micros, String(parts[1]))
         }
-        let params: [String?] = [account, status, to, from, after.map { String($0.0) }, after?.1, String(pageSize + 1)]
+        let params: [String?] = [
+            account, filter.status, filter.to, filter.from, after.map { String($0.0) }, after?.1, String(pageSize + 1), filter.startFrom.map { "\($0)" },
+            filter.startUntil.map { "\($0)" }, filter.endFrom.map { "\($0)" }, filter.endUntil.map { "\($0)" }, String(cursor == nil ? max(0, offset) : 0),
+        ]
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute(
                 "list_calls",
                 """
                 SELECT \(Self.columns) FROM calls
-                WHERE account_id = $1::uuid
+                WHERE account_id = $1::uuid AND deleted_at IS NULL
                   AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR to_number = $3) AND ($4::text IS NULL OR from_number = $4)
                   AND ($5::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
+                  AND ($8::float8 IS NULL OR placed_at >= to_timestamp($8::float8)) AND ($9::float8 IS NULL OR placed_at <= to_timestamp($9::float8))
+                  AND ($10::float8 IS NULL OR ended_at >= to_timestamp($10::float8)) AND ($11::float8 IS NULL OR ended_at <= to_timestamp($11::float8))
                 ORDER BY created_at DESC, id DESC
-                LIMIT $7::int
+                LIMIT $7::int OFFSET $12::int
                 """, params)
         }
         var calls = try r.rows.map(Self.call)
@@ -462,4 +565,45 @@ public func isUUID(_ s: String) -> Bool {
         }
     }
     return true
+}
+
+extension CallStore {
+    /// What `delete` did.
+    public enum DeleteOutcome: Sendable, Hashable {
+        case deleted
+        case notFound
+        /// The call is not over yet; it keeps its row.
+        case notFinal(status: String)
+    }
+
+    /// Hides a finished call of `account` from both APIs (Twilio's DELETE). Its CDRs and event
+    /// log stay: billing depends on them.
+    public func delete(account: String, id: String) async throws(StoreError) -> DeleteOutcome {
+        guard isUUID(id) else { return .notFound }
+        let r = try await pool.query(
+            """
+            WITH c AS (SELECT id, status FROM calls WHERE id = $1::uuid AND account_id = $2::uuid AND deleted_at IS NULL FOR UPDATE),
+            d AS (UPDATE calls SET deleted_at = now() WHERE id = (SELECT id FROM c)
+                  AND (SELECT status FROM c) IN ('completed', 'busy', 'failed', 'no-answer', 'canceled') RETURNING id)
+            SELECT (SELECT status FROM c) AS status, (SELECT count(*) FROM d) AS deleted
+            """, [id, account])
+        guard let row = r.first, let status = row["status"] else { return .notFound }
+        return row["deleted"] == "1" ? .deleted : .notFinal(status: status)
+    }
+
+    /// Points a call at new instructions (Twilio's update with `Url`, `Method` or `Twiml`); nil
+    /// when the call is not the account's, or is over.
+    public func redirect(account: String, id: String, url: String?, method: String?, twiml: String?) async throws(StoreError) -> Call? {
+        guard isUUID(id) else { return nil }
+        let r = try await pool.query(
+            """
+            UPDATE calls SET url = CASE WHEN $5::text IS NOT NULL THEN '' ELSE coalesce($3, url) END,
+                             twiml = CASE WHEN $3::text IS NOT NULL THEN NULL ELSE coalesce($5, twiml) END,
+                             method = coalesce($4, method), updated_at = now()
+            WHERE id = $1::uuid AND account_id = $2::uuid AND deleted_at IS NULL
+              AND status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')
+            RETURNING \(Self.columns)
+            """, [id, account, url, method, twiml])
+        return try r.first.map(Self.call)
+    }
 }

@@ -127,6 +127,32 @@ public enum Migrations {
                 UPDATE accounts SET signing_secret = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
                 ALTER TABLE accounts ALTER COLUMN signing_secret SET NOT NULL;
                 """),
+        Migration(
+            version: 4, name: "the Twilio-compatible surface: its call fields, pacing, concurrency limits, soft deletes",
+            sql: """
+                -- Which surface created the call ('v1' or '2010-04-01'): the Twilio surface's calls are
+                -- paced and their callbacks carry Twilio's SIDs.
+                ALTER TABLE calls ADD COLUMN api text NOT NULL DEFAULT 'v1';
+                ALTER TABLE calls ADD COLUMN twiml text;
+                ALTER TABLE calls ADD COLUMN method text;
+                ALTER TABLE calls ADD COLUMN callback_method text;
+                -- Pacing (Twilio's calls per second per account): NULL = not paced or no slot yet;
+                -- 'waiting' = the slot at scheduled_at is in the future; 'due' = being handed to the
+                -- stream; 'released' = placed through the normal path.
+                ALTER TABLE calls ADD COLUMN paced boolean NOT NULL DEFAULT false;
+                ALTER TABLE calls ADD COLUMN pace_state text CHECK (pace_state IN ('waiting', 'due', 'released'));
+                ALTER TABLE calls ADD COLUMN scheduled_at timestamptz;
+                -- When the call was first claimed for a node (Twilio's start_time; queue_time is
+                -- placed_at - created_at).
+                ALTER TABLE calls ADD COLUMN placed_at timestamptz;
+                -- DELETE on the Twilio surface hides a finished call; its CDRs stay (billing).
+                ALTER TABLE calls ADD COLUMN deleted_at timestamptz;
+                CREATE INDEX calls_pacing ON calls (scheduled_at) WHERE pace_state IN ('waiting', 'due') AND status = 'queued';
+                CREATE INDEX calls_account_open ON calls (account_id) WHERE status IN ('queued', 'ringing', 'in-progress');
+                ALTER TABLE accounts ADD COLUMN calls_per_second double precision NOT NULL DEFAULT 1 CHECK (calls_per_second > 0);
+                ALTER TABLE accounts ADD COLUMN max_concurrent_calls integer NOT NULL DEFAULT 1000 CHECK (max_concurrent_calls > 0);
+                ALTER TABLE accounts ADD COLUMN next_call_at timestamptz NOT NULL DEFAULT 'epoch';
+                """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.

@@ -132,6 +132,9 @@ public final class Orchestrator: Sendable {
                 await self.sweepLostNodes(); return false
             }
             group.addTask {
+                await self.releasePacedCalls(); return false
+            }
+            group.addTask {
                 await self.consume(consumer); return false
             }
             group.addTask {
@@ -187,6 +190,30 @@ public final class Orchestrator: Sendable {
         }
     }
 
+    /// Hands paced calls whose slot has come to the stream (every 50 ms). Any orchestrator may
+    /// take any account's calls: `SKIP LOCKED` keeps them apart, and a call taken by one that
+    /// died is taken again after 5 s (its job's message id drops a second copy).
+    private func releasePacedCalls() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            guard bus.isConnected, let due = try? await calls.takeDuePaced(), !due.isEmpty else { continue }
+            var released: [String] = []
+            for call in due {
+                var job = CallJobs.Job(call)
+                job.paced = nil
+                job.pacedRelease = true
+                guard let data = try? JSONEncoder().encode(job) else { continue }
+                do {
+                    try await bus.publish(job.subject, Array(data), messageID: job.messageID, timeout: .seconds(2))
+                    released.append(call.id)
+                } catch {
+                    logger.warning("paced call not handed on yet", metadata: ["call": "\(call.id)", "error": "\(error)"])
+                }
+            }
+            try? await calls.markPaceReleased(ids: released)
+        }
+    }
+
     /// The operator drained (`true`) or re-enabled a node (shared drain state): no new
     /// originate goes to a drained node; its calls in progress are untouched.
     public func setDrained(_ node: String, _ drained: Bool) {
@@ -208,6 +235,24 @@ public final class Orchestrator: Sendable {
         case .event(let e):
             await step(id, e, logger: log)
         case .placeJob(let message, let job):
+            if job.paced == true {
+                // Twilio's pacing: the call's slot at its account's rate, reserved once.
+                switch try? await calls.reservePaceSlot(id: id) {
+                case .placeNow: break
+                case .waiting:
+                    // It waits in the table; the scheduler hands it on when its slot comes.
+                    try? message.ack()
+                    return
+                case .unknown:
+                    log.warning("job for an unknown call dropped")
+                    try? message.ack()
+                    return
+                case nil:
+                    log.warning("job postponed: its pacing slot could not be reserved")
+                    message.nakQuietly(.seconds(min(30, Int(message.deliveries) * 2)))
+                    return
+                }
+            }
             if message.deliveries == 1, job.to != nil {
                 // A first delivery: the job carries what the choice needs; the claim reads the
                 // row (and finds a call canceled meanwhile). One round trip saved.

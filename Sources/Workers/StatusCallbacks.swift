@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CallPlane
 import Crypto
 import Foundation
 import Logging
@@ -65,14 +66,32 @@ final class StatusCallbacks: Sendable {
         if let e = event(for: call.status), call.statusCallbackEvents.contains(e) { events.append((e, call.status)) }
         return events.map { event, status in
             let seq = ["initiated": 0, "ringing": 1, "answered": 2, "completed": 3][event] ?? 0
+            let twilio = call.api == Self.twilioAPI
             var fields = [
-                ("CallSid", call.id), ("AccountSid", call.accountID), ("CallStatus", status), ("From", call.from), ("To", call.to),
-                ("Direction", "outbound-api"), ("SequenceNumber", String(seq)), ("CallbackSource", "call-progress-events"),
-                ("StatusCallbackEvent", event), ("Timestamp", timestamp),
+                ("CallSid", twilio ? TwilioSID.make(TwilioSID.call, uuid: call.id) : call.id),
+                ("AccountSid", twilio ? TwilioSID.make(TwilioSID.account, uuid: call.accountID) : call.accountID), ("CallStatus", status),
+                ("From", call.from), ("To", call.to), ("Direction", "outbound-api"), ("SequenceNumber", String(seq)),
+                ("CallbackSource", "call-progress-events"), ("StatusCallbackEvent", event), ("Timestamp", timestamp),
             ]
+            if twilio {
+                // The rest of what Twilio sends with a call-progress event.
+                fields += [("ApiVersion", Self.twilioAPI), ("Called", call.to), ("Caller", call.from)]
+                if event == "completed" {
+                    let seconds = Self.seconds(from: call.answeredAt, to: call.endedAt) ?? 0
+                    fields += [("CallDuration", String(seconds)), ("Duration", String((seconds + 59) / 60))]
+                }
+            }
             if let state = call.clientState { fields.append(("ClientState", state)) }
             return (event, fields)
         }
+    }
+
+    static let twilioAPI = "2010-04-01"
+
+    /// Whole seconds between two of the store's timestamps (`2026-01-02T03:04:05.123456Z`).
+    static func seconds(from: String?, to: String?) -> Int? {
+        guard let a = from.flatMap(TwilioTime.epochSeconds), let b = to.flatMap(TwilioTime.epochSeconds), b >= a else { return nil }
+        return Int((b - a).rounded())
     }
 
     /// Twilio's signature: base64(HMAC-SHA1(secret, url + sorted name+value pairs)).
@@ -112,12 +131,21 @@ final class StatusCallbacks: Sendable {
         for attempt in 1...5 {
             let started = ContinuousClock.now
             do {
-                var request = HTTPClientRequest(url: url)
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                var request: HTTPClientRequest
+                if call.callbackMethod == "GET" {
+                    // The fields ride in the query; Twilio signs the whole URL and no body fields.
+                    let full = url + (url.contains("?") ? "&" : "?") + body
+                    request = HTTPClientRequest(url: full)
+                    request.method = .GET
+                    if let secret { request.headers.add(name: "X-Twilio-Signature", value: Self.signature(secret: secret, url: full, fields: [])) }
+                } else {
+                    request = HTTPClientRequest(url: url)
+                    request.method = .POST
+                    request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                    if let secret { request.headers.add(name: "X-Twilio-Signature", value: Self.signature(secret: secret, url: url, fields: fields)) }
+                    request.body = .bytes(ByteBuffer(string: body))
+                }
                 request.headers.add(name: "User-Agent", value: "switchyard-callbacks/1.0")
-                if let secret { request.headers.add(name: "X-Twilio-Signature", value: Self.signature(secret: secret, url: url, fields: fields)) }
-                request.body = .bytes(ByteBuffer(string: body))
                 let response = try await client.execute(request, timeout: .seconds(5))
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 let ms = Self.milliseconds(started.duration(to: .now))

@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CallPlane
 import Bus
 import Foundation
 import Hummingbird
@@ -81,10 +82,12 @@ struct OutboxService: Service {
     }
 }
 
-/// `switchyard accounts create --name NAME`: prints a new API key once.
+/// `switchyard accounts create --name NAME`: prints a new API key once, and the account's
+/// Twilio credentials (AccountSid and AuthToken). `switchyard accounts limits`: the account's
+/// pacing (calls per second) and concurrent-call limit on the Twilio surface.
 struct AccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "accounts", abstract: "Manage API accounts.", subcommands: [Create.self])
+        commandName: "accounts", abstract: "Manage API accounts.", subcommands: [Create.self, Limits.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account and print its API key (shown only once).")
@@ -108,9 +111,52 @@ struct AccountsCommand: AsyncParsableCommand {
                     print(key)
                 } else {
                     print(
-                        "account \(account.id) (\(account.name))\napi key: \(key)\n(store it now: only its hash is kept)\ncallback signing secret: \(account.signingSecret ?? "-")"
+                        """
+                        account \(account.id) (\(account.name))
+                        api key: \(key)
+                        (store it now: only its hash is kept)
+                        callback signing secret: \(account.signingSecret ?? "-")
+                        twilio AccountSid: \(TwilioSID.make(TwilioSID.account, uuid: account.id))
+                        twilio AuthToken: \(account.signingSecret ?? "-") (the signing secret)
+                        """
                     )
                 }
+            } catch {
+                await pool.shutdown()
+                throw CommandFailure("\(error)")
+            }
+        }
+    }
+
+    struct Limits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "limits", abstract: "Set an account's Twilio-surface limits: calls placed per second, and calls open at once.")
+
+        @Option(help: "The account's id (UUID) or AccountSid (AC…).")
+        var account: String
+
+        @Option(name: .customLong("calls-per-second"), help: "Calls placed per second (Twilio's CPS; default for a new account: 1).")
+        var callsPerSecond: Double?
+
+        @Option(name: .customLong("max-concurrent"), help: "Calls queued, ringing or in progress at once (default for a new account: 1000).")
+        var maxConcurrent: Int?
+
+        @Option(help: "libpq connection string or postgres:// URL. Default: $DATABASE_URL, else libpq's PG* variables.")
+        var database: String?
+
+        func validate() throws {
+            if let c = callsPerSecond, !(c > 0 && c <= 100_000) { throw ValidationError("--calls-per-second must be above 0 and at most 100000") }
+            if let m = maxConcurrent, m < 1 { throw ValidationError("--max-concurrent must be at least 1") }
+            if callsPerSecond == nil, maxConcurrent == nil { throw ValidationError("give --calls-per-second, --max-concurrent or both") }
+        }
+
+        func run() async throws {
+            let id = TwilioSID.uuid(account, prefix: TwilioSID.account) ?? account.lowercased()
+            let pool = PostgresPool(conninfo: database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", size: 1)
+            do {
+                try await Migrations.migrate(pool)
+                try await AccountStore(pool: pool).setLimits(account: id, callsPerSecond: callsPerSecond, maxConcurrentCalls: maxConcurrent)
+                await pool.shutdown()
             } catch {
                 await pool.shutdown()
                 throw CommandFailure("\(error)")

@@ -23,7 +23,7 @@ struct CallPlaneTests {
         let cdr = try s.api.request("GET", "/v1/calls/\(id)/cdr", key: s.key).json["cdrs"] as? [[String: Any]] ?? []
         #expect(cdr.count == 1)
         #expect(cdr.first?["billsec"] as? Int == 1, "talk 1.2 s → billsec 1: \(cdr)")
-        #expect(cdr.first?["hangupCause"] as? String == "NORMAL_CLEARING")
+        #expect(cdr.first?["hangup_cause"] as? String == "NORMAL_CLEARING")
         #expect(cdr.first?["direction"] as? String == "outbound")
         _ = await Poll.until(timeout: .seconds(5)) { receiver.received.count >= 4 }
         let statuses = receiver.received.sorted { Int($0["SequenceNumber"] ?? "") ?? 0 < Int($1["SequenceNumber"] ?? "") ?? 0 }.map { $0["CallStatus"] ?? "?" }

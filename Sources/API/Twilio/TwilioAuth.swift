@@ -1,0 +1,45 @@
+import CallPlane
+import Foundation
+import Hummingbird
+import Store
+
+/// Twilio's Basic auth, `AccountSid:AuthToken`: the account's SID (`AC` + its UUID's hex) and
+/// its signing secret, the same secret its status callbacks are signed with. The `AccountSid`
+/// of the path must be the caller's own; another account's is answered as not found. Accepted
+/// pairs are cached for 30 s, like `/v1`'s keys.
+struct TwilioAuthMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let accounts: AccountStore
+    let cache = KeyCache()
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.count < 512, header.lowercased().hasPrefix("basic ") else {
+            throw APIError.Twilio.noCredentials
+        }
+        guard let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { throw APIError.Twilio.badCredentials }
+        let sid = pair[..<colon], token = String(pair[pair.index(after: colon)...])
+        guard let id = TwilioSID.uuid(sid, prefix: TwilioSID.account), !token.isEmpty else { throw APIError.Twilio.badCredentials }
+        var context = context
+        if let cached = cache.get(pair) {
+            context.account = cached
+        } else {
+            let account: AccountStore.Account?
+            do {
+                account = try await accounts.authenticate(accountID: id, token: token)
+            } catch {
+                context.logger.error("account lookup failed", metadata: ["error": "\(error)"])
+                throw APIError.storeUnavailable
+            }
+            guard let account else { throw APIError.Twilio.badCredentials }
+            cache.put(pair, account)
+            context.account = account
+        }
+        guard let pathSID = context.parameters.get("AccountSid"), TwilioSID.uuid(pathSID, prefix: TwilioSID.account) == context.account?.id else {
+            throw APIError.Twilio.notFound(request.uri.path)
+        }
+        context.logger[metadataKey: "account"] = "\(context.account!.id)"
+        return try await next(request, context)
+    }
+}
