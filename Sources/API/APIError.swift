@@ -58,6 +58,10 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
         APIError(.badRequest, code: 21220, "'\(f)' must be an integer from \(range.lowerBound) to \(range.upperBound)", field: f)
     }
     static let invalidRegion = APIError(.badRequest, code: 21221, "'region' must be 1 to 32 lower-case letters, digits or dashes", field: "region")
+    static func unknownRegion(_ region: String, _ known: Set<String>) -> APIError {
+        APIError(
+            .badRequest, code: 21223, "'region' \(region) is not a region of this deployment (\(known.sorted().joined(separator: ", ")))", field: "region")
+    }
     static let clientStateTooLong = APIError(.badRequest, code: 21222, "'client_state' must be at most 1024 characters", field: "client_state")
     static let invalidPageSize = APIError(.badRequest, code: 21230, "'page_size' must be an integer from 1 to 100", field: "page_size")
     static let invalidPageToken = APIError(.badRequest, code: 21231, "'page_token' is not a token this API issued", field: "page_token")

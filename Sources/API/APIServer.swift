@@ -16,8 +16,12 @@ public struct APIServer: Sendable {
     /// Renders `/metrics` (the executable owns the Prometheus registry).
     public let metricsText: @Sendable () -> String
     public let logger: Logger
+    /// The regions of `regions.yaml`: a call's `region` must be one of them. Nil: not checked.
+    public let regions: Set<String>?
 
-    public init(pool: PostgresPool, bus: NATSBus, logger: Logger, metricsText: @escaping @Sendable () -> String = { "" }) {
+    public init(
+        pool: PostgresPool, bus: NATSBus, logger: Logger, regions: Set<String>? = nil, metricsText: @escaping @Sendable () -> String = { "" }
+    ) {
         self.pool = pool
         self.bus = bus
         self.accounts = AccountStore(pool: pool)
@@ -26,6 +30,7 @@ public struct APIServer: Sendable {
         self.publisher = CallPublisher(bus: bus, calls: calls, logger: logger)
         self.metricsText = metricsText
         self.logger = logger
+        self.regions = regions
     }
 
     /// Every route, as the OpenAPI document lists them (a test compares the two).
@@ -77,6 +82,7 @@ public struct APIServer: Sendable {
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key, key.isEmpty || key.count > 255 || !key.utf8.allSatisfy({ (33...126).contains($0) }) { throw APIError.invalidIdempotencyKey }
         let parsed = try CallRequest.parse(data)
+        if let region = parsed.region, let regions, !regions.contains(region) { throw APIError.unknownRegion(region, regions) }
         let new = CallStore.NewCall(
             id: newUUID(), accountID: account.id, to: parsed.to, from: parsed.from, url: parsed.url, statusCallback: parsed.statusCallback,
             statusCallbackEvents: parsed.statusCallbackEvents, timeout: parsed.timeout, timeLimit: parsed.timeLimit, region: parsed.region,

@@ -96,10 +96,10 @@ public enum OpenAPIDocument {
                                 detail: { type: string, nullable: true }
                 "404": { $ref: "#/components/responses/Error" }
           /2010-04-01/Accounts/{AccountSid}/Calls.json:
-            parameters: [ { $ref: "#/components/parameters/AccountSid" } ]
             post:
               summary: "Twilio's create: form-encoded To, From, Url or Twiml, StatusCallback, StatusCallbackEvent (repeated), StatusCallbackMethod, Timeout, TimeLimit, Method; paced at the account's calls per second"
               security: [ { basic: [] } ]
+              parameters: [ { $ref: "#/components/parameters/AccountSid" } ]
               requestBody: { required: true, content: { application/x-www-form-urlencoded: { schema: { type: object } } } }
               responses:
                 "201": { description: Queued, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
@@ -109,20 +109,22 @@ public enum OpenAPIDocument {
             get:
               summary: "Twilio's list: PageSize, Page, PageToken; filters To, From, Status, StartTime, EndTime and their < / > forms"
               security: [ { basic: [] } ]
+              parameters: [ { $ref: "#/components/parameters/AccountSid" } ]
               responses:
                 "200": { description: "A page: calls, start, end, page, page_size, uri, first_page_uri, next_page_uri, previous_page_uri" }
                 "400": { $ref: "#/components/responses/TwilioError" }
           /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json:
-            parameters: [ { $ref: "#/components/parameters/AccountSid" }, { $ref: "#/components/parameters/CallSid" } ]
             get:
               summary: "Twilio's fetch"
               security: [ { basic: [] } ]
+              parameters: [ { $ref: "#/components/parameters/AccountSid" }, { $ref: "#/components/parameters/CallSid" } ]
               responses:
                 "200": { description: The call, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
                 "404": { $ref: "#/components/responses/TwilioError" }
             post:
               summary: "Twilio's update: Status=canceled (queued or ringing) or completed (any live call); Url, Method or Twiml"
               security: [ { basic: [] } ]
+              parameters: [ { $ref: "#/components/parameters/AccountSid" }, { $ref: "#/components/parameters/CallSid" } ]
               responses:
                 "200": { description: The call, content: { application/json: { schema: { $ref: "#/components/schemas/TwilioCall" } } } }
                 "400": { $ref: "#/components/responses/TwilioError" }
@@ -130,6 +132,7 @@ public enum OpenAPIDocument {
             delete:
               summary: "Twilio's delete: hides a finished call (its CDRs stay)"
               security: [ { basic: [] } ]
+              parameters: [ { $ref: "#/components/parameters/AccountSid" }, { $ref: "#/components/parameters/CallSid" } ]
               responses:
                 "204": { description: Deleted }
                 "404": { $ref: "#/components/responses/TwilioError" }

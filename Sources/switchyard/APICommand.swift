@@ -29,6 +29,9 @@ struct APICommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL connections (and NATS publish threads).")
     var pool: Int = 8
 
+    @Option(help: "regions.yaml: a call's 'region' must be one of its regions. Without it, any well-formed region name is accepted.")
+    var config: String?
+
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
@@ -55,7 +58,8 @@ struct APICommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("NATS \(natsURL): \(error)")
         }
-        let server = APIServer(pool: postgres, bus: bus, logger: logger) {
+        let regions = try config.map { Set(try loadRegions($0).regions.map(\.name)) }
+        let server = APIServer(pool: postgres, bus: bus, logger: logger, regions: regions) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return String(decoding: buffer, as: UTF8.self)

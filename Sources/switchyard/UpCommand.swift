@@ -224,7 +224,7 @@ struct UpCommand: ParsableCommand {
             try stack.start(
                 "api-\(region)", binary,
                 [
-                    "api", "--listen", "\(host):\(Layout.api[r])", "--database", database, "--nats", natsURL, "--log-level", logLevel,
+                    "api", "--listen", "\(host):\(Layout.api[r])", "--database", database, "--nats", natsURL, "--config", config, "--log-level", logLevel,
                 ], namespace: ns)
             try stack.start(
                 "orchestrator-\(region)", binary,

@@ -12,13 +12,13 @@ struct APIStack {
     let key: String
     let otherKey: String
 
-    static func start() async throws -> APIStack {
+    static func start(apiArguments: (TemporaryDirectory) throws -> [String] = { _ in [] }) async throws -> APIStack {
         let dir = try TemporaryDirectory()
         let postgres = try await PostgresServer.start(in: dir)
         let nats = try await NATSServer.start(in: dir)
         let key = try await SwitchyardAPI.createAccount(name: "acme", database: postgres.url, in: dir)
         let otherKey = try await SwitchyardAPI.createAccount(name: "globex", database: postgres.url, in: dir)
-        let api = try await SwitchyardAPI.start(database: postgres.url, nats: nats.url, in: dir)
+        let api = try await SwitchyardAPI.start(database: postgres.url, nats: nats.url, in: dir, arguments: try apiArguments(dir))
         return APIStack(dir: dir, postgres: postgres, nats: nats, api: api, key: key, otherKey: otherKey)
     }
 

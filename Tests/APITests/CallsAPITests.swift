@@ -197,6 +197,32 @@ struct CallsAPITests {
         s.stop()
     }
 
+    @Test("with regions.yaml, a region it does not name is refused (400, 21223) and one it names is accepted")
+    func regionValidated() async throws {
+        let s = try await APIStack.start { dir in
+            let config = dir.file("regions.yaml")
+            try """
+            proxy:
+              listen: [ "udp://127.0.0.1:5999" ]
+            regions:
+              us-east-1:
+                nodes:
+                  - { name: fs-e1, sip: "127.0.0.1:5980", esl: "127.0.0.1:8921" }
+              us-west-2:
+                nodes:
+                  - { name: fs-w1, sip: "127.0.0.1:5982", esl: "127.0.0.1:8923" }
+
+            """.write(to: config, atomically: true, encoding: .utf8)
+            return ["--config", config.path]
+        }
+        let unknown = try s.api.request("POST", "/v1/calls", key: s.key, body: APIStack.body(extra: ", \"region\": \"eu-west-9\""))
+        #expect(unknown.status == 400 && unknown.json["code"] as? Int == 21223 && unknown.json["field"] as? String == "region", "\(unknown.body)")
+        #expect((unknown.json["message"] as? String)?.contains("us-east-1, us-west-2") == true)
+        let known = try s.api.request("POST", "/v1/calls", key: s.key, body: APIStack.body(extra: ", \"region\": \"us-west-2\""))
+        #expect(known.status == 201, "\(known.body)")
+        s.stop()
+    }
+
     @Test("/healthz, /metrics, and an /openapi.yaml whose paths are exactly the routes")
     func serviceEndpoints() async throws {
         let s = try await APIStack.start()

@@ -69,14 +69,16 @@ public final class SwitchyardAPI: Sendable {
 
     deinit { process.terminate() }
 
-    public static func start(database: String, nats: String, in directory: TemporaryDirectory, name: String = "api") async throws -> SwitchyardAPI {
+    public static func start(
+        database: String, nats: String, in directory: TemporaryDirectory, name: String = "api", arguments: [String] = []
+    ) async throws -> SwitchyardAPI {
         let binary = try SwitchyardBinary.path()
         var last = ""
         for attempt in 0..<3 {
             let port = try FreePort.next()
             let process = try ManagedProcess(
                 name: attempt == 0 ? name : "\(name)-\(attempt)", executable: binary,
-                arguments: ["api", "--listen", "127.0.0.1:\(port)", "--database", database, "--nats", nats, "--pool", "4", "--log-level", "info"],
+                arguments: ["api", "--listen", "127.0.0.1:\(port)", "--database", database, "--nats", nats, "--pool", "4", "--log-level", "info"] + arguments,
                 directory: directory.url, maxLifetime: .seconds(600))
             let ready = await Poll.until(timeout: .seconds(20), interval: .milliseconds(100)) {
                 guard process.isRunning else { return false }
