@@ -11,6 +11,8 @@ public struct APIServer: Sendable {
     public let calls: CallStore
     public let cdrs: CDRStore
     public let publisher: CallPublisher
+    /// Concurrent creates share a transaction.
+    let inserter: CreateBatcher
     public let pool: PostgresPool
     public let bus: NATSBus
     /// Renders `/metrics` (the executable owns the Prometheus registry).
@@ -28,6 +30,7 @@ public struct APIServer: Sendable {
         self.calls = CallStore(pool: pool)
         self.cdrs = CDRStore(pool: pool)
         self.publisher = CallPublisher(bus: bus, calls: calls, logger: logger)
+        self.inserter = CreateBatcher(calls: calls)
         self.metricsText = metricsText
         self.logger = logger
         self.regions = regions
@@ -62,7 +65,7 @@ public struct APIServer: Sendable {
         v1.post("calls/:id/cancel") { _, context in try await self.cancel(context) }
         v1.get("calls/:id/cdr") { _, context in try await self.cdr(context) }
         v1.get("calls/:id/events") { _, context in try await self.events(context) }
-        TwilioCalls(calls: calls, publisher: publisher, accounts: accounts).add(to: router)
+        TwilioCalls(calls: calls, inserter: inserter, publisher: publisher, accounts: accounts).add(to: router)
         return router
     }
 
@@ -89,7 +92,7 @@ public struct APIServer: Sendable {
             clientState: parsed.clientState, idempotencyKey: key, requestHash: key == nil ? nil : Self.digest(parsed))
         let outcome: CallStore.InsertOutcome
         do {
-            outcome = try await calls.insert(new)
+            outcome = try await inserter.insert(new, limitConcurrency: false)
         } catch {
             context.logger.error("call insert failed", metadata: ["error": "\(error)"])
             throw APIError.storeUnavailable
@@ -247,11 +250,9 @@ public struct APIServer: Sendable {
     }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var h = headers
         h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(value))))
     }
 
     /// A digest of the validated request (field order and spacing do not matter).

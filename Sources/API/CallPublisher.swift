@@ -18,26 +18,30 @@ public struct CallPublisher: Sendable {
 
     public static let stream = CallJobs.stream
 
+    /// Concurrent publishes share one wait for their acknowledgements (`NATSBus.publishBatch`).
+    let batches: Coalescer<(subject: String, data: [UInt8], messageID: String), Bool>
+
     public init(bus: NATSBus, calls: CallStore, logger: Logger) {
         self.bus = bus
         self.calls = calls
         self.logger = logger
+        batches = Coalescer(flushes: 4, maxBatch: 256) { items in
+            let acked = await bus.publishBatch(items, timeout: .seconds(2))
+            return items.map { acked.contains($0.messageID) }
+        }
     }
 
     /// Publishes the originate job; true when it is on the stream.
     @discardableResult
-    func publish(_ call: CallStore.Call, timeout: Duration = .seconds(2)) async -> Bool {
+    func publish(_ call: CallStore.Call) async -> Bool {
         let job = CallJobs.Job(call)
         // NATS down: do not make the caller wait for a publish timeout; the sweeper has it.
         guard bus.isConnected else {
             logger.warning("NATS disconnected; call left in the outbox", metadata: ["call": "\(call.id)"])
             return false
         }
-        do {
-            let data = try JSONEncoder().encode(job)
-            try await bus.publish(job.subject, Array(data), messageID: job.messageID, timeout: timeout)
-        } catch {
-            logger.warning("call not published yet; the outbox sweeper will retry", metadata: ["call": "\(call.id)", "error": "\(error)"])
+        guard let data = try? APIJSON.jobs.encode(job), await batches.submit((job.subject, Array(data), job.messageID)) else {
+            logger.warning("call not published yet; the outbox sweeper will retry", metadata: ["call": "\(call.id)"])
             return false
         }
         if await marks.add(call.id) {
@@ -59,7 +63,7 @@ public struct CallPublisher: Sendable {
 
     func publishCancel(_ call: CallStore.Call) async throws {
         let job = CallJobs.Job(call, type: CallJobs.cancel)
-        try await bus.publish(job.subject, Array(try JSONEncoder().encode(job)), messageID: job.messageID, timeout: .seconds(2))
+        try await bus.publish(job.subject, Array(try APIJSON.jobs.encode(job)), messageID: job.messageID, timeout: .seconds(2))
     }
 }
 

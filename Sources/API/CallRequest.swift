@@ -17,7 +17,7 @@ struct CallRequest: Sendable, Hashable {
     static let events: Set<String> = ["initiated", "ringing", "answered", "completed"]
 
     static func parse(_ data: Data) throws(APIError) -> CallRequest {
-        guard let o = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { throw APIError.invalidJSON }
+        guard let o = try? APIJSON.decoder.decode([String: JSONValue].self, from: data) else { throw APIError.invalidJSON }
         for key in o.keys.sorted() where !fields.contains(key) { throw APIError.unknownField(key) }
         func string(_ f: String, required: Bool) throws(APIError) -> String? {
             guard let v = o[f], v != .null else {
@@ -85,14 +85,15 @@ enum JSONValue: Decodable, Equatable, CustomStringConvertible {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
+        // Strings first: most fields are, and every failed try costs a thrown error.
         if c.decodeNil() {
             self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = try? c.decode(Double.self) {
-            self = .number(n)
         } else if let s = try? c.decode(String.self) {
             self = .string(s)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
         } else if let a = try? c.decode([JSONValue].self) {
             self = .array(a)
         } else {

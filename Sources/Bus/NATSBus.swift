@@ -12,7 +12,7 @@ import Synchronization
 public final class NATSBus: @unchecked Sendable {
     // @unchecked: natsConnection and jsCtx are thread-safe (libnats locks internally); the
     // pointers are set once in init and destroyed once in close().
-    private let connection: OpaquePointer
+    let connection: OpaquePointer
     private let js: OpaquePointer
     private let threads: NIOThreadPool
     let logger: Logger
@@ -24,6 +24,8 @@ public final class NATSBus: @unchecked Sendable {
     /// Key-value buckets and watches, likewise.
     private let buckets = Mutex<[KeyValueBucket]>([])
     private let watches = Mutex<[KeyValueWatch]>([])
+    /// The second JetStream context, for `publishBatch` (its own async acks).
+    let batches = AsyncPublishing()
 
     private init(connection: OpaquePointer, js: OpaquePointer, threads: NIOThreadPool, url: String, logger: Logger) {
         self.connection = connection
@@ -274,8 +276,10 @@ public final class NATSBus: @unchecked Sendable {
             return b.map { UncheckedPointer($0.kv) }
         }
         let connection = UncheckedPointer(self.connection), js = UncheckedPointer(self.js)
+        let batches = self.batches
         _ = try? await threads.runIfActive {
             natsConnection_Close(connection.pointer)
+            batches.destroy()
             for c in all { c.destroy() }
             for w in allWatches { w.destroy() }
             for b in allBuckets { kvStore_Destroy(b.pointer) }

@@ -607,3 +607,84 @@ extension CallStore {
         return try r.first.map(Self.call)
     }
 }
+
+extension CallStore {
+    /// Inserts many queued calls in one transaction (the API's create batcher): one commit for
+    /// all, in the order given. Calls must carry no idempotency key (those take `insert`). For a
+    /// call with `limited` set, its account's `max_concurrent_calls` holds as in
+    /// `insert(_:limitConcurrency:)`: the accounts are locked (advisory, in hash order, so
+    /// batches never deadlock), their open calls counted once per batch (at most the limit is
+    /// read), and calls past the limit come back `overLimit` without being inserted.
+    public func insertBatch(_ items: [(call: NewCall, limited: Bool)]) async throws(StoreError) -> [InsertOutcome] {
+        precondition(items.allSatisfy { $0.call.idempotencyKey == nil }, "keyed calls take insert(_:limitConcurrency:)")
+        guard !items.isEmpty else { return [] }
+        let limitedAccounts = Array(Set(items.filter(\.limited).map(\.call.accountID))).sorted()
+        let body: @Sendable (PostgresConnectionHandle) throws(StoreError) -> [InsertOutcome] = { c throws(StoreError) in
+            var refused: [Int: Int] = [:]  // item index → the limit it is over
+            if !limitedAccounts.isEmpty {
+                try c.execute(
+                    "account_locks",
+                    "SELECT pg_advisory_xact_lock(7201995, h) FROM (SELECT DISTINCT hashtext(a) AS h FROM unnest($1::text[]) a ORDER BY 1) s",
+                    [Self.arrayLiteral(limitedAccounts)])
+                let r = try c.execute(
+                    "accounts_open_calls",
+                    """
+                    SELECT a.id::text AS id, a.max_concurrent_calls AS limit_n,
+                           (SELECT count(*) FROM (SELECT 1 FROM calls WHERE account_id = a.id AND status IN ('queued', 'ringing', 'in-progress')
+                                                  LIMIT a.max_concurrent_calls) o) AS open_n
+                    FROM accounts a WHERE a.id = ANY($1::uuid[])
+                    """, [Self.arrayLiteral(limitedAccounts)])
+                var room: [String: (left: Int, limit: Int)] = [:]
+                for row in r.rows {
+                    if let id = row["id"], let limit = row.optionalInt("limit_n"), let open = row.optionalInt("open_n") {
+                        room[id] = (max(0, limit - open), limit)
+                    }
+                }
+                for (i, item) in items.enumerated() where item.limited {
+                    guard var r = room[item.call.accountID] else { continue }
+                    if r.left > 0 {
+                        r.left -= 1
+                        room[item.call.accountID] = r
+                    } else {
+                        refused[i] = r.limit
+                    }
+                }
+            }
+            let rows = items.enumerated().filter { refused[$0.offset] == nil }.map(\.element.call)
+            var inserted: [String: Call] = [:]
+            if !rows.isEmpty {
+                func col(_ f: (NewCall) -> String?) -> String? { Self.arrayLiteral(rows.map(f)) }
+                let r = try c.execute(
+                    "insert_calls_batch",
+                    """
+                    INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
+                                       time_limit_s, region, client_state, status, api, twiml, method, callback_method, paced)
+                    SELECT id, account_id, to_number, from_number, url, cb, CASE WHEN ev = '' THEN '{}'::text[] ELSE string_to_array(ev, ',') END,
+                           t, tl, region, cs, 'queued', api, twiml, method, cbm, paced
+                    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[],
+                                $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[])
+                         AS u(id, account_id, to_number, from_number, url, cb, ev, t, tl, region, cs, api, twiml, method, cbm, paced)
+                    RETURNING \(Self.columns)
+                    """,
+                    [
+                        col(\.id), col(\.accountID), col(\.to), col(\.from), col(\.url), col(\.statusCallback),
+                        col { $0.statusCallbackEvents.joined(separator: ",") }, col { String($0.timeout) }, col { $0.timeLimit.map(String.init) },
+                        col(\.region), col(\.clientState), col(\.api), col(\.twiml), col(\.method), col(\.callbackMethod),
+                        col { $0.paced ? "t" : "f" },
+                    ])
+                for row in r.rows {
+                    let call = try Self.call(row)
+                    inserted[call.id] = call
+                }
+            }
+            return try items.enumerated().map { (i, item) throws(StoreError) -> InsertOutcome in
+                if let limit = refused[i] { return .overLimit(limit: limit) }
+                guard let call = inserted[item.call.id] else {
+                    throw StoreError(.queryFailed, "batch insert returned no row for \(item.call.id)", context: "insert_calls_batch")
+                }
+                return .created(call)
+            }
+        }
+        return limitedAccounts.isEmpty ? try await pool.withConnection(body) : try await pool.transaction(body)
+    }
+}

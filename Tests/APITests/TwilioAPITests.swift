@@ -209,7 +209,6 @@ struct TwilioAPITests {
         #expect(replay.status == 201 && replay.headers["idempotent-replayed"] == "true", "\(replay.body)")
         let pool = PostgresPool(conninfo: s.postgres.url, size: 1)
         #expect(try await pool.query("SELECT count(*) AS n FROM calls").first?["n"] == "3")
-        await pool.shutdown()
         // The SDK raises its usual exception for it.
         let sdk = try await TwilioSDK.run(
             """
@@ -220,6 +219,22 @@ struct TwilioAPITests {
                 return {'raised': [e.status, e.code]}
             """, base: "http://127.0.0.1:\(s.api.port)", credentials: creds)
         #expect(sdk["raised"] as? [Int] == [429, 20429])
+        // Concurrent creates share batches: the limit still holds exactly (10 with 3 open: 7 of 20).
+        try await pool.query("UPDATE accounts SET max_concurrent_calls = 10")
+        let port = s.api.port, sendHeaders = headers, sendPath = path, sendBody = body
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    (try? HTTPTestClient.request(port: port, "POST", sendPath, headers: sendHeaders, body: sendBody))?.status ?? -1
+                }
+            }
+            var all: [Int] = []
+            for await st in group { all.append(st) }
+            return all
+        }
+        #expect(statuses.filter { $0 == 201 }.count == 7 && statuses.filter { $0 == 429 }.count == 13, "\(statuses.sorted())")
+        #expect(try await pool.query("SELECT count(*) AS n FROM calls").first?["n"] == "10")
+        await pool.shutdown()
         s.stop()
     }
 }

@@ -26,6 +26,25 @@ struct NATSBusTests {
         server.stop()
     }
 
+    @Test("publishBatch: every message of a batch acknowledged once, duplicates too; a subject no stream takes is not")
+    func publishBatch() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await NATSServer.start(in: dir)
+        let bus = try await NATSBus.connect(url: server.url)
+        try await bus.ensureStream(stream)
+        let batch = (0..<200).map { (subject: "calls.new", data: Array("m\($0)".utf8), messageID: "b-\($0)") }
+        let acked = await bus.publishBatch(batch)
+        #expect(acked.count == 200)
+        let again = await bus.publishBatch(Array(batch.prefix(10)))
+        #expect(again.count == 10, "a duplicate is on the stream: acknowledged")
+        let stray = await bus.publishBatch([(subject: "nowhere.x", data: [1], messageID: "stray-1")] + batch.suffix(1), timeout: .seconds(1))
+        #expect(stray == ["b-199"], "no stream for nowhere.x: not acknowledged")
+        let a = try await bus.publish("calls.new", Array("next".utf8), messageID: "after")
+        #expect(a.sequence == 201, "the stream holds each batch message once: \(a.sequence)")
+        await bus.close()
+        server.stop()
+    }
+
     @Test("a pull consumer delivers every message; nak redelivers, term and ack do not")
     func pullConsumerAckNakTerm() async throws {
         let dir = try TemporaryDirectory()

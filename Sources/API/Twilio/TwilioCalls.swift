@@ -15,6 +15,7 @@ struct TwilioCalls: Sendable {
     static let prefix = "/2010-04-01"
 
     let calls: CallStore
+    let inserter: CreateBatcher
     let publisher: CallPublisher
     let accounts: AccountStore
 
@@ -48,7 +49,7 @@ struct TwilioCalls: Sendable {
         new.paced = true
         let outcome: CallStore.InsertOutcome
         do {
-            outcome = try await calls.insert(new, limitConcurrency: true)
+            outcome = try await inserter.insert(new, limitConcurrency: true)
         } catch {
             context.logger.error("call insert failed", metadata: ["error": "\(error)"])
             throw APIError.storeUnavailable
@@ -250,11 +251,9 @@ struct TwilioCalls: Sendable {
     static func now() -> Double { Date().timeIntervalSince1970 }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var h = headers
         h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(value))))
     }
 }
 
