@@ -143,20 +143,22 @@ public struct APIServer: Sendable {
             context.logger.error("call list failed", metadata: ["error": "\(error)"])
             throw APIError.storeUnavailable
         }
-        struct PageBody: Encodable {
+        struct PageBody: JSONWritable {
             var calls: [CallResource]
             var page_size: Int
             var next_page_token: String?
             var next_page_uri: String?
-            func encode(to encoder: any Encoder) throws {
-                var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(calls, forKey: .calls)
-                try c.encode(page_size, forKey: .page_size)
-                try c.encode(next_page_token, forKey: .next_page_token)
-                try c.encode(next_page_uri, forKey: .next_page_uri)
+            func write(to w: inout JSONWriter) {
+                w.object { w in
+                    w.key("calls")
+                    w.array(calls) { w, c in c.write(to: &w) }
+                    w.field("next_page_token", next_page_token)
+                    w.field("next_page_uri", next_page_uri)
+                    w.field("page_size", page_size)
+                }
             }
-            enum CodingKeys: String, CodingKey { case calls, page_size, next_page_token, next_page_uri }
         }
+
         var nextURI: String?
         if let next = page.nextCursor {
             var parts = ["page_size=\(pageSize)", "page_token=\(next)"]
@@ -247,6 +249,14 @@ public struct APIServer: Sendable {
             logger.error("store failed", metadata: ["error": "\(error)"])
             throw APIError.storeUnavailable
         }
+    }
+
+    private func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        var w = JSONWriter()
+        value.write(to: &w)
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {

@@ -2,7 +2,7 @@ import Foundation
 import Store
 
 /// The call as the API shows it (Twilio's vocabulary, snake_case JSON).
-struct CallResource: Encodable, Sendable {
+struct CallResource: JSONWritable, Sendable {
     var id: String
     var account_id: String
     var to: String
@@ -47,32 +47,28 @@ struct CallResource: Encodable, Sendable {
         uri = "/v1/calls/\(c.id)"
     }
 
-    func encode(to encoder: any Encoder) throws {
-        // Explicit nulls for absent optionals, so every call has the same keys.
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(account_id, forKey: .account_id)
-        try c.encode(to, forKey: .to)
-        try c.encode(from, forKey: .from)
-        try c.encode(url, forKey: .url)
-        try c.encode(status, forKey: .status)
-        try c.encode(status_callback, forKey: .status_callback)
-        try c.encode(status_callback_events, forKey: .status_callback_events)
-        try c.encode(timeout, forKey: .timeout)
-        try c.encode(time_limit, forKey: .time_limit)
-        try c.encode(region, forKey: .region)
-        try c.encode(client_state, forKey: .client_state)
-        try c.encode(node, forKey: .node)
-        try c.encode(date_created, forKey: .date_created)
-        try c.encode(date_updated, forKey: .date_updated)
-        try c.encode(answered_at, forKey: .answered_at)
-        try c.encode(ended_at, forKey: .ended_at)
-        try c.encode(end_cause, forKey: .end_cause)
-        try c.encode(uri, forKey: .uri)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, account_id, to, from, url, status, status_callback, status_callback_events, timeout, time_limit, region, client_state, node
-        case date_created, date_updated, answered_at, ended_at, end_cause, uri
+    /// Every key, nulls included, sorted.
+    func write(to w: inout JSONWriter) {
+        w.object { w in
+            w.field("account_id", account_id)
+            w.field("answered_at", answered_at)
+            w.field("client_state", client_state)
+            w.field("date_created", date_created)
+            w.field("date_updated", date_updated)
+            w.field("end_cause", end_cause)
+            w.field("ended_at", ended_at)
+            w.field("from", from)
+            w.field("id", id)
+            w.field("node", node)
+            w.field("region", region)
+            w.field("status", status)
+            w.field("status_callback", status_callback)
+            w.field("status_callback_events", status_callback_events)
+            w.field("time_limit", time_limit)
+            w.field("timeout", timeout)
+            w.field("to", to)
+            w.field("uri", uri)
+            w.field("url", url)
+        }
     }
 }

@@ -141,7 +141,8 @@ public struct CallStore: Sendable {
     ///
     /// With `limitConcurrency` (the Twilio surface), the account's `max_concurrent_calls` holds:
     /// the insert runs under a per-account advisory lock, so API instances in any region count
-    /// the same calls, and a call over the limit is not inserted (`overLimit`).
+    /// the same calls, and a call over the limit is not inserted (`overLimit`). The limit counts
+    /// the account's open calls created on the Twilio surface.
     public func insert(_ new: NewCall, limitConcurrency: Bool = false) async throws(StoreError) -> InsertOutcome {
         let params: [String?] = [
             new.id, new.accountID, new.to, new.from, new.url, new.statusCallback, "{" + new.statusCallbackEvents.joined(separator: ",") + "}",
@@ -170,12 +171,12 @@ public struct CallStore: Sendable {
                 let r = try c.execute(
                     "account_open_calls",
                     """
-                    SELECT a.max_concurrent_calls AS limit_n,
-                           (SELECT count(*) FROM calls WHERE account_id = $1::uuid AND status IN ('queued', 'ringing', 'in-progress')) AS open_n
+                    SELECT a.max_concurrent_calls AS limit_n, (SELECT count(*) FROM (\(Self.openTwilioCalls("$1::uuid", limit: "a.max_concurrent_calls"))) o) AS open_n
                     FROM accounts a WHERE a.id = $1::uuid
                     """, [new.accountID])
-                if let row = r.first, let limit = row.optionalInt("limit_n"), let open = row.optionalInt("open_n"), open >= limit {
-                    return .overLimit(limit: limit)
+                if let row = r.first, let limit = row.optionalInt("limit_n"), let open = row.optionalInt("open_n") {
+                    if open >= limit { return .overLimit(limit: limit) }
+                    try c.execute("account_bound", "UPDATE accounts SET open_calls_bound = $2::int WHERE id = $1::uuid", [new.accountID, String(open + 1)])
                 }
             }
             let inserted = try c.execute(
@@ -609,35 +610,63 @@ extension CallStore {
 }
 
 extension CallStore {
+    /// The open Twilio-surface calls of `account` (a SQL expression), at most `limit` of them:
+    /// what the concurrency limit counts.
+    static func openTwilioCalls(_ account: String, limit: String) -> String {
+        "SELECT 1 FROM calls WHERE account_id = \(account) AND status IN ('queued', 'ringing', 'in-progress') AND api = '2010-04-01' LIMIT \(limit)"
+    }
+
     /// Inserts many queued calls in one transaction (the API's create batcher): one commit for
     /// all, in the order given. Calls must carry no idempotency key (those take `insert`). For a
     /// call with `limited` set, its account's `max_concurrent_calls` holds as in
     /// `insert(_:limitConcurrency:)`: the accounts are locked (advisory, in hash order, so
-    /// batches never deadlock), their open calls counted once per batch (at most the limit is
-    /// read), and calls past the limit come back `overLimit` without being inserted.
+    /// batches never deadlock), and calls past the limit come back `overLimit` without being
+    /// inserted. The open calls are counted only when the account's `open_calls_bound` (never
+    /// below the true count: every limited insert raises it under the lock, ends only lower the
+    /// count) leaves too little room; the count then resets the bound. Far from its limit an
+    /// account's batch costs no count at all.
     public func insertBatch(_ items: [(call: NewCall, limited: Bool)]) async throws(StoreError) -> [InsertOutcome] {
         precondition(items.allSatisfy { $0.call.idempotencyKey == nil }, "keyed calls take insert(_:limitConcurrency:)")
         guard !items.isEmpty else { return [] }
         let limitedAccounts = Array(Set(items.filter(\.limited).map(\.call.accountID))).sorted()
         let body: @Sendable (PostgresConnectionHandle) throws(StoreError) -> [InsertOutcome] = { c throws(StoreError) in
             var refused: [Int: Int] = [:]  // item index → the limit it is over
+            var opens: [String: Int] = [:]  // limited account → its bound (or count) before this batch
             if !limitedAccounts.isEmpty {
                 try c.execute(
                     "account_locks",
                     "SELECT pg_advisory_xact_lock(7201995, h) FROM (SELECT DISTINCT hashtext(a) AS h FROM unnest($1::text[]) a ORDER BY 1) s",
                     [Self.arrayLiteral(limitedAccounts)])
+                // The bound first: an account whose bound leaves room for all of its calls in this
+                // batch needs no count; the others are counted (at most their limit is read).
+                let wanted = Dictionary(grouping: items.filter(\.limited), by: \.call.accountID).mapValues(\.count)
                 let r = try c.execute(
-                    "accounts_open_calls",
-                    """
-                    SELECT a.id::text AS id, a.max_concurrent_calls AS limit_n,
-                           (SELECT count(*) FROM (SELECT 1 FROM calls WHERE account_id = a.id AND status IN ('queued', 'ringing', 'in-progress')
-                                                  LIMIT a.max_concurrent_calls) o) AS open_n
-                    FROM accounts a WHERE a.id = ANY($1::uuid[])
-                    """, [Self.arrayLiteral(limitedAccounts)])
+                    "accounts_bounds",
+                    "SELECT id::text AS id, max_concurrent_calls AS limit_n, open_calls_bound AS bound FROM accounts WHERE id = ANY($1::uuid[])",
+                    [Self.arrayLiteral(limitedAccounts)])
                 var room: [String: (left: Int, limit: Int)] = [:]
+                var toCount: [String] = []
                 for row in r.rows {
-                    if let id = row["id"], let limit = row.optionalInt("limit_n"), let open = row.optionalInt("open_n") {
+                    guard let id = row["id"], let limit = row.optionalInt("limit_n"), let bound = row.optionalInt("bound") else { continue }
+                    if Int64(bound) + Int64(wanted[id] ?? 0) <= Int64(limit) {
+                        room[id] = (wanted[id] ?? 0, limit)
+                        opens[id] = bound
+                    } else {
+                        toCount.append(id)
+                        room[id] = (0, limit)
+                    }
+                }
+                if !toCount.isEmpty {
+                    let counted = try c.execute(
+                        "accounts_open_calls",
+                        """
+                        SELECT a.id::text AS id, (SELECT count(*) FROM (\(Self.openTwilioCalls("a.id", limit: "a.max_concurrent_calls"))) o) AS open_n
+                        FROM accounts a WHERE a.id = ANY($1::uuid[])
+                        """, [Self.arrayLiteral(toCount)])
+                    for row in counted.rows {
+                        guard let id = row["id"], let open = row.optionalInt("open_n"), let limit = room[id]?.limit else { continue }
                         room[id] = (max(0, limit - open), limit)
+                        opens[id] = open
                     }
                 }
                 for (i, item) in items.enumerated() where item.limited {
@@ -676,6 +705,16 @@ extension CallStore {
                     let call = try Self.call(row)
                     inserted[call.id] = call
                 }
+            }
+            if !opens.isEmpty {
+                // Each limited account's bound: what it was (or the count) plus what this batch added.
+                var added: [String: Int] = [:]
+                for (i, item) in items.enumerated() where item.limited && refused[i] == nil { added[item.call.accountID, default: 0] += 1 }
+                let ids = opens.keys.sorted()
+                try c.execute(
+                    "accounts_set_bounds",
+                    "UPDATE accounts a SET open_calls_bound = u.b FROM unnest($1::uuid[], $2::int[]) AS u(id, b) WHERE a.id = u.id",
+                    [Self.arrayLiteral(ids), Self.arrayLiteral(ids.map { String(opens[$0]! + (added[$0] ?? 0)) })])
             }
             return try items.enumerated().map { (i, item) throws(StoreError) -> InsertOutcome in
                 if let limit = refused[i] { return .overLimit(limit: limit) }

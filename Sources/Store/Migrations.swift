@@ -153,6 +153,17 @@ public enum Migrations {
                 ALTER TABLE accounts ADD COLUMN max_concurrent_calls integer NOT NULL DEFAULT 1000 CHECK (max_concurrent_calls > 0);
                 ALTER TABLE accounts ADD COLUMN next_call_at timestamptz NOT NULL DEFAULT 'epoch';
                 """),
+        Migration(
+            version: 5, name: "an upper bound of each account's open Twilio-surface calls",
+            sql: """
+                -- Never below the account's open Twilio-surface calls: every insert under the account's
+                -- lock raises it, ends only lower the true count. A create far from the limit needs no
+                -- count; near it (or when the bound has drifted up), the calls are counted and the bound
+                -- reset. It starts past any limit, so the first create counts.
+                ALTER TABLE accounts ADD COLUMN open_calls_bound integer NOT NULL DEFAULT 2147483647;
+                DROP INDEX calls_account_open;
+                CREATE INDEX calls_account_open ON calls (account_id) WHERE status IN ('queued', 'ringing', 'in-progress') AND api = '2010-04-01';
+                """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.

@@ -197,6 +197,25 @@ struct CallsAPITests {
         s.stop()
     }
 
+    @Test("strings come back as they went in: quotes, backslashes, controls, slashes and non-ASCII in a body survive the round trip")
+    func stringsRoundTrip() async throws {
+        let s = try await APIStack.start()
+        let state = "a \"quoted\" \\ back\\slash\n\t\r\u{01}\u{1F} / ünïcødé ☎️ 电话"
+        let body = try JSONSerialization.data(withJSONObject: [
+            "to": "+15551234567", "from": "+15557654321", "url": "https://example.com/a/b?c=d", "client_state": state,
+        ])
+        let created = try s.api.request("POST", "/v1/calls", key: s.key, body: String(decoding: body, as: UTF8.self))
+        #expect(created.status == 201, "\(created.body)")
+        #expect(created.json["client_state"] as? String == state)
+        #expect(created.body.contains("https://example.com/a/b?c=d"), "slashes are not escaped")
+        let id = try #require(created.json["id"] as? String)
+        let fetched = try s.api.request("GET", "/v1/calls/\(id)", key: s.key)
+        #expect(fetched.json["client_state"] as? String == state)
+        let listed = try s.api.request("GET", "/v1/calls", key: s.key)
+        #expect(((listed.json["calls"] as? [[String: Any]])?.first?["client_state"] as? String) == state)
+        s.stop()
+    }
+
     @Test("with regions.yaml, a region it does not name is refused (400, 21223) and one it names is accepted")
     func regionValidated() async throws {
         let s = try await APIStack.start { dir in

@@ -234,6 +234,13 @@ struct TwilioAPITests {
         }
         #expect(statuses.filter { $0 == 201 }.count == 7 && statuses.filter { $0 == 429 }.count == 13, "\(statuses.sorted())")
         #expect(try await pool.query("SELECT count(*) AS n FROM calls").first?["n"] == "10")
+        // Calls that end make room again (the bound is above the true count until a create counts).
+        try await pool.query("UPDATE calls SET status = 'completed' WHERE id IN (SELECT id FROM calls ORDER BY created_at LIMIT 4)")
+        var later: [Int] = []
+        for _ in 0..<5 { later.append(try s.api.request("POST", path, key: nil, body: body, headers: headers).status) }
+        #expect(later == [201, 201, 201, 201, 429], "\(later)")
+        // /v1 calls do not count against the Twilio surface's limit.
+        #expect(try s.api.request("POST", "/v1/calls", key: s.key, body: APIStack.body()).status == 201)
         await pool.shutdown()
         s.stop()
     }

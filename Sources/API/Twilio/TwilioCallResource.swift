@@ -5,7 +5,7 @@ import Store
 /// A call as Twilio's Calls API shows it: Twilio's field names, SIDs, RFC 2822 dates, and
 /// strings where Twilio sends strings (`duration`, `queue_time`). Fields this platform has no
 /// value for (price, annotation, trunk …) are present and null, as on Twilio.
-struct TwilioCallResource: Encodable, Sendable {
+struct TwilioCallResource: JSONWritable, Sendable {
     let call: CallStore.Call
     let now: Double
 
@@ -37,51 +37,51 @@ struct TwilioCallResource: Encodable, Sendable {
         return "(\(a)) \(b)-\(c)"
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
+    /// Every key, nulls included, sorted.
+    func write(to w: inout JSONWriter) {
         let none: String? = nil
-        try c.encode(accountSID, forKey: "account_sid")
-        try c.encode(none, forKey: "annotation")
-        try c.encode(none, forKey: "answered_by")
-        try c.encode(call.api == "v1" ? "v1" : TwilioCalls.version, forKey: "api_version")
-        try c.encode(none, forKey: "caller_name")
-        try c.encode(TwilioTime.rfc2822(iso: call.createdAt), forKey: "date_created")
-        try c.encode(TwilioTime.rfc2822(iso: call.updatedAt), forKey: "date_updated")
-        try c.encode("outbound-api", forKey: "direction")
-        try c.encode(duration, forKey: "duration")
-        try c.encode(TwilioTime.rfc2822(iso: call.endedAt), forKey: "end_time")
-        try c.encode(none, forKey: "forwarded_from")
-        try c.encode(call.from, forKey: "from")
-        try c.encode(Self.formatted(call.from), forKey: "from_formatted")
-        try c.encode(none, forKey: "group_sid")
-        try c.encode(none, forKey: "parent_call_sid")
-        try c.encode(none, forKey: "phone_number_sid")
-        try c.encode(none, forKey: "price")
-        try c.encode("USD", forKey: "price_unit")
-        try c.encode(queueTime, forKey: "queue_time")
-        try c.encode(sid, forKey: "sid")
-        try c.encode(TwilioTime.rfc2822(iso: call.placedAt), forKey: "start_time")
-        try c.encode(call.status, forKey: "status")
         let base = "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/\(sid)"
-        var subresources: [String: String] = [:]
-        for name in ["notifications", "recordings", "payments", "events", "siprec", "streams", "transcriptions", "user_defined_messages"] {
-            subresources[name] = "\(base)/\(name.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()).json"
+        w.object { w in
+            w.field("account_sid", accountSID)
+            w.field("annotation", none)
+            w.field("answered_by", none)
+            w.field("api_version", call.api == "v1" ? "v1" : TwilioCalls.version)
+            w.field("caller_name", none)
+            w.field("date_created", TwilioTime.rfc2822(iso: call.createdAt))
+            w.field("date_updated", TwilioTime.rfc2822(iso: call.updatedAt))
+            w.field("direction", "outbound-api")
+            w.field("duration", duration)
+            w.field("end_time", TwilioTime.rfc2822(iso: call.endedAt))
+            w.field("forwarded_from", none)
+            w.field("from", call.from)
+            w.field("from_formatted", Self.formatted(call.from))
+            w.field("group_sid", none)
+            w.field("parent_call_sid", none)
+            w.field("phone_number_sid", none)
+            w.field("price", none)
+            w.field("price_unit", "USD")
+            w.field("queue_time", queueTime)
+            w.field("sid", sid)
+            w.field("start_time", TwilioTime.rfc2822(iso: call.placedAt))
+            w.field("status", call.status)
+            w.key("subresource_uris")
+            w.object { w in
+                w.field("events", "\(base)/Events.json")
+                w.field("feedback", "\(base)/Feedback.json")
+                w.field("feedback_summaries", "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/FeedbackSummary.json")
+                w.field("notifications", "\(base)/Notifications.json")
+                w.field("payments", "\(base)/Payments.json")
+                w.field("recordings", "\(base)/Recordings.json")
+                w.field("siprec", "\(base)/Siprec.json")
+                w.field("streams", "\(base)/Streams.json")
+                w.field("transcriptions", "\(base)/Transcriptions.json")
+                w.field("user_defined_message_subscriptions", "\(base)/UserDefinedMessageSubscriptions.json")
+                w.field("user_defined_messages", "\(base)/UserDefinedMessages.json")
+            }
+            w.field("to", call.to)
+            w.field("to_formatted", Self.formatted(call.to))
+            w.field("trunk_sid", none)
+            w.field("uri", uri)
         }
-        subresources["feedback"] = "\(base)/Feedback.json"
-        subresources["feedback_summaries"] = "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/FeedbackSummary.json"
-        subresources["user_defined_message_subscriptions"] = "\(base)/UserDefinedMessageSubscriptions.json"
-        try c.encode(subresources, forKey: "subresource_uris")
-        try c.encode(call.to, forKey: "to")
-        try c.encode(Self.formatted(call.to), forKey: "to_formatted")
-        try c.encode(none, forKey: "trunk_sid")
-        try c.encode(uri, forKey: "uri")
-    }
-
-    struct Key: CodingKey, ExpressibleByStringLiteral {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringLiteral s: String) { stringValue = s }
-        init?(stringValue s: String) { stringValue = s }
-        init?(intValue: Int) { nil }
     }
 }

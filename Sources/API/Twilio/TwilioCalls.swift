@@ -250,16 +250,18 @@ struct TwilioCalls: Sendable {
 
     static func now() -> Double { Date().timeIntervalSince1970 }
 
-    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    private func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var h = headers
         h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(value))))
+        var w = JSONWriter()
+        value.write(to: &w)
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }
 
 /// A list page with exactly Twilio's keys: the records under `calls` and the paging keys
 /// Twilio's clients know (one more key and they cannot tell which holds the records).
-struct TwilioPage: Encodable {
+struct TwilioPage: JSONWritable {
     var calls: [TwilioCallResource]
     var page: Int
     var pageSize: Int
@@ -268,17 +270,19 @@ struct TwilioPage: Encodable {
     var nextPageURI: String?
     var previousPageURI: String?
 
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: TwilioCallResource.Key.self)
+    func write(to w: inout JSONWriter) {
         let start = page * pageSize
-        try c.encode(calls, forKey: "calls")
-        try c.encode(start, forKey: "start")
-        try c.encode(max(start, start + calls.count - 1), forKey: "end")
-        try c.encode(page, forKey: "page")
-        try c.encode(pageSize, forKey: "page_size")
-        try c.encode(uri, forKey: "uri")
-        try c.encode(firstPageURI, forKey: "first_page_uri")
-        try c.encode(nextPageURI, forKey: "next_page_uri")
-        try c.encode(previousPageURI, forKey: "previous_page_uri")
+        w.object { w in
+            w.key("calls")
+            w.array(calls) { w, c in c.write(to: &w) }
+            w.field("end", max(start, start + calls.count - 1))
+            w.field("first_page_uri", firstPageURI)
+            w.field("next_page_uri", nextPageURI)
+            w.field("page", page)
+            w.field("page_size", pageSize)
+            w.field("previous_page_uri", previousPageURI)
+            w.field("start", start)
+            w.field("uri", uri)
+        }
     }
 }
