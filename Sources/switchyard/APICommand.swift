@@ -91,7 +91,7 @@ struct OutboxService: Service {
 /// pacing (calls per second) and concurrent-call limit on the Twilio surface.
 struct AccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "accounts", abstract: "Manage API accounts.", subcommands: [Create.self, Limits.self])
+        commandName: "accounts", abstract: "Manage API accounts.", subcommands: [Create.self, Limits.self, Twilio.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account and print its API key (shown only once).")
@@ -161,6 +161,35 @@ struct AccountsCommand: AsyncParsableCommand {
                 try await Migrations.migrate(pool)
                 try await AccountStore(pool: pool).setLimits(account: id, callsPerSecond: callsPerSecond, maxConcurrentCalls: maxConcurrent)
                 await pool.shutdown()
+            } catch {
+                await pool.shutdown()
+                throw CommandFailure("\(error)")
+            }
+        }
+    }
+
+    struct Twilio: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "twilio", abstract: "Print the Twilio credentials (AccountSid AuthToken) of the account an API key belongs to.")
+
+        @Option(help: "The account's API key.")
+        var key: String
+
+        @Option(help: "libpq connection string or postgres:// URL. Default: $DATABASE_URL, else libpq's PG* variables.")
+        var database: String?
+
+        func run() async throws {
+            let pool = PostgresPool(conninfo: database ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", size: 1)
+            do {
+                let accounts = AccountStore(pool: pool)
+                guard let account = try await accounts.authenticate(key: key), let secret = try await accounts.signingSecret(account: account.id) else {
+                    await pool.shutdown()
+                    throw CommandFailure("no account has that key")
+                }
+                await pool.shutdown()
+                print("\(TwilioSID.make(TwilioSID.account, uuid: account.id)) \(secret)")
+            } catch let e as CommandFailure {
+                throw e
             } catch {
                 await pool.shutdown()
                 throw CommandFailure("\(error)")

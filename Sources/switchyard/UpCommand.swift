@@ -250,6 +250,10 @@ struct UpCommand: ParsableCommand {
             }
         }
         stack.apiKey = apiKey
+        let twilio =
+            (try? stack.runToEnd("accounts", binary, ["accounts", "twilio", "--key", apiKey, "--database", database]))?
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init) ?? []
+        stack.twilio = twilio.count == 2 ? (twilio[0], twilio[1]) : nil
         try Self.uacScenario.write(to: root.appendingPathComponent("uac.xml"), atomically: true, encoding: .utf8)
         printTable(stack, regions: regions, database: database, natsURL: natsURL, apiKey: apiKey)
     }
@@ -285,6 +289,7 @@ struct UpCommand: ParsableCommand {
         lines.append("  database URL   \(database)")
         lines.append("  NATS servers   \(natsURL)")
         lines.append("  API key        \(apiKey)   (account demo)")
+        if let (sid, token) = stack.twilio { lines.append("  Twilio         AccountSid \(sid)   AuthToken \(token)") }
         lines.append("")
         for (r, region) in Layout.regions.enumerated() {
             let h = net.regionHost[r]
@@ -292,6 +297,12 @@ struct UpCommand: ParsableCommand {
             lines.append(
                 "    curl -s -X POST http://\(h):\(Layout.api[r])/v1/calls -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' -d '{\"to\": \"+15551234567\", \"from\": \"+15557654321\", \"url\": \"https://example.com/twiml\"}'"
             )
+            if let (sid, token) = stack.twilio {
+                lines.append("  \(region): the same through Twilio's Calls API (or the twilio SDK with client.api.base_url = \"http://\(h):\(Layout.api[r])\")")
+                lines.append(
+                    "    curl -s -u \(sid):\(token) http://\(h):\(Layout.api[r])/2010-04-01/Accounts/\(sid)/Calls.json --data-urlencode To=+15551234567 --data-urlencode From=+15557654321 --data-urlencode Url=https://example.com/twiml"
+                )
+            }
             lines.append("  \(region): ten SIP calls through its proxy")
             lines.append(
                 "    sipp \(h):\(Layout.proxySIP[r]) -sf \(stack.root.path)/uac.xml -s 15551234567 -i \(net.callerHost[r]) -p \(25060 + r) -m 10 -r 5 -nostdin")

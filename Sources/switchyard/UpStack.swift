@@ -15,6 +15,8 @@ extension UpCommand {
         let root: URL
         let logLevel: String
         var apiKey = ""
+        /// The demo account's Twilio credentials (AccountSid, AuthToken), when they could be read.
+        var twilio: (sid: String, token: String)?
         private let lock = NSLock()
         private var processes: [(name: String, process: Process)] = []
         /// How each was started, for `restart`.
