@@ -252,11 +252,7 @@ public struct APIServer: Sendable {
     }
 
     private func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        var h = headers
-        h[.contentType] = "application/json"
-        var w = JSONWriter()
-        value.write(to: &w)
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        jsonResponse(value, status: status, headers: headers)
     }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
@@ -271,12 +267,6 @@ public struct APIServer: Sendable {
             r.to, r.from, r.url, r.statusCallback ?? "", r.statusCallbackEvents.joined(separator: ","), String(r.timeout),
             r.timeLimit.map(String.init) ?? "", r.region ?? "", r.clientState ?? "",
         ].joined(separator: "\u{1F}")
-        var h: UInt64 = 14_695_981_039_346_656_037
-        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for b in canonical.utf8 {
-            h = (h ^ UInt64(b)) &* 1_099_511_628_211
-            h2 = (h2 &+ UInt64(b)) &* 0xBF58_476D_1CE4_E5B9
-        }
-        return String(h, radix: 16) + String(h2, radix: 16)
+        return requestDigest(canonical)
     }
 }

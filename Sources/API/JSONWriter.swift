@@ -1,3 +1,6 @@
+import HTTPTypes
+import Hummingbird
+
 /// Writes the API's hot response bodies (calls and pages of calls) straight into bytes.
 /// Foundation's `JSONEncoder` was the largest single cost of a create on the Twilio surface
 /// (17 % of the API's CPU under `scripts/bench-api`, its call having 30 fields and a nested
@@ -92,4 +95,25 @@ struct JSONWriter {
 /// A body written by `JSONWriter`.
 protocol JSONWritable {
     func write(to w: inout JSONWriter)
+}
+
+/// A JSON response with `value` as its body.
+func jsonResponse(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    var h = headers
+    h[.contentType] = "application/json"
+    var w = JSONWriter()
+    value.write(to: &w)
+    return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+}
+
+/// A digest of a validated request's canonical form (fields joined in a fixed order), to tell an
+/// `Idempotency-Key` retry from a different request with the same key.
+func requestDigest(_ canonical: String) -> String {
+    var h: UInt64 = 14_695_981_039_346_656_037
+    var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
+    for b in canonical.utf8 {
+        h = (h ^ UInt64(b)) &* 1_099_511_628_211
+        h2 = (h2 &+ UInt64(b)) &* 0xBF58_476D_1CE4_E5B9
+    }
+    return String(h, radix: 16) + String(h2, radix: 16)
 }

@@ -80,12 +80,6 @@ struct TwilioCallRequest: Sendable, Hashable {
             to, from, url ?? "", twiml ?? "", method, statusCallback ?? "", statusCallbackEvents.joined(separator: ","), statusCallbackMethod,
             String(timeout), timeLimit.map(String.init) ?? "",
         ].joined(separator: "\u{1F}")
-        var h: UInt64 = 14_695_981_039_346_656_037
-        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for b in canonical.utf8 {
-            h = (h ^ UInt64(b)) &* 1_099_511_628_211
-            h2 = (h2 &+ UInt64(b)) &* 0xBF58_476D_1CE4_E5B9
-        }
-        return "tw" + String(h, radix: 16) + String(h2, radix: 16)
+        return "tw" + requestDigest(canonical)
     }
 }

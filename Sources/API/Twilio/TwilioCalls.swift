@@ -251,11 +251,7 @@ struct TwilioCalls: Sendable {
     static func now() -> Double { Date().timeIntervalSince1970 }
 
     private func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        var h = headers
-        h[.contentType] = "application/json"
-        var w = JSONWriter()
-        value.write(to: &w)
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        jsonResponse(value, status: status, headers: headers)
     }
 }
 
