@@ -101,10 +101,10 @@ public struct APIServer: Sendable {
         case .created(let call):
             context.logger.info("call queued", metadata: ["call": "\(call.id)", "to": "\(call.to)"])
             await publisher.publish(call)
-            return try json(CallResource(call), status: .created, headers: [.location: "/v1/calls/\(call.id)"])
+            return json(CallResource(call), status: .created, headers: [.location: "/v1/calls/\(call.id)"])
         case .replayed(let call):
             let fresh = (try? await calls.get(account: account.id, id: call.id)) ?? call
-            return try json(
+            return json(
                 CallResource(fresh), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true", .location: "/v1/calls/\(call.id)"])
         case .keyReused:
             throw APIError.idempotencyKeyReused
@@ -118,7 +118,7 @@ public struct APIServer: Sendable {
         guard let call = try await storeCall({ try await calls.get(account: context.account!.id, id: id) }) else {
             throw APIError.notFound("Call \(id.prefix(64))")
         }
-        return try json(CallResource(call))
+        return json(CallResource(call))
     }
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -167,7 +167,7 @@ public struct APIServer: Sendable {
             if let from { parts.append("from=\(from.replacingOccurrences(of: "+", with: "%2B"))") }
             nextURI = "/v1/calls?" + parts.joined(separator: "&")
         }
-        return try json(PageBody(calls: page.calls.map(CallResource.init), page_size: pageSize, next_page_token: page.nextCursor, next_page_uri: nextURI))
+        return json(PageBody(calls: page.calls.map(CallResource.init), page_size: pageSize, next_page_token: page.nextCursor, next_page_uri: nextURI))
     }
 
     func cancel(_ context: APIContext) async throws -> Response {
@@ -176,7 +176,7 @@ public struct APIServer: Sendable {
         if let canceled = try await storeCall({ try await calls.cancelQueued(account: account, id: id) }) {
             // The orchestrator may already hold the job: tell it too.
             try? await publisher.publishCancel(canceled)
-            return try json(CallResource(canceled))
+            return json(CallResource(canceled))
         }
         guard let call = try await storeCall({ try await calls.get(account: account, id: id) }) else { throw APIError.notFound("Call \(id.prefix(64))") }
         guard !CallStore.finalStatuses.contains(call.status) else { throw APIError.notCancelable(call.status) }
@@ -185,7 +185,7 @@ public struct APIServer: Sendable {
         } catch {
             throw APIError(.serviceUnavailable, code: 25002, "The job queue is unavailable; retry the cancel")
         }
-        return try json(CallResource(call), status: .accepted)
+        return json(CallResource(call), status: .accepted)
     }
 
     func cdr(_ context: APIContext) async throws -> Response {

@@ -31,6 +31,7 @@ import Testing
         #expect(config.failover.inviteTimeout == .seconds(2))
         #expect(config.failover.retryOn == [408, 500, 502, 503, 504])
         #expect(config.allNodes[0].maxChannels == 500)
+        #expect(config.proxy.maxTransactions == 500_000)
     }
 
     @Test(arguments: [
@@ -50,6 +51,7 @@ import Testing
         ("regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }, { name: a, sip: \"127.0.0.1:2\" }]\n", "regions.e.nodes[1].name"),
         ("regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }, { name: b, sip: \"127.0.0.1:1\" }]\n", "regions.e.nodes[1].sip"),
         ("proxy: [1, 2\n", ""),
+        ("proxy:\n  max_transactions: 0\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "proxy.max_transactions"),
     ])
     func everyErrorNamesItsKey(_ yaml: String, _ path: String) {
         do {

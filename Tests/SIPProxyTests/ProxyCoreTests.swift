@@ -327,3 +327,37 @@ import Testing
         #expect(h.core.dispatcher.routedCalls.values.reduce(0, +) == 2)
     }
 }
+
+/// `proxy.max_transactions`: the transaction table is bounded.
+@Suite("Bounded transaction table")
+struct TransactionTableBoundTests {
+    static let yaml = ProxyHarness.yaml.replacingOccurrences(
+        of: "  trusted: [ \"127.0.0.0/8\" ]", with: "  trusted: [ \"127.0.0.0/8\" ]\n  max_transactions: 3")
+
+    @Test func aFullTableAnswersNewRequests503WithRetryAfterAndHasRoomAgainWhenTransactionsEnd() throws {
+        let h = try ProxyHarness(yaml: Self.yaml)
+        var forwarded: [String] = []
+        for i in 1...3 {
+            h.receive(ProxyHarness.invite(callID: "call-\(i)", branch: "z9hG4bKc\(i)"))
+            let sent = h.transport.take()
+            #expect(sent.map(\.firstLine) == ["SIP/2.0 100 Trying", "INVITE sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+            forwarded.append(sent[1].text)
+        }
+        // The fourth new request: refused statelessly, not forwarded.
+        h.receive(ProxyHarness.invite(callID: "call-4", branch: "z9hG4bKc4"))
+        let refused = h.transport.take()
+        #expect(refused.map(\.firstLine) == ["SIP/2.0 503 Service Unavailable"])
+        #expect(refused.first?.to == h.caller)
+        #expect(refused.first?.text.header("Retry-After") == "5")
+        // A retransmission of a request in the table is still absorbed by its transaction.
+        h.receive(ProxyHarness.invite(callID: "call-1", branch: "z9hG4bKc1"))
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 100 Trying"])
+        // The nodes answer; the transactions end (Timer H / I) and make room.
+        for f in forwarded { h.receive(ProxyHarness.response(to: f, 486, "Busy Here"), from: h.node1) }
+        _ = h.transport.take()
+        h.advance(.seconds(40))
+        _ = h.transport.take()
+        h.receive(ProxyHarness.invite(callID: "call-5", branch: "z9hG4bKc5"))
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 100 Trying", "INVITE sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+    }
+}

@@ -58,10 +58,10 @@ struct TwilioCalls: Sendable {
         case .created(let call):
             context.logger.info("call queued", metadata: ["call": "\(call.id)", "to": "\(call.to)", "api": "\(Self.version)"])
             await publisher.publish(call)
-            return try json(TwilioCallResource(call: call, now: Self.now()), status: .created)
+            return json(TwilioCallResource(call: call, now: Self.now()), status: .created)
         case .replayed(let call):
             let fresh = (try? await calls.get(account: account.id, id: call.id)) ?? call
-            return try json(TwilioCallResource(call: fresh, now: Self.now()), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true"])
+            return json(TwilioCallResource(call: fresh, now: Self.now()), status: .created, headers: [HTTPField.Name("Idempotent-Replayed")!: "true"])
         case .keyReused:
             throw APIError.idempotencyKeyReused
         case .overLimit(let limit):
@@ -71,7 +71,7 @@ struct TwilioCalls: Sendable {
 
     func fetch(_ request: Request, _ context: APIContext) async throws -> Response {
         let call = try await ownCall(request, context)
-        return try json(TwilioCallResource(call: call, now: Self.now()))
+        return json(TwilioCallResource(call: call, now: Self.now()))
     }
 
     /// `Status=canceled` ends a queued or ringing call (an answered one goes on);
@@ -104,7 +104,7 @@ struct TwilioCalls: Sendable {
                 }
             }
         }
-        return try json(TwilioCallResource(call: call, now: Self.now()))
+        return json(TwilioCallResource(call: call, now: Self.now()))
     }
 
     func delete(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -198,7 +198,7 @@ struct TwilioCalls: Sendable {
             calls: result.calls.map { TwilioCallResource(call: $0, now: now) }, page: page, pageSize: pageSize,
             uri: uri(page: page, token: cursor.map { "PA" + $0 }), firstPageURI: uri(page: 0, token: nil),
             nextPageURI: result.nextCursor.map { uri(page: page + 1, token: "PA" + $0) }, previousPageURI: page > 0 ? uri(page: page - 1, token: nil) : nil)
-        return try json(body)
+        return json(body)
     }
 
     enum Bound { case on, until, from }

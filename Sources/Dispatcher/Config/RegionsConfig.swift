@@ -191,6 +191,11 @@ public struct ProxySettings: Sendable, Hashable {
     /// Out-of-dialog methods besides INVITE that are dispatched to a node (as non-INVITE
     /// transactions, by the same policy and failover); others get 405 with `Allow`.
     public var dispatchMethods: [String] = ProxySettings.defaultDispatchMethods
+    /// Server transactions alive at once (`proxy.max_transactions`), those in their timer
+    /// windows included. A new request beyond it gets 503 with Retry-After, so memory stays
+    /// bounded under any flood. A call holds an INVITE and a BYE transaction for their 32 s
+    /// timer windows: the default takes about 7,800 calls/s sustained.
+    public var maxTransactions = 500_000
 
     public static let defaultDispatchMethods = ["REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH", "REFER", "INFO"]
 }

@@ -151,6 +151,7 @@ public enum RegionsConfigLoader {
             tcp.maxConnectionsPerSource = positive(
                 t.max_connections_per_source, "proxy.tcp.max_connections_per_source", default: tcp.maxConnectionsPerSource, &issues)
         }
+        let maxTransactions = positive(raw.proxy?.max_transactions, "proxy.max_transactions", default: 500_000, &issues)
         var methods = ProxySettings.defaultDispatchMethods
         if let m = raw.proxy?.methods {
             methods = []
@@ -280,7 +281,8 @@ public enum RegionsConfigLoader {
         guard issues.isEmpty else { return nil }
         return RegionsConfig(
             proxy: ProxySettings(
-                listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods),
+                listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods,
+                maxTransactions: maxTransactions),
             policy: policy, probe: probe, failover: failover, regions: regions, spillAt: spillAt
         )
     }

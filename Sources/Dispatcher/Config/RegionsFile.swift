@@ -9,6 +9,7 @@ struct RegionsFile: Decodable, Sendable {
         var region: String?
         var tcp: TCP?
         var methods: [String]?
+        var max_transactions: Int?
     }
     struct TCP: Decodable, Sendable {
         var idle_timeout: String?
@@ -56,7 +57,7 @@ struct RegionsFile: Decodable, Sendable {
     /// Keys each mapping may hold, by path pattern (`*` = any region name, `[]` = a list item).
     static let knownKeys: [String: Set<String>] = [
         "": ["proxy", "dispatch", "regions"],
-        "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods"],
+        "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods", "max_transactions"],
         "proxy.tcp": ["idle_timeout", "first_message_timeout", "header_timeout", "max_connections", "max_connections_per_source"],
         "dispatch": ["policy", "probe", "failover", "spill_at"],
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],

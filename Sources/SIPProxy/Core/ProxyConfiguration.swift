@@ -22,6 +22,8 @@ public struct ProxyConfiguration: Sendable {
     public var tcp: TCPSettings
     /// Out-of-dialog methods besides INVITE dispatched to nodes.
     public var dispatchMethods: Set<SIPMethod>
+    /// Server transactions at once; a new request beyond it gets 503 (`proxy.max_transactions`).
+    public var maxTransactions: Int
     /// `Allow:` line for 405 and OPTIONS answers: what this proxy takes out of dialog.
     let allowHeader: String
 
@@ -49,6 +51,7 @@ public struct ProxyConfiguration: Sendable {
         self.retryAfterSeconds = retryAfterSeconds
         tcp = regions.proxy.tcp
         dispatchMethods = Set(regions.proxy.dispatchMethods.map { SIPMethod($0) })
+        maxTransactions = regions.proxy.maxTransactions
         var allowed = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         for m in regions.proxy.dispatchMethods where !allowed.contains(m) { allowed.append(m) }
         allowHeader = "Allow: " + allowed.joined(separator: ", ")

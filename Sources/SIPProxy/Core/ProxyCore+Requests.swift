@@ -51,6 +51,17 @@ extension ProxyCore {
             reply(msg, source, 482, "Loop Detected")
             return
         }
+        // A full transaction table: answered statelessly, so a flood cannot grow memory.
+        if serverTransactions.count >= config.maxTransactions, method != .options || inDialog {
+            metrics.transactionTableFull.increment()
+            if droppedLogBudget.allow(now: now) {
+                logger.warning(
+                    "transaction table full: request refused with 503",
+                    metadata: ["transactions": "\(serverTransactions.count)", "limit": "\(config.maxTransactions)", "source": "\(source)"])
+            }
+            reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
+            return
+        }
 
         if inDialog {
             // §16.4 / §16.12: routed by the Route set; no per-dialog state in the proxy.

@@ -11,6 +11,8 @@ final class ProxyMetrics {
     let retransmissionsAbsorbed = Counter(label: "sip_retransmissions_absorbed_total")
     let responsesDropped = Counter(label: "sip_responses_dropped_total")
     let invitesNoNode = Counter(label: "sip_invites_rejected_no_node_total")
+    /// New requests answered 503 because the transaction table was full.
+    let transactionTableFull = Counter(label: "sip_requests_rejected_table_full_total")
     let cancels = Counter(label: "sip_cancels_total")
     let localReplies = Counter(label: "sip_local_replies_total")
     let serverTransactions = Gauge(label: "sip_server_transactions")
