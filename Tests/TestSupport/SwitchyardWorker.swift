@@ -39,8 +39,8 @@ public final class SwitchyardWorker: Sendable {
     }
 }
 
-/// A local HTTP receiver for status callbacks: a Python http.server that appends each POST body
-/// (one per line) to a file.
+/// A local HTTP receiver for status callbacks: a Python http.server that appends each POST body,
+/// or each GET's query (its signature marked `GET:`), one per line, to a file.
 public final class CallbackReceiver: Sendable {
     public let port: Int
     public let file: URL
@@ -69,6 +69,13 @@ public final class CallbackReceiver: Sendable {
                     body = self.rfile.read(n).decode()
                     with open(out, 'a') as f:
                         f.write(self.headers.get('X-Twilio-Signature', '') + '\\t' + body + '\\n')
+                    self.send_response(204)
+                    self.end_headers()
+                def do_GET(self):
+                    # StatusCallbackMethod=GET: the fields are the query; marked for the validator.
+                    query = self.path.partition('?')[2]
+                    with open(out, 'a') as f:
+                        f.write('GET:' + self.headers.get('X-Twilio-Signature', '') + '\\t' + query + '\\n')
                     self.send_response(204)
                     self.end_headers()
                 def log_message(self, *a):
@@ -110,8 +117,12 @@ public final class CallbackReceiver: Sendable {
             v = RequestValidator(sys.argv[1]); ok = total = 0
             for line in open(sys.argv[2]):
                 sig, _, body = line.rstrip('\\n').partition('\\t')
-                params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
-                total += 1; ok += v.validate(sys.argv[3], params, sig)
+                total += 1
+                if sig.startswith('GET:'):
+                    # Twilio signs a GET's whole URL, query included, with no body fields.
+                    ok += v.validate(sys.argv[3] + '?' + body, {}, sig[4:])
+                else:
+                    ok += v.validate(sys.argv[3], dict(urllib.parse.parse_qsl(body, keep_blank_values=True)), sig)
             print(ok, total)
             """
         let p = Process()

@@ -79,4 +79,28 @@ struct TwilioCallPlaneTests {
         #expect(await Poll.until(timeout: .seconds(10)) { (try? await s.cdrCount()) == 8 }, "one CDR per call")
         await s.stop()
     }
+
+    @Test("StatusCallbackMethod=GET: the fields ride in the query, and RequestValidator accepts the signature over the whole URL")
+    func getCallbacks() async throws {
+        let s = try await CallPlaneStack(nodes: 1, nodeArguments: ["--ring-ms", "50", "--talk-ms", "300"])
+        let receiver = try await CallbackReceiver.start(in: s.dir)
+        try await s.startWorker("orchestrator")
+        let row = try #require(try await s.pool.query("SELECT id::text AS id, signing_secret FROM accounts").first)
+        let creds = TwilioSDK.Credentials(accountID: row["id"]!, secret: row["signing_secret"]!)
+        let result = try await TwilioSDK.run(
+            """
+            c = client.calls.create(to='+15551000001', from_='+15557654321', url='https://example.com/twiml', status_callback=args[0] + '?tenant=a%20b',
+                                    status_callback_method='GET', status_callback_event=['ringing', 'completed'])
+            return {'sid': c.sid}
+            """, base: "http://127.0.0.1:\(s.api.port)", credentials: creds, arguments: [receiver.url])
+        let sid = try #require(result["sid"] as? String)
+        #expect(await Poll.until(timeout: .seconds(20)) { receiver.received.count >= 2 }, "\(receiver.received)")
+        let got = receiver.received
+        #expect(got.allSatisfy { $0["CallSid"] == sid && $0["tenant"] == "a b" }, "the callback URL's own query is kept: \(got)")
+        #expect(Set(got.compactMap { $0["CallStatus"] }) == ["ringing", "completed"])
+        let check = try receiver.validateSignatures(secret: creds.authToken)
+        #expect(check.total >= 2 && check.valid == check.total, "\(check)")
+        #expect(try receiver.validateSignatures(secret: String(repeating: "0", count: 64)).valid == 0)
+        await s.stop()
+    }
 }
