@@ -181,10 +181,19 @@ final class StatusCallbacks: Sendable {
         Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
+    /// Percent-encodes every byte but RFC 3986's unreserved ASCII characters (Foundation's
+    /// `alphanumerics` would let non-ASCII letters through raw, unfit for a GET's query).
     static func encode(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        for b in s.utf8 {
+            switch b {
+            case 48...57, 65...90, 97...122, 45, 46, 95, 126: out.append(b)
+            default: out += [37, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func timestamp() -> String {

@@ -89,14 +89,14 @@ struct TwilioCallPlaneTests {
         let creds = TwilioSDK.Credentials(accountID: row["id"]!, secret: row["signing_secret"]!)
         let result = try await TwilioSDK.run(
             """
-            c = client.calls.create(to='+15551000001', from_='+15557654321', url='https://example.com/twiml', status_callback=args[0] + '?tenant=a%20b',
+            c = client.calls.create(to='+15551000001', from_='+15557654321', url='https://example.com/twiml', status_callback=args[0] + '?tenant=a%20b&n=%C3%BC',
                                     status_callback_method='GET', status_callback_event=['ringing', 'completed'])
             return {'sid': c.sid}
             """, base: "http://127.0.0.1:\(s.api.port)", credentials: creds, arguments: [receiver.url])
         let sid = try #require(result["sid"] as? String)
         #expect(await Poll.until(timeout: .seconds(20)) { receiver.received.count >= 2 }, "\(receiver.received)")
         let got = receiver.received
-        #expect(got.allSatisfy { $0["CallSid"] == sid && $0["tenant"] == "a b" }, "the callback URL's own query is kept: \(got)")
+        #expect(got.allSatisfy { $0["CallSid"] == sid && $0["tenant"] == "a b" && $0["n"] == "ü" }, "the callback URL's own query is kept: \(got)")
         #expect(Set(got.compactMap { $0["CallStatus"] }) == ["ringing", "completed"])
         let check = try receiver.validateSignatures(secret: creds.authToken)
         #expect(check.total >= 2 && check.valid == check.total, "\(check)")
