@@ -1,15 +1,7 @@
 /// `application/x-www-form-urlencoded` fields, in order, with repeated keys kept (Twilio's
 /// `StatusCallbackEvent=ringing&StatusCallbackEvent=answered`).
-struct FormFields: Sendable, Hashable {
+struct FormFields: Sendable {
     private(set) var pairs: [(key: String, value: String)] = []
-
-    static func == (a: FormFields, b: FormFields) -> Bool { a.pairs.map { [$0.key, $0.value] } == b.pairs.map { [$0.key, $0.value] } }
-    func hash(into h: inout Hasher) {
-        for p in pairs {
-            h.combine(p.key)
-            h.combine(p.value)
-        }
-    }
 
     /// Nil when a name or value is not valid percent-encoded UTF-8.
     static func parse(_ text: some StringProtocol) -> FormFields? {
@@ -54,8 +46,6 @@ struct FormFields: Sendable, Hashable {
 
     /// Every value of `key`, in order.
     func all(_ key: String) -> [String] { pairs.filter { $0.key == key }.map(\.value) }
-
-    var keys: Set<String> { Set(pairs.map(\.key)) }
 
     /// Percent-encodes for a query: everything but unreserved characters.
     static func encode(_ s: String) -> String {
