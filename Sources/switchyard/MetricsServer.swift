@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// The admin endpoint of the proxy and the workers, on Hummingbird (already in the binary for
 /// the API): `GET /metrics` (Prometheus text), `/healthz` (liveness: 503 while a SIP listener is
 /// down), `/ready` (200 only while this region can take a call), `/nodes` (the dispatcher
-/// table), `POST /nodes/{name}/drain|enable`, `POST /reload`.
+/// table), `POST /nodes/{name}/drain|enable`, `GET /edge` (flood bans, trunk counters),
+/// `POST /edge/unban/{address}`, `POST /reload`.
 struct MetricsServer: Service {
     let address: HostPort
     let registry: PrometheusCollectorRegistry
@@ -82,6 +83,19 @@ struct MetricsServer: Service {
             }
             return try Self.json(.ok, DrainDone(node: name, state: drain ? "drained" : "enabled"))
         }
+        router.get("edge") { _, _ in
+            guard let status = proxy?.edgeStatus(), let value = try? await status.get() else {
+                return try Self.json(.serviceUnavailable, ErrorBody(error: "proxy not running"))
+            }
+            return try Self.json(.ok, value)
+        }
+        router.post("edge/unban/:address") { _, context in
+            let address = context.parameters.get("address") ?? ""
+            guard let done = proxy?.unban(address), (try? await done.get()) == true else {
+                return try Self.json(.notFound, ErrorBody(error: "\(address) is not banned"))
+            }
+            return try Self.json(.ok, Unbanned(address: address, banned: false))
+        }
         router.post("reload") { _, _ in
             guard let reloader else { return try Self.json(.serviceUnavailable, ErrorBody(error: "no reloader")) }
             switch await reloader.reload() {
@@ -95,6 +109,7 @@ struct MetricsServer: Service {
     }
 
     struct ErrorBody: Encodable { var error: String }
+    struct Unbanned: Encodable { var address: String, banned: Bool }
     struct DrainDone: Encodable { var node: String, state: String }
     struct DrainProblem: Encodable { var node: String, error: String, applied: String }
     struct Reloaded: Encodable { var reloaded: Bool, added: [String], removed: [String], replaced: [String], kept: Int }

@@ -211,6 +211,10 @@ public struct RegionsConfig: Sendable, Hashable {
     /// `dispatch.spill_at`: a preferred region whose usable nodes are past this share of their
     /// capacity (0 < share ≤ 1) is offered new calls only after the other regions. nil: never.
     public var spillAt: Double? = nil
+    /// Who may send requests and how fast (`edge:`): flood control, scanners, unknown sources.
+    public var edge = EdgeSettings()
+    /// The carriers allowed in, with their limits (`trunks:`).
+    public var trunks: [Trunk] = []
 
     public var allNodes: [Node] { regions.flatMap(\.nodes) }
 

@@ -129,7 +129,9 @@ public enum RegionsConfigLoader {
             }
         }
         var trusted: [IPv4Network] = []
-        for (i, t) in (raw.proxy?.trusted ?? ["127.0.0.0/8"]).enumerated() {
+        // With trunks declared, only they (and networks listed here) may send requests.
+        let defaultTrusted = (raw.trunks ?? []).isEmpty ? ["127.0.0.0/8"] : []
+        for (i, t) in (raw.proxy?.trusted ?? defaultTrusted).enumerated() {
             if let n = IPv4Network(parsing: t) {
                 trusted.append(n)
             } else {
@@ -278,16 +280,18 @@ public enum RegionsConfigLoader {
         if let region = raw.proxy?.region, rawRegions[region] == nil {
             issues.append(ConfigIssue(path: "proxy.region", message: "'\(region)' is not a region defined under regions"))
         }
+        let edge = validateEdge(raw.edge, &issues)
+        let trunks = validateTrunks(raw.trunks ?? [], &issues)
         guard issues.isEmpty else { return nil }
         return RegionsConfig(
             proxy: ProxySettings(
                 listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods,
                 maxTransactions: maxTransactions),
-            policy: policy, probe: probe, failover: failover, regions: regions, spillAt: spillAt
+            policy: policy, probe: probe, failover: failover, regions: regions, spillAt: spillAt, edge: edge, trunks: trunks
         )
     }
 
-    private static func positive(_ value: Int?, _ path: String, default d: Int, _ issues: inout [ConfigIssue]) -> Int {
+    static func positive(_ value: Int?, _ path: String, default d: Int, _ issues: inout [ConfigIssue]) -> Int {
         guard let value else { return d }
         guard value > 0 else {
             issues.append(ConfigIssue(path: path, message: "must be a positive integer, not \(value)"))
@@ -296,7 +300,7 @@ public enum RegionsConfigLoader {
         return value
     }
 
-    private static func duration(_ text: String?, _ path: String, default d: Duration, _ issues: inout [ConfigIssue]) -> Duration {
+    static func duration(_ text: String?, _ path: String, default d: Duration, _ issues: inout [ConfigIssue]) -> Duration {
         guard let text else { return d }
         guard let v = parseDuration(text), v > .zero else {
             issues.append(ConfigIssue(path: path, message: "'\(text)' is not a duration like 500ms, 2s or 1m"))
@@ -305,10 +309,10 @@ public enum RegionsConfigLoader {
         return v
     }
 
-    /// `250ms`, `2s`, `1.5s`, `1m`.
+    /// `250ms`, `2s`, `1.5s`, `1m`, `4h`.
     public static func parseDuration(_ text: String) -> Duration? {
         let t = trimmed(text)
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             let number = t.dropLast(suffix.count)
             guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let v = Double(number) else { return nil }

@@ -50,13 +50,46 @@ struct RegionsFile: Decodable, Sendable {
         var nodes: [Node]?
     }
 
+    struct Flood: Decodable, Sendable {
+        var enabled: Bool?
+        var requests: Int?
+        var window: String?
+        var ban: String?
+        var max_sources: Int?
+        var apply_to_trunks: Bool?
+    }
+    struct Scanners: Decodable, Sendable {
+        var drop: Bool?
+        var user_agents: [String]?
+    }
+    struct Edge: Decodable, Sendable {
+        var unknown_source: String?
+        var server_header: String?
+        var max_call_duration: String?
+        var flood: Flood?
+        var scanners: Scanners?
+    }
+    struct TrunkEntry: Decodable, Sendable {
+        var name: String?
+        var sources: [String]?
+        var tls_subject: String?
+        var calls_per_second: Int?
+        var max_concurrent: Int?
+    }
+
     var proxy: Proxy?
     var dispatch: Dispatch?
     var regions: [String: Region]?
+    var edge: Edge?
+    var trunks: [TrunkEntry]?
 
     /// Keys each mapping may hold, by path pattern (`*` = any region name, `[]` = a list item).
     static let knownKeys: [String: Set<String>] = [
-        "": ["proxy", "dispatch", "regions"],
+        "": ["proxy", "dispatch", "regions", "edge", "trunks"],
+        "edge": ["unknown_source", "server_header", "max_call_duration", "flood", "scanners"],
+        "edge.flood": ["enabled", "requests", "window", "ban", "max_sources", "apply_to_trunks"],
+        "edge.scanners": ["drop", "user_agents"],
+        "trunks[]": ["name", "sources", "tls_subject", "calls_per_second", "max_concurrent"],
         "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods", "max_transactions"],
         "proxy.tcp": ["idle_timeout", "first_message_timeout", "header_timeout", "max_connections", "max_connections_per_source"],
         "dispatch": ["policy", "probe", "failover", "spill_at"],

@@ -1,6 +1,6 @@
 /// The headers SIPCore locates by byte range so a proxy can splice them without re-serializing.
 public enum HeaderKind: UInt8, Sendable {
-    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, retryAfter, contentType, other
+    case via, route, recordRoute, maxForwards, contentLength, callID, cseq, from, to, proxyRequire, retryAfter, contentType, userAgent, other
 
     /// Headers RFC 3261 §7.3 allows once only (their grammar is not a comma list): a second one
     /// is a 400. Parsers behind us crashed on exactly these (Kamailio CVE-2018-14767: two To).
@@ -26,6 +26,7 @@ public enum HeaderKind: UInt8, Sendable {
         case .proxyRequire: "Proxy-Require"
         case .retryAfter: "Retry-After"
         case .contentType: "Content-Type"
+        case .userAgent: "User-Agent"
         case .other: "header"
         }
     }
@@ -259,6 +260,7 @@ enum HeaderScanner {
         case 4: return eq("cseq") ? .cseq : eq("from") ? .from : .other
         case 5: return eq("route") ? .route : .other
         case 7: return eq("call-id") ? .callID : .other
+        case 10: return eq("user-agent") ? .userAgent : .other
         case 11: return eq("retry-after") ? .retryAfter : .other
         case 12: return eq("record-route") ? .recordRoute : eq("max-forwards") ? .maxForwards : eq("content-type") ? .contentType : .other
         case 13: return eq("proxy-require") ? .proxyRequire : .other

@@ -6,10 +6,11 @@ public import NIOCore
 public enum ResponseBuilder {
     /// A response to `request`. `toTag` is added to To when the request has none and the status
     /// is above 100 (§8.2.6.2). `extraHeaders` are complete lines without line ends.
-    /// `body`, when given, is sent with its `contentType`; `server` names the product in `Server`.
+    /// `body`, when given, is sent with its `contentType`; `server` names the product in `Server`
+    /// (nil leaves the header out).
     public static func response(
         to request: SIPMessage, status: Int, reason: String, toTag: String? = nil, extraHeaders: [String] = [],
-        body: (contentType: String, text: String)? = nil, server: String = "switchyard",
+        body: (contentType: String, text: String)? = nil, server: String? = "switchyard",
         allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) -> ByteBuffer {
         var out = allocator.buffer(capacity: 512 + (body?.text.utf8.count ?? 0))
@@ -24,7 +25,7 @@ public enum ResponseBuilder {
     /// The error response for bytes that failed to parse, when the error allows an answer and
     /// the request's Via, From, To, Call-ID and CSeq lines can be found. Never for ACK (§17.2.1)
     /// nor for responses.
-    public static func rejection(for buffer: ByteBuffer, error: SIPParseError, limits: SIPLimits) -> ByteBuffer? {
+    public static func rejection(for buffer: ByteBuffer, error: SIPParseError, limits: SIPLimits, server: String? = "switchyard") -> ByteBuffer? {
         guard error.canRespond else { return nil }
         return buffer.withUnsafeReadableBytes { raw -> ByteBuffer? in
             var start = 0
@@ -42,7 +43,7 @@ public enum ResponseBuilder {
             // so the answer stays small (it only has to reach the sender).
             write(
                 into: &out, raw: body, layout: layout, status: error.statusCode, reason: error.reason,
-                toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [], onlyTopVia: error.statusCode == 513)
+                toTag: hasTag(body, layout.first(.to)!) ? nil : tag, extraHeaders: [], onlyTopVia: error.statusCode == 513, server: server)
             return out
         }
     }
@@ -64,7 +65,7 @@ public enum ResponseBuilder {
     private static func write(
         into out: inout ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, status: Int, reason: String,
         toTag: String?, extraHeaders: [String], onlyTopVia: Bool = false, body: (contentType: String, text: String)? = nil,
-        server: String = "switchyard"
+        server: String? = "switchyard"
     ) {
         out.writeString("SIP/2.0 \(status) \(sanitize(reason))\r\n")
         var wroteVia = false
@@ -91,13 +92,18 @@ public enum ResponseBuilder {
             out.writeString(h)
             out.writeString("\r\n")
         }
+        if let server {
+            if server == "switchyard" {
+                out.writeStaticString("Server: switchyard\r\n")
+            } else {
+                out.writeString("Server: \(server)\r\n")
+            }
+        }
         if let body {
-            out.writeString("Server: \(server)\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.text.utf8.count)\r\n\r\n")
+            out.writeString("Content-Type: \(body.contentType)\r\nContent-Length: \(body.text.utf8.count)\r\n\r\n")
             out.writeString(body.text)
-        } else if server == "switchyard" {
-            out.writeString("Server: switchyard\r\nContent-Length: 0\r\n\r\n")
         } else {
-            out.writeString("Server: \(server)\r\nContent-Length: 0\r\n\r\n")
+            out.writeStaticString("Content-Length: 0\r\n\r\n")
         }
     }
 

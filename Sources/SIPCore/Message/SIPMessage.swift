@@ -100,6 +100,11 @@ public struct SIPMessage: Sendable {
         bytes.withUnsafeReadableBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[range]), seed: seed) }
     }
 
+    /// Byte range of the first User-Agent value, nil when there is none.
+    public var userAgentRange: Range<Int>? {
+        layout.first(.userAgent).map { $0.valueStart..<$0.valueEnd }
+    }
+
     /// The Request-URI exactly as written.
     public var requestURIText: String { requestURIRange.map(text) ?? "" }
 

@@ -20,11 +20,12 @@ public enum ParseOutcome: Sendable {
 public enum SIPMessageParser {
     /// Parses one message. `datagram` is true for UDP, where the datagram bounds the message and
     /// Content-Length only trims it (RFC 3261 §18.3); for a framed TCP message it is false.
-    public static func parse(_ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true) -> ParseOutcome {
+    /// `server` names the product in the rejection's `Server` header (nil: none).
+    public static func parse(_ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true, server: String? = "switchyard") -> ParseOutcome {
         do {
             return .message(try parseOrThrow(buffer, limits: limits, datagram: datagram))
         } catch {
-            return .rejected(error, response: ResponseBuilder.rejection(for: buffer, error: error, limits: limits))
+            return .rejected(error, response: ResponseBuilder.rejection(for: buffer, error: error, limits: limits, server: server))
         }
     }
 

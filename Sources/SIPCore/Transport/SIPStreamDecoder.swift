@@ -25,10 +25,11 @@ public struct SIPStreamError: Error, Sendable, Hashable, CustomStringConvertible
 
     /// The answer to send before closing, when the offending bytes are a request whose Via,
     /// From, To, Call-ID and CSeq lines can be found (RFC 3261 §16.3); nil otherwise.
-    public func rejection(limits: SIPLimits = .default) -> ByteBuffer? {
+    public func rejection(limits: SIPLimits = .default, server: String? = "switchyard") -> ByteBuffer? {
         guard let head else { return nil }
         let reason = code == .headerSectionTooLarge ? "Header Section Too Large" : code == .badContentLength ? "Invalid Content-Length" : "Malformed Headers"
-        return ResponseBuilder.rejection(for: head, error: SIPParseError(.syntax, reason, canRespond: true, statusCode: statusCode), limits: limits)
+        return ResponseBuilder.rejection(
+            for: head, error: SIPParseError(.syntax, reason, canRespond: true, statusCode: statusCode), limits: limits, server: server)
     }
 
     public var description: String { "SIPStreamError(\(code), sample: \(sample.debugDescription))" }

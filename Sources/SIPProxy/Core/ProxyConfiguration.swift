@@ -24,8 +24,14 @@ public struct ProxyConfiguration: Sendable {
     public var dispatchMethods: Set<SIPMethod>
     /// Server transactions at once; a new request beyond it gets 503 (`proxy.max_transactions`).
     public var maxTransactions: Int
+    /// Flood control, scanner filter, unknown sources, our Server / User-Agent name.
+    public var edge: EdgeSettings
+    /// Declared carriers; `trusted` networks are added as one more trunk without limits.
+    public var trunks: [Trunk]
     /// `Allow:` line for 405 and OPTIONS answers: what this proxy takes out of dialog.
     let allowHeader: String
+    /// `edge.scanners.user_agents`, lowercased bytes, for a search without allocation.
+    let scannerPatterns: [[UInt8]]
 
     // Precomputed header text.
     let viaPrefixUDP: String
@@ -52,6 +58,9 @@ public struct ProxyConfiguration: Sendable {
         tcp = regions.proxy.tcp
         dispatchMethods = Set(regions.proxy.dispatchMethods.map { SIPMethod($0) })
         maxTransactions = regions.proxy.maxTransactions
+        edge = regions.edge
+        trunks = regions.trunks
+        scannerPatterns = regions.edge.scanners.drop ? regions.edge.scanners.userAgents.map { Array($0.lowercased().utf8) } : []
         var allowed = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         for m in regions.proxy.dispatchMethods where !allowed.contains(m) { allowed.append(m) }
         allowHeader = "Allow: " + allowed.joined(separator: ", ")
@@ -81,8 +90,6 @@ public struct ProxyConfiguration: Sendable {
         ownAddresses.contains(HostPort(host: via.host, port: via.port ?? 5060))
     }
 
-    func isTrusted(_ endpoint: SIPEndpoint) -> Bool {
-        guard let ip = endpoint.ipv4 else { return false }
-        return trusted.contains { $0.contains(ip) }
-    }
+    /// The name our answers carry in `Server` and our requests in `User-Agent`; nil: none.
+    var serverHeader: String? { edge.serverHeader }
 }

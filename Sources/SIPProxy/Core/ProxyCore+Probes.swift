@@ -45,7 +45,8 @@ extension ProxyCore {
         out.writeString("To: <sip:\(target)>\r\n")
         out.writeString("Call-ID: \(branch)@\(config.advertise.host)\r\n")
         out.writeString("CSeq: \(probeCounter % 2_000_000_000 + 1) OPTIONS\r\n")
-        out.writeString("User-Agent: switchyard\r\nContent-Length: 0\r\n\r\n")
+        if let name = config.serverHeader { out.writeString("User-Agent: \(name)\r\n") }
+        out.writeString("Content-Length: 0\r\n\r\n")
         return out
     }
 

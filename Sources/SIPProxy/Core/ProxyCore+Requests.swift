@@ -4,7 +4,7 @@ import NIOCore
 import SIPCore
 
 extension ProxyCore {
-    func handleRequest(_ msg: SIPMessage, from source: SIPEndpoint) {
+    func handleRequest(_ msg: SIPMessage, from source: SIPEndpoint, trunk: Int?) {
         let method = msg.method
         if method == .ack {
             handleAck(msg, from: source)
@@ -21,11 +21,9 @@ extension ProxyCore {
             runServer(st.requestRetransmitted(), st)
             return
         }
-        // Only carrier trunks and our own nodes may send requests through the proxy.
-        if !config.isTrusted(source) && !isNodeAddress(source) {
-            reply(msg, source, 403, "Forbidden")
-            return
-        }
+        // Only carrier trunks and our own nodes may send requests through the proxy; known
+        // scanners get no answer at all.
+        if edgeRefuses(msg, from: source, trunk: trunk, inDialog: msg.toTag != nil) { return }
         // §16.3 request validation.
         guard let uri = msg.requestURI, uri.isSIP || uri.scheme.lowercased() == "tel" else {
             reply(msg, source, 416, "Unsupported URI Scheme")
@@ -77,7 +75,10 @@ extension ProxyCore {
                 reply(msg, source, 503, "Cannot Resolve Next Hop")
                 return
             }
-            if method == .bye { byePassedNode(from: source, to: destination) }
+            if method == .bye {
+                byePassedNode(from: source, to: destination)
+                if trunkGate.tracksCalls { trunkCallEnded(callID: msg.callID) }
+            }
             let st = startServerTransaction(msg, source, key: key)
             let ctx = ResponseContext(server: st, request: msg, isDispatch: false, removedRouteCount: ownRoutes, recordRoute: false, candidates: [])
             st.context = ctx
@@ -89,7 +90,7 @@ extension ProxyCore {
         case .options:
             replyOptions(msg, source)
         case .invite:
-            dispatch(msg, from: source, key: key, uri: uri, loopHash: loop, recordRoute: true)
+            dispatch(msg, from: source, key: key, uri: uri, loopHash: loop, recordRoute: true, trunk: trunk)
         case let m where config.dispatchMethods.contains(m):
             // REGISTER, MESSAGE, SUBSCRIBE, ...: to a node as a non-INVITE transaction. Only the
             // methods that can create a dialog (SUBSCRIBE, REFER, NOTIFY) are Record-Routed.
@@ -101,7 +102,9 @@ extension ProxyCore {
     }
 
     /// A new out-of-dialog request to the best node, with failover down the candidate list.
-    func dispatch(_ msg: SIPMessage, from source: SIPEndpoint, key: ServerTransactionKey, uri: SIPURI, loopHash loop: UInt32, recordRoute: Bool) {
+    func dispatch(
+        _ msg: SIPMessage, from source: SIPEndpoint, key: ServerTransactionKey, uri: SIPURI, loopHash loop: UInt32, recordRoute: Bool, trunk: Int? = nil
+    ) {
         let candidates =
             draining
             ? []
@@ -114,10 +117,13 @@ extension ProxyCore {
             reply(msg, source, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
             return
         }
+        // Per-trunk calls per second and concurrent calls (a 503 is sent when over).
+        if msg.method == .invite, trunkRefuses(msg, from: source, trunk: trunk) { return }
         let st = startServerTransaction(msg, source, key: key)
         let ctx = ResponseContext(
             server: st, request: msg, isDispatch: true, removedRouteCount: msg.routes.count, recordRoute: recordRoute, candidates: candidates
         )
+        ctx.countsOnTrunk = msg.method == .invite && trunk.map { trunkGate.trunks[$0].trunk.maxConcurrent != nil } == true
         st.context = ctx
         _ = tryNextCandidate(ctx, loopHash: loop)
     }
@@ -179,7 +185,7 @@ extension ProxyCore {
         serverTransactions[key] = st
         if st.invite != nil {
             // §16.2 / §17.2.1: 100 Trying at once, so the caller stops retransmitting.
-            let trying = ResponseBuilder.response(to: msg, status: 100, reason: "Trying")
+            let trying = ResponseBuilder.response(to: msg, status: 100, reason: "Trying", server: config.serverHeader)
             sendResponse(st, trying, statusCode: 100)
         }
         updateGauges()

@@ -210,7 +210,8 @@ extension ProxyCore {
     func finishLocally(_ ctx: ResponseContext, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
         ctx.finished = true
         metrics.localReplies.increment()
-        let bytes = ResponseBuilder.response(to: ctx.request, status: status, reason: reason, toTag: localTag(ctx.request), extraHeaders: extraHeaders)
+        let bytes = ResponseBuilder.response(
+            to: ctx.request, status: status, reason: reason, toTag: localTag(ctx.request), extraHeaders: extraHeaders, server: config.serverHeader)
         sendResponse(ctx.server, bytes, statusCode: status)
     }
 
@@ -233,6 +234,10 @@ extension ProxyCore {
 
     func sendResponse(_ st: ServerTransactionRecord, _ bytes: ByteBuffer, statusCode: Int) {
         st.lastResponse = bytes
+        if statusCode >= 300, let ctx = st.context, ctx.countsOnTrunk {
+            ctx.countsOnTrunk = false
+            trunkCallEnded(callID: ctx.request.callID)
+        }
         let actions = st.responseSent(statusCode: statusCode)
         if actions.isEmpty, (200..<300).contains(statusCode) {
             // A 2xx after the transaction moved on still goes upstream (RFC 6026).

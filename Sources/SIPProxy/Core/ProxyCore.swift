@@ -33,6 +33,10 @@ public final class ProxyCore {
     var eslConnected: Set<String> = []
     var nextProbeAt: ContinuousClock.Instant
     var probeCounter: UInt64 = 0
+    /// Per-source flood control (`edge.flood`).
+    var flood: FloodGuard
+    /// Trunks by source, and their call limits (`trunks`, `proxy.trusted`).
+    var trunkGate: TrunkGate
 
     public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
     {
@@ -43,6 +47,8 @@ public final class ProxyCore {
         self.now = now
         self.nextProbeAt = now
         self.wheel = TimerWheel(origin: now)
+        flood = FloodGuard(settings: configuration.edge.flood)
+        trunkGate = TrunkGate(trunks: configuration.trunks, trusted: configuration.trusted, now: now)
         nodeEndpoints = Self.endpoints(of: dispatcher.config, logger: logger)
         nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
         nodeIPs = Set(nodeEndpoints.values.compactMap(\.address.ipAddress))
@@ -75,6 +81,8 @@ public final class ProxyCore {
         next.advertise = config.advertise
         next.probeEnabled = config.probeEnabled
         config = next
+        flood.settings = next.edge.flood
+        trunkGate = TrunkGate(trunks: next.trunks, trusted: next.trusted, now: now, keeping: trunkGate)
         nodeEndpoints = Self.endpoints(of: regions, logger: logger)
         nodeByAddress = Dictionary(nodeEndpoints.map { ($0.value.address, $0.key) }, uniquingKeysWith: { a, _ in a })
         nodeIPs = Set(nodeEndpoints.values.compactMap(\.address.ipAddress))
@@ -99,11 +107,13 @@ public final class ProxyCore {
     public func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
         self.now = now
         metrics.messagesReceived.increment()
-        switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp) {
+        let trunk = trunkGate.match(source)
+        guard floodAdmits(source, trunk: trunk) else { return }
+        switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp, server: config.serverHeader) {
         case .message(let msg):
             if msg.isRequest {
                 metrics.requestsReceived.increment()
-                handleRequest(msg, from: source)
+                handleRequest(msg, from: source, trunk: trunk)
             } else {
                 metrics.responsesReceived.increment()
                 handleResponse(msg, from: source)
@@ -140,6 +150,7 @@ public final class ProxyCore {
             }
         }
         runProber(now: now)
+        sweepEdge(now: now)
         transport.flush()
     }
 
@@ -223,7 +234,8 @@ public final class ProxyCore {
     /// Answers `msg` statelessly (no server transaction: a retransmission is answered again).
     func reply(_ msg: SIPMessage, _ source: SIPEndpoint, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
         metrics.localReplies.increment()
-        let bytes = ResponseBuilder.response(to: msg, status: status, reason: reason, toTag: localTag(msg), extraHeaders: extraHeaders)
+        let bytes = ResponseBuilder.response(
+            to: msg, status: status, reason: reason, toTag: localTag(msg), extraHeaders: extraHeaders, server: config.serverHeader)
         transport.send(bytes, to: responseDestination(msg, source), failureToken: nil)
     }
 

@@ -14,6 +14,15 @@ final class ProxyMetrics {
     /// New requests answered 503 because the transaction table was full.
     let transactionTableFull = Counter(label: "sip_requests_rejected_table_full_total")
     let cancels = Counter(label: "sip_cancels_total")
+    /// Messages dropped unparsed because their source is banned for flooding.
+    let floodDropped = Counter(label: "sip_flood_dropped_total")
+    let floodBans = Counter(label: "sip_flood_bans_total")
+    let bannedSources = Gauge(label: "sip_flood_banned_sources")
+    let scannerDropped = Counter(label: "sip_scanner_dropped_total")
+    let unknownRejected = Counter(label: "sip_unknown_source_total", dimensions: [("action", "rejected")])
+    let unknownDropped = Counter(label: "sip_unknown_source_total", dimensions: [("action", "dropped")])
+    private var perTrunk: [String: (calls: Counter, active: Gauge)] = [:]
+    private var trunkRefusals: [String: Counter] = [:]
     let localReplies = Counter(label: "sip_local_replies_total")
     let serverTransactions = Gauge(label: "sip_server_transactions")
     let clientTransactions = Gauge(label: "sip_client_transactions")
@@ -58,6 +67,25 @@ final class ProxyMetrics {
         let g = nodeChannels[node] ?? Gauge(label: "sip_node_channels", dimensions: [("node", node)])
         nodeChannels[node] = g
         g.record(count)
+    }
+
+    /// `sip_trunk_calls_total{trunk}` and `sip_trunk_active_calls{trunk}`.
+    func trunkCall(_ trunk: String, active: Int) {
+        let m =
+            perTrunk[trunk]
+            ?? (Counter(label: "sip_trunk_calls_total", dimensions: [("trunk", trunk)]), Gauge(label: "sip_trunk_active_calls", dimensions: [("trunk", trunk)]))
+        perTrunk[trunk] = m
+        m.calls.increment()
+        m.active.record(active)
+    }
+
+    /// `sip_trunk_refused_total{trunk, limit}`: limit is rate or concurrency.
+    func trunkRefused(_ trunk: String, _ limit: String) {
+        let key = trunk + "|" + limit
+        if let c = trunkRefusals[key] { return c.increment() }
+        let c = Counter(label: "sip_trunk_refused_total", dimensions: [("trunk", trunk), ("limit", limit)])
+        trunkRefusals[key] = c
+        c.increment()
     }
 
     func routed(_ node: String) {

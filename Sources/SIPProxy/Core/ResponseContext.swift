@@ -19,6 +19,8 @@ final class ResponseContext {
     var cancelled = false
     /// A final response went upstream: nothing more may be sent but 2xx retransmissions.
     var finished = false
+    /// Counted against its trunk's `max_concurrent` until a failed final response or its BYE.
+    var countsOnTrunk = false
 
     init(server: ServerTransactionRecord, request: SIPMessage, isDispatch: Bool, removedRouteCount: Int, recordRoute: Bool, candidates: [Node]) {
         self.server = server

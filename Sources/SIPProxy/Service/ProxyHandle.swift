@@ -39,6 +39,18 @@ public final class ProxyHandle: Sendable {
         }
     }
 
+    /// Banned sources and trunk counters (`GET /edge`). nil when the proxy is not running.
+    public func edgeStatus() -> EventLoopFuture<EdgeStatus?>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.edgeStatus(now: .now) }
+    }
+
+    /// Lifts the flood ban on an address; the future holds false when it was not banned.
+    public func unban(_ address: String) -> EventLoopFuture<Bool>? {
+        guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        return bound.eventLoop.submit { bound.value.core?.unban(address) ?? false }
+    }
+
     /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
     public func reload(_ regions: RegionsConfig) -> EventLoopFuture<NodeDispatcher.ReloadDiff>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }

@@ -103,7 +103,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         layer.logger.info("closing SIP TCP connection", metadata: ["remote": "\(describe(remote))", "error": "\(error)"])
         layer.metrics.tcpClosed("framing")
         closing = true
-        if let framing = error as? SIPStreamError, let response = framing.rejection(limits: layer.limits) {
+        if let framing = error as? SIPStreamError, let response = framing.rejection(limits: layer.limits, server: layer.core?.config.serverHeader) {
             let channel = context.channel
             context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
             return

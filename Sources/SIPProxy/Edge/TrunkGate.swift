@@ -1,0 +1,131 @@
+public import Dispatcher
+
+/// Which trunk a source belongs to, and each trunk's call limits: a token bucket for calls per
+/// second and a count of calls from INVITE to BYE (or to a failed final response). The
+/// `proxy.trusted` networks form one more trunk, "trusted", without limits. A pure value: time
+/// is passed in.
+struct TrunkGate {
+    enum Refusal: String {
+        case rate
+        case concurrency
+    }
+
+    struct State {
+        let trunk: Trunk
+        var tokens: Double
+        var refilled: ContinuousClock.Instant
+        var active = 0
+        var accepted = 0
+        var refusedRate = 0
+        var refusedConcurrency = 0
+    }
+
+    private struct Rule {
+        let source: TrunkSource
+        let trunk: Int
+    }
+
+    private(set) var trunks: [State]
+    /// Longest prefix first, a port-specific rule before a port-less one of the same prefix.
+    private let rules: [Rule]
+    /// Calls counted against a trunk's `max_concurrent`, by Call-ID.
+    private var calls: [String: (trunk: Int, since: ContinuousClock.Instant)] = [:]
+    private var nextSweep: ContinuousClock.Instant?
+    /// Some trunk has `max_concurrent`: BYEs and failed INVITEs must be looked up.
+    let tracksCalls: Bool
+
+    static let trustedName = "trusted"
+
+    init(trunks declared: [Trunk], trusted: [IPv4Network], now: ContinuousClock.Instant, keeping old: TrunkGate? = nil) {
+        var all = declared
+        if !trusted.isEmpty {
+            all.append(Trunk(name: Self.trustedName, sources: trusted.map { TrunkSource(network: $0) }))
+        }
+        trunks = all.map { t in
+            var s = State(trunk: t, tokens: Double(t.callsPerSecond ?? 0), refilled: now)
+            // A reload keeps what a trunk of the same name had counted.
+            if let previous = old?.trunks.first(where: { $0.trunk.name == t.name }) {
+                s.active = previous.active
+                s.accepted = previous.accepted
+                s.refusedRate = previous.refusedRate
+                s.refusedConcurrency = previous.refusedConcurrency
+            }
+            return s
+        }
+        var rules: [Rule] = []
+        for (i, t) in all.enumerated() {
+            for source in t.sources { rules.append(Rule(source: source, trunk: i)) }
+        }
+        rules.sort(by: Self.moreSpecific)
+        self.rules = rules
+        tracksCalls = all.contains { $0.maxConcurrent != nil }
+        if tracksCalls, let old {
+            let names = Dictionary(all.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for (callID, c) in old.calls {
+                if let i = names[old.trunks[c.trunk].trunk.name] { calls[callID] = (i, c.since) }
+            }
+        }
+    }
+
+    private static func moreSpecific(_ a: Rule, _ b: Rule) -> Bool {
+        let pa = a.source.network.prefix
+        let pb = b.source.network.prefix
+        if pa != pb { return pa > pb }
+        return a.source.port != nil && b.source.port == nil
+    }
+
+    /// The trunk `source` sends from, if any.
+    func match(_ source: SIPEndpoint) -> Int? {
+        guard let ip = source.ipv4 else { return nil }
+        let port = source.address.port ?? 0
+        for r in rules where r.source.contains(ip: ip, port: port) { return r.trunk }
+        return nil
+    }
+
+    func hasLimits(_ trunk: Int) -> Bool {
+        trunks[trunk].trunk.callsPerSecond != nil || trunks[trunk].trunk.maxConcurrent != nil
+    }
+
+    /// A new call from `trunk`: nil when it may go on (and it is counted), else why not.
+    mutating func admitCall(trunk i: Int, callID: String, now: ContinuousClock.Instant) -> Refusal? {
+        let t = trunks[i].trunk
+        if let cps = t.callsPerSecond {
+            // Bucket of `cps` tokens (a burst of one second's worth), refilled continuously.
+            let elapsed = now - trunks[i].refilled
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            trunks[i].tokens = min(Double(cps), trunks[i].tokens + seconds * Double(cps))
+            trunks[i].refilled = now
+            guard trunks[i].tokens >= 1 else {
+                trunks[i].refusedRate += 1
+                return .rate
+            }
+        }
+        if let limit = t.maxConcurrent {
+            if calls[callID] != nil { return nil }
+            guard trunks[i].active < limit else {
+                trunks[i].refusedConcurrency += 1
+                return .concurrency
+            }
+            calls[callID] = (i, now)
+            trunks[i].active += 1
+        }
+        if t.callsPerSecond != nil { trunks[i].tokens -= 1 }
+        trunks[i].accepted += 1
+        return nil
+    }
+
+    /// The call ended (BYE) or never started (a final failure response): it stops counting.
+    mutating func callEnded(callID: String) {
+        guard let c = calls.removeValue(forKey: callID) else { return }
+        trunks[c.trunk].active -= 1
+    }
+
+    /// Calls whose end the proxy never saw stop counting after `maxAge`; at most every 10 s.
+    mutating func sweepIfDue(now: ContinuousClock.Instant, maxAge: Duration) {
+        guard tracksCalls else { return }
+        if let next = nextSweep, now < next { return }
+        nextSweep = now + .seconds(10)
+        let stale = calls.filter { now - $0.value.since >= maxAge }
+        for (callID, _) in stale { callEnded(callID: callID) }
+    }
+}
