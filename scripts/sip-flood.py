@@ -23,9 +23,11 @@ template = ("INVITE sip:+15551230000@127.0.0.1:%d SIP/2.0\r\n"
             "Contact: <sip:flood@127.0.0.1:%d>\r\nContent-Length: 0\r\n\r\n") % (a.port, lport, lport)
 start = time.monotonic()
 sent = 0
+loops = 0
 deadline = start + a.seconds
 while sent < a.count:
-    if sent % 1000 == 0 and time.monotonic() >= deadline:
+    loops += 1
+    if loops % 1000 == 0 and time.monotonic() >= deadline:
         break
     try:
         s.sendto((template % (sent, sent, sent)).encode(), target)

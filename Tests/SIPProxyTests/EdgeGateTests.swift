@@ -55,6 +55,8 @@ import Testing
         let status = h.core.edgeStatus(now: h.now)
         #expect(status.banned.map(\.address) == ["127.0.0.9"])
         #expect(status.banned.first?.dropped == 35)
+        #expect(h.core.isBanned(Self.stranger), "its new TCP connections are refused too")
+        #expect(!h.core.isBanned(h.caller))
         // The trunk's call and the node's answers pass while the stranger is banned.
         h.receive(ProxyHarness.invite())
         let sent = h.transport.take()

@@ -30,6 +30,12 @@ extension ProxyCore {
         }
     }
 
+    /// The source's address is banned for flooding right now (TCP refuses its connections).
+    func isBanned(_ source: SIPEndpoint) -> Bool {
+        guard let ban = flood.bans[source.sourceKey] else { return false }
+        return ContinuousClock.now < ban.until
+    }
+
     /// A request the edge turns away before §16.3: from a known scanner (dropped), or from no
     /// trunk (403 or dropped, by `edge.unknown_source`). True when it was handled here.
     func edgeRefuses(_ msg: SIPMessage, from source: SIPEndpoint, trunk: Int?, inDialog: Bool) -> Bool {

@@ -300,6 +300,11 @@ final class SIPTransportLayer: SIPTransportSender {
             return false
         }
         let remote = channel.remoteAddress
+        if inbound, let remote, core?.isBanned(SIPEndpoint(transport: .tcp, address: remote)) == true {
+            // A source banned for flooding gets no new connection either.
+            metrics.tcpRefused("banned")
+            return false
+        }
         if inbound, let ip = remote?.ipAddress, core?.isNodeIP(ip) != true {
             let open = connectionsPerSource[ip, default: 0]
             guard open < tcp.maxConnectionsPerSource else {
