@@ -84,8 +84,8 @@ extension ProxyCore {
         return false
     }
 
-    /// A new INVITE from a trunk with limits: nil when it may go on (it is counted), else the
-    /// 503 is sent here and the refusal returned.
+    /// A new INVITE from a trunk with limits: false when it may go on (it is counted), true when
+    /// it was refused here with a 503.
     func trunkRefuses(_ msg: SIPMessage, from source: SIPEndpoint, trunk: Int?) -> Bool {
         guard let trunk, trunkGate.hasLimits(trunk), !isNodeAddress(source) else { return false }
         let name = trunkGate.trunks[trunk].trunk.name

@@ -87,7 +87,8 @@ struct TrunkGate {
     }
 
     /// A new call from `trunk`: nil when it may go on (and it is counted), else why not.
-    mutating func admitCall(trunk i: Int, callID: String, now: ContinuousClock.Instant) -> Refusal? {
+    /// `callID` is made only for a trunk with `max_concurrent`.
+    mutating func admitCall(trunk i: Int, callID: @autoclosure () -> String, now: ContinuousClock.Instant) -> Refusal? {
         let t = trunks[i].trunk
         if let cps = t.callsPerSecond {
             // Bucket of `cps` tokens (a burst of one second's worth), refilled continuously.
@@ -101,12 +102,13 @@ struct TrunkGate {
             }
         }
         if let limit = t.maxConcurrent {
-            if calls[callID] != nil { return nil }
+            let id = callID()
+            if calls[id] != nil { return nil }
             guard trunks[i].active < limit else {
                 trunks[i].refusedConcurrency += 1
                 return .concurrency
             }
-            calls[callID] = (i, now)
+            calls[id] = (i, now)
             trunks[i].active += 1
         }
         if t.callsPerSecond != nil { trunks[i].tokens -= 1 }
