@@ -52,6 +52,22 @@ import Testing
         ("regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }, { name: b, sip: \"127.0.0.1:1\" }]\n", "regions.e.nodes[1].sip"),
         ("proxy: [1, 2\n", ""),
         ("proxy:\n  max_transactions: 0\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "proxy.max_transactions"),
+        // SIP over TLS needs a certificate and key; a subject needs a CA that checks it.
+        ("proxy:\n  listen: [\"tls://127.0.0.1:5061\"]\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "proxy.tls"),
+        ("regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\", transport: tls }]\n", "proxy.tls"),
+        (
+            "proxy:\n  listen: [\"tls://127.0.0.1:5061\"]\n  tls: { certificate: c.pem }\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n",
+            "proxy.tls.key"
+        ),
+        ("regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\", transport: sctp }]\n", "regions.e.nodes[0].transport"),
+        (
+            "proxy:\n  listen: [\"tls://127.0.0.1:5061\"]\n  tls: { certificate: c.pem, key: k.pem }\ntrunks:\n  - { name: t, tls_subject: a.example }\n"
+                + "regions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n", "trunks"
+        ),
+        (
+            "trunks:\n  - { name: t, sources: [\"10.0.0.1\"], tls_ca: ca.pem }\nregions:\n  e:\n    nodes: [{ name: a, sip: \"127.0.0.1:1\" }]\n",
+            "trunks"
+        ),
     ])
     func everyErrorNamesItsKey(_ yaml: String, _ path: String) {
         do {
@@ -60,6 +76,25 @@ import Testing
         } catch {
             #expect(error.issues.contains { $0.path == path }, "\(error)")
         }
+    }
+
+    @Test func tlsPathsAreTakenFromTheFilesDirectory() throws {
+        let yaml = """
+            proxy:
+              listen: [ "udp://127.0.0.1:5060", "tls://127.0.0.1:5061" ]
+              tls: { certificate: certs/proxy.pem, key: /abs/proxy.key, client_ca: ca.pem }
+            trunks:
+              - { name: carrier, sources: [ "192.0.2.0/24" ], tls_ca: carrier-ca.pem, tls_subject: " sip.carrier.example " }
+            regions:
+              e:
+                nodes: [{ name: a, sip: "127.0.0.1:1", transport: TLS }]
+            """
+        let config = try RegionsConfigLoader.load(yaml: yaml, file: "/etc/switchyard/regions.yaml")
+        #expect(config.proxy.tls == TLSSettings(certificate: "/etc/switchyard/certs/proxy.pem", key: "/abs/proxy.key", clientCA: "/etc/switchyard/ca.pem"))
+        #expect(config.trunks[0].tlsCA == "/etc/switchyard/carrier-ca.pem")
+        #expect(config.trunks[0].tlsSubject == "sip.carrier.example")
+        #expect(config.allNodes[0].transport == .tls)
+        #expect(config.proxy.listen.map(\.transport) == [.udp, .tls])
     }
 
     @Test func allErrorsAreReportedAtOnce() {

@@ -26,8 +26,11 @@ public final class SwitchyardProxy: Sendable {
         public var sip: Int
         public var esl: Int?
         public var maxChannels: Int
+        /// `transport:` of the node (udp when nil).
+        public var transport: String?
 
-        public init(name: String, region: String = "test", sip: Int, esl: Int? = nil, maxChannels: Int = 500) {
+        public init(name: String, region: String = "test", sip: Int, esl: Int? = nil, maxChannels: Int = 500, transport: String? = nil) {
+            self.transport = transport
             self.name = name
             self.region = region
             self.sip = sip
@@ -79,6 +82,9 @@ public final class SwitchyardProxy: Sendable {
         metricsPort: Int? = nil,
         eslPoll: String = "0.2",
         proxyYAML: String = "",
+        extraListen: [String] = [],
+        trusted: [String] = ["127.0.0.0/8"],
+        readyStatuses: Set<Int> = [200],
         extraArguments: [String] = [],
         maxLifetime: Duration = .seconds(120)
     ) async throws -> SwitchyardProxy {
@@ -87,8 +93,11 @@ public final class SwitchyardProxy: Sendable {
         for attempt in 0..<3 {
             let port = try FreePort.next()
             let configURL = directory.file(attempt == 0 ? "regions.yaml" : "regions-retry\(attempt).yaml")
-            try configYAML(port: port, nodes: nodes, policy: policy, probe: probe, failover: failover, proxyYAML: proxyYAML)
-                .write(to: configURL, atomically: true, encoding: .utf8)
+            try configYAML(
+                port: port, nodes: nodes, policy: policy, probe: probe, failover: failover, proxyYAML: proxyYAML, extraListen: extraListen,
+                trusted: trusted
+            )
+            .write(to: configURL, atomically: true, encoding: .utf8)
             let process = try ManagedProcess(
                 name: attempt == 0 ? "switchyard" : "switchyard-retry\(attempt)",
                 executable: binary,
@@ -101,11 +110,13 @@ public final class SwitchyardProxy: Sendable {
             )
             let proxy = SwitchyardProxy(port: port, configURL: configURL, process: process)
             let client = try SIPUDPClient()
-            let ready = await Poll.until(timeout: .seconds(10), interval: .milliseconds(50)) {
-                guard process.isRunning else { return false }
+            // A process that exited ends the wait at once (a bad config is not retried for 10 s).
+            let answered = await Poll.until(timeout: .seconds(10), interval: .milliseconds(50)) {
+                guard process.isRunning else { return true }
                 guard let reply = try? proxy.options(over: client, timeout: .milliseconds(200)) else { return false }
-                return SIPTestMessages.statusCode(reply) == 200
+                return SIPTestMessages.statusCode(reply).map(readyStatuses.contains) == true
             }
+            let ready = answered && process.isRunning
             if ready { return proxy }
             let exitedAtStart = !process.isRunning
             process.terminate()
@@ -119,21 +130,22 @@ public final class SwitchyardProxy: Sendable {
     /// The regions.yaml the proxy runs with.
     /// `proxyYAML`: more lines for the `proxy:` section, each indented by two spaces (`  tcp: {...}`).
     public static func configYAML(
-        port: Int, nodes: [TestNode], policy: String = "round-robin", probe: String? = nil, failover: Failover, proxyYAML: String = ""
+        port: Int, nodes: [TestNode], policy: String = "round-robin", probe: String? = nil, failover: Failover, proxyYAML: String = "",
+        extraListen: [String] = [], trusted: [String] = ["127.0.0.0/8"]
     ) -> String {
         var regions: [String] = []
         for n in nodes where !regions.contains(n.region) { regions.append(n.region) }
         let regionText = regions.map { region in
             let lines = nodes.filter { $0.region == region }.map { n in
-                "      - { name: \(n.name), sip: \"127.0.0.1:\(n.sip)\"\(n.esl.map { ", esl: \"127.0.0.1:\($0)\"" } ?? ""), max_channels: \(n.maxChannels) }"
+                "      - { name: \(n.name), sip: \"127.0.0.1:\(n.sip)\"\(n.esl.map { ", esl: \"127.0.0.1:\($0)\"" } ?? ""), max_channels: \(n.maxChannels)\(n.transport.map { ", transport: \($0)" } ?? "") }"
             }
             return "  \(region):\n    nodes:\n" + lines.joined(separator: "\n")
         }
         return """
             # Written by TestSupport.SwitchyardProxy for one integration test.
             proxy:
-              listen: [ "udp://127.0.0.1:\(port)", "tcp://127.0.0.1:\(port)" ]
-              trusted: [ "127.0.0.0/8" ]
+              listen: [ "udp://127.0.0.1:\(port)", "tcp://127.0.0.1:\(port)"\(extraListen.map { ", \"\($0)\"" }.joined()) ]
+              trusted: [ \(trusted.map { "\"\($0)\"" }.joined(separator: ", ")) ]
             \(proxyYAML.isEmpty ? "" : proxyYAML + "\n")\
             dispatch:
               policy: \(policy)

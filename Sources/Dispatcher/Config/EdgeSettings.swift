@@ -35,14 +35,21 @@ public struct TrunkSource: Sendable, Hashable, CustomStringConvertible {
 public struct Trunk: Sendable, Hashable {
     public var name: String
     public var sources: [TrunkSource]
-    /// For SIP over TLS: the client certificate subject this trunk presents.
+    /// For SIP over TLS: the client certificate subject this trunk presents (its common name,
+    /// a DNS name of its subjectAltName, or the whole subject as `CN=...,O=...`).
     public var tlsSubject: String?
+    /// For SIP over TLS: the CA (PEM file) that signs this trunk's client certificates. Set, a
+    /// TLS connection from the trunk's sources must present a certificate it signed.
+    public var tlsCA: String?
     /// New INVITEs per second; beyond it 503 with Retry-After. nil: no limit.
     public var callsPerSecond: Int?
     /// Calls from INVITE to BYE (or a failed final response); beyond it 503. nil: no limit.
     public var maxConcurrent: Int?
 
-    public init(name: String, sources: [TrunkSource], tlsSubject: String? = nil, callsPerSecond: Int? = nil, maxConcurrent: Int? = nil) {
+    public init(
+        name: String, sources: [TrunkSource], tlsSubject: String? = nil, tlsCA: String? = nil, callsPerSecond: Int? = nil, maxConcurrent: Int? = nil
+    ) {
+        self.tlsCA = tlsCA
         self.name = name
         self.sources = sources
         self.tlsSubject = tlsSubject
@@ -101,4 +108,28 @@ public struct EdgeSettings: Sendable, Hashable {
     public var maxCallDuration: Duration = .seconds(4 * 3600)
 
     public init() {}
+}
+
+/// SIP over TLS (`proxy.tls`): the proxy's certificate and the CAs it checks peers against.
+/// Paths are absolute (relative ones are resolved against the directory of `regions.yaml`);
+/// the files are read when the proxy starts and again on every reload.
+public struct TLSSettings: Sendable, Hashable {
+    /// PEM: the proxy's certificate, then any intermediates.
+    public var certificate: String
+    /// PEM: the certificate's private key.
+    public var key: String
+    /// PEM CA bundle: set, every TLS client is asked for a certificate, and one it presents
+    /// must chain to this bundle (or to its trunk's `tls_ca`). Unset, only trunks with a
+    /// `tls_ca` or a `tls_subject` are asked.
+    public var clientCA: String?
+    /// PEM CA bundle the certificates of nodes reached over TLS must chain to. Unset, the
+    /// connection to a node is encrypted but its certificate is not checked.
+    public var nodeCA: String?
+
+    public init(certificate: String, key: String, clientCA: String? = nil, nodeCA: String? = nil) {
+        self.certificate = certificate
+        self.key = key
+        self.clientCA = clientCA
+        self.nodeCA = nodeCA
+    }
 }

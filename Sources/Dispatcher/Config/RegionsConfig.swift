@@ -33,7 +33,10 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 /// A SIP listening address: `udp://127.0.0.1:5060`.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public enum Transport: String, Sendable, Hashable, CaseIterable {
-        case udp, tcp
+        case udp, tcp, tls
+
+        /// RFC 3261 §26.2: SIP over TLS listens on 5061 unless told otherwise.
+        public var defaultPort: Int { self == .tls ? 5061 : 5060 }
     }
     public var transport: Transport
     public var address: HostPort
@@ -104,8 +107,14 @@ public struct Node: Sendable, Hashable, CustomStringConvertible {
     public var weight: Int
     /// `drain: true` in the file: the operator's state from config (no new calls).
     public var drain: Bool
+    /// How the proxy reaches the node's SIP address (`transport:`, default udp).
+    public var transport: ListenAddress.Transport = .udp
 
-    public init(name: String, region: String, sip: HostPort, esl: HostPort? = nil, maxChannels: Int = 500, weight: Int = 1, drain: Bool = false) {
+    public init(
+        name: String, region: String, sip: HostPort, esl: HostPort? = nil, maxChannels: Int = 500, weight: Int = 1, drain: Bool = false,
+        transport: ListenAddress.Transport = .udp
+    ) {
+        self.transport = transport
         self.name = name
         self.region = region
         self.sip = sip
@@ -115,7 +124,7 @@ public struct Node: Sendable, Hashable, CustomStringConvertible {
         self.drain = drain
     }
 
-    public var description: String { "\(name)@\(sip)" }
+    public var description: String { transport == .udp ? "\(name)@\(sip)" : "\(name)@\(sip);transport=\(transport.rawValue)" }
 }
 
 public struct Region: Sendable, Hashable {
@@ -196,6 +205,8 @@ public struct ProxySettings: Sendable, Hashable {
     /// bounded under any flood. A call holds an INVITE and a BYE transaction for their 32 s
     /// timer windows: the default takes about 7,800 calls/s sustained.
     public var maxTransactions = 500_000
+    /// Certificates for SIP over TLS (`proxy.tls`); nil when no TLS is configured.
+    public var tls: TLSSettings?
 
     public static let defaultDispatchMethods = ["REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH", "REFER", "INFO"]
 }

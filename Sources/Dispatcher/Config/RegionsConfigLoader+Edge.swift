@@ -38,7 +38,7 @@ extension RegionsConfigLoader {
         return edge
     }
 
-    static func validateTrunks(_ raw: [RegionsFile.TrunkEntry], _ issues: inout [ConfigIssue]) -> [Trunk] {
+    static func validateTrunks(_ raw: [RegionsFile.TrunkEntry], file: String, _ issues: inout [ConfigIssue]) -> [Trunk] {
         var trunks: [Trunk] = []
         var names: Set<String> = []
         for (i, t) in raw.enumerated() {
@@ -63,8 +63,56 @@ extension RegionsConfigLoader {
             }
             let cps = t.calls_per_second.map { positive($0, "\(path).calls_per_second", default: 1, &issues) }
             let concurrent = t.max_concurrent.map { positive($0, "\(path).max_concurrent", default: 1, &issues) }
-            trunks.append(Trunk(name: name, sources: sources, tlsSubject: t.tls_subject, callsPerSecond: cps, maxConcurrent: concurrent))
+            let subject = t.tls_subject.map(trimmed)
+            if subject?.isEmpty == true { issues.append(ConfigIssue(path: "\(path).tls_subject", message: "must not be empty")) }
+            if let ca = t.tls_ca, sources.isEmpty {
+                issues.append(
+                    ConfigIssue(path: "\(path).tls_ca", message: "'\(ca)': a trunk's own CA needs its sources (it is chosen by the connecting address)"))
+            }
+            trunks.append(
+                Trunk(
+                    name: name, sources: sources, tlsSubject: subject, tlsCA: t.tls_ca.map { resolve($0, relativeTo: file) }, callsPerSecond: cps,
+                    maxConcurrent: concurrent))
         }
         return trunks
+    }
+}
+
+extension RegionsConfigLoader {
+    /// `proxy.tls`: required by a `tls://` listener or a node reached over TLS.
+    static func validateTLS(
+        _ raw: RegionsFile.TLS?, file: String, listen: [ListenAddress], nodes: [Node], trunks: [Trunk], _ issues: inout [ConfigIssue]
+    ) -> TLSSettings? {
+        let needed = listen.contains { $0.transport == .tls } || nodes.contains { $0.transport == .tls }
+        guard let raw else {
+            if needed {
+                issues.append(ConfigIssue(path: "proxy.tls", message: "a tls:// listener or a node with transport tls needs proxy.tls.certificate and key"))
+            }
+            if let t = trunks.first(where: { $0.tlsCA != nil || $0.tlsSubject != nil }), !needed {
+                issues.append(ConfigIssue(path: "trunks", message: "trunk '\(t.name)' has TLS settings but the proxy has no tls:// listener"))
+            }
+            return nil
+        }
+        for t in trunks where t.tlsSubject != nil && t.tlsCA == nil && raw.client_ca == nil {
+            issues.append(
+                ConfigIssue(
+                    path: "trunks", message: "trunk '\(t.name)' has a tls_subject but no CA checks it: set its tls_ca or proxy.tls.client_ca"))
+        }
+        var missing = false
+        for (key, value) in [("certificate", raw.certificate), ("key", raw.key)] where value.map(trimmed)?.isEmpty ?? true {
+            issues.append(ConfigIssue(path: "proxy.tls.\(key)", message: "missing (a PEM file)"))
+            missing = true
+        }
+        guard !missing, let certificate = raw.certificate, let key = raw.key else { return nil }
+        return TLSSettings(
+            certificate: resolve(certificate, relativeTo: file), key: resolve(key, relativeTo: file),
+            clientCA: raw.client_ca.map { resolve($0, relativeTo: file) }, nodeCA: raw.node_ca.map { resolve($0, relativeTo: file) })
+    }
+
+    /// A path from the file, absolute: relative paths are taken from the file's directory.
+    static func resolve(_ path: String, relativeTo file: String) -> String {
+        let p = trimmed(path)
+        guard !p.hasPrefix("/"), let slash = file.lastIndex(of: "/") else { return p }
+        return String(file[...slash]) + p
     }
 }

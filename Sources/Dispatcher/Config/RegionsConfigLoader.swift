@@ -25,7 +25,7 @@ public enum RegionsConfigLoader {
         } catch {
             throw ConfigError(file: file, issues: issues + [ConfigIssue(path: "", message: "\(error)")])
         }
-        let config = validate(raw, issues: &issues)
+        let config = validate(raw, file: file, issues: &issues)
         guard issues.isEmpty, let config else { throw ConfigError(file: file, issues: issues) }
         return config
     }
@@ -102,7 +102,7 @@ public enum RegionsConfigLoader {
 
     // MARK: - Validation
 
-    private static func validate(_ raw: RegionsFile, issues: inout [ConfigIssue]) -> RegionsConfig? {
+    private static func validate(_ raw: RegionsFile, file: String, issues: inout [ConfigIssue]) -> RegionsConfig? {
         // proxy
         var listen: [ListenAddress] = []
         let listenTexts = raw.proxy?.listen ?? ["udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"]
@@ -111,7 +111,7 @@ public enum RegionsConfigLoader {
             let path = "proxy.listen[\(i)]"
             let parts = text.split(separator: "://", maxSplits: 1).map(String.init)
             guard parts.count == 2, let transport = ListenAddress.Transport(rawValue: parts[0].lowercased()) else {
-                issues.append(ConfigIssue(path: path, message: "'\(text)' is not transport://host:port (transport udp or tcp)"))
+                issues.append(ConfigIssue(path: path, message: "'\(text)' is not transport://host:port (transport udp, tcp or tls)"))
                 continue
             }
             guard let hp = HostPort(parsing: parts[1]) else {
@@ -267,7 +267,18 @@ public enum RegionsConfigLoader {
                 }
                 let maxChannels = positive(n.max_channels, "\(npath).max_channels", default: 500, &issues)
                 let weight = positive(n.weight, "\(npath).weight", default: 1, &issues)
-                nodes.append(Node(name: nodeName, region: name, sip: sip, esl: esl, maxChannels: maxChannels, weight: weight, drain: n.drain ?? false))
+                var transport = ListenAddress.Transport.udp
+                if let t = n.transport {
+                    if let parsed = ListenAddress.Transport(rawValue: t.lowercased()) {
+                        transport = parsed
+                    } else {
+                        issues.append(ConfigIssue(path: "\(npath).transport", message: "'\(t)' is not one of: udp, tcp, tls"))
+                    }
+                }
+                nodes.append(
+                    Node(
+                        name: nodeName, region: name, sip: sip, esl: esl, maxChannels: maxChannels, weight: weight, drain: n.drain ?? false,
+                        transport: transport))
             }
             for (i, prefix) in (r.prefer_for ?? []).enumerated() {
                 let digits = prefix.hasPrefix("+") ? prefix.dropFirst() : Substring(prefix)
@@ -281,12 +292,13 @@ public enum RegionsConfigLoader {
             issues.append(ConfigIssue(path: "proxy.region", message: "'\(region)' is not a region defined under regions"))
         }
         let edge = validateEdge(raw.edge, &issues)
-        let trunks = validateTrunks(raw.trunks ?? [], &issues)
+        let trunks = validateTrunks(raw.trunks ?? [], file: file, &issues)
+        let tls = validateTLS(raw.proxy?.tls, file: file, listen: listen, nodes: regions.flatMap(\.nodes), trunks: trunks, &issues)
         guard issues.isEmpty else { return nil }
         return RegionsConfig(
             proxy: ProxySettings(
                 listen: listen, advertise: advertise, trusted: trusted, metrics: metrics, region: raw.proxy?.region, tcp: tcp, dispatchMethods: methods,
-                maxTransactions: maxTransactions),
+                maxTransactions: maxTransactions, tls: tls),
             policy: policy, probe: probe, failover: failover, regions: regions, spillAt: spillAt, edge: edge, trunks: trunks
         )
     }

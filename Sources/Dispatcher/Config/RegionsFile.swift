@@ -10,6 +10,13 @@ struct RegionsFile: Decodable, Sendable {
         var tcp: TCP?
         var methods: [String]?
         var max_transactions: Int?
+        var tls: TLS?
+    }
+    struct TLS: Decodable, Sendable {
+        var certificate: String?
+        var key: String?
+        var client_ca: String?
+        var node_ca: String?
     }
     struct TCP: Decodable, Sendable {
         var idle_timeout: String?
@@ -44,6 +51,7 @@ struct RegionsFile: Decodable, Sendable {
         var max_channels: Int?
         var weight: Int?
         var drain: Bool?
+        var transport: String?
     }
     struct Region: Decodable, Sendable {
         var prefer_for: [String]?
@@ -73,6 +81,7 @@ struct RegionsFile: Decodable, Sendable {
         var name: String?
         var sources: [String]?
         var tls_subject: String?
+        var tls_ca: String?
         var calls_per_second: Int?
         var max_concurrent: Int?
     }
@@ -89,13 +98,14 @@ struct RegionsFile: Decodable, Sendable {
         "edge": ["unknown_source", "server_header", "max_call_duration", "flood", "scanners"],
         "edge.flood": ["enabled", "requests", "window", "ban", "max_sources", "apply_to_trunks"],
         "edge.scanners": ["drop", "user_agents"],
-        "trunks[]": ["name", "sources", "tls_subject", "calls_per_second", "max_concurrent"],
-        "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods", "max_transactions"],
+        "trunks[]": ["name", "sources", "tls_subject", "tls_ca", "calls_per_second", "max_concurrent"],
+        "proxy": ["listen", "advertise", "trusted", "metrics", "region", "tcp", "methods", "max_transactions", "tls"],
+        "proxy.tls": ["certificate", "key", "client_ca", "node_ca"],
         "proxy.tcp": ["idle_timeout", "first_message_timeout", "header_timeout", "max_connections", "max_connections_per_source"],
         "dispatch": ["policy", "probe", "failover", "spill_at"],
         "dispatch.probe": ["interval", "timeout", "down_after", "up_after"],
         "dispatch.failover": ["invite_timeout", "invite_timeout_min", "retry_on", "max_attempts", "hold_down"],
         "regions.*": ["prefer_for", "nodes"],
-        "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight", "drain"],
+        "regions.*.nodes[]": ["name", "sip", "esl", "max_channels", "weight", "drain", "transport"],
     ]
 }

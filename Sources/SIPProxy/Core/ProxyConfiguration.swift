@@ -36,8 +36,10 @@ public struct ProxyConfiguration: Sendable {
     // Precomputed header text.
     let viaPrefixUDP: String
     let viaPrefixTCP: String
+    let viaPrefixTLS: String
     let recordRouteUDP: String
     let recordRouteTCP: String
+    let recordRouteTLS: String
     /// Every host:port this proxy answers to, for "is this Route / Via mine" checks.
     let ownAddresses: Set<HostPort>
 
@@ -69,15 +71,28 @@ public struct ProxyConfiguration: Sendable {
         viaPrefixTCP = "Via: SIP/2.0/TCP \(hp);branch="
         recordRouteUDP = "Record-Route: <sip:\(hp);lr>\r\n"
         recordRouteTCP = "Record-Route: <sip:\(hp);transport=tcp;lr>\r\n"
-        ownAddresses = Set([advertise] + listen.map(\.address))
+        // TLS has its own port (5061): the advertised host with the first tls:// listener's port.
+        let tlsPort = listen.first { $0.transport == .tls }?.address.port ?? ListenAddress.Transport.tls.defaultPort
+        let tlsAdvertise = HostPort(host: advertise.host, port: tlsPort)
+        viaPrefixTLS = "Via: SIP/2.0/TLS \(tlsAdvertise);branch="
+        recordRouteTLS = "Record-Route: <sip:\(tlsAdvertise);transport=tls;lr>\r\n"
+        ownAddresses = Set([advertise, tlsAdvertise] + listen.map(\.address))
     }
 
     func viaPrefix(_ transport: SIPEndpoint.Transport) -> String {
-        transport == .udp ? viaPrefixUDP : viaPrefixTCP
+        switch transport {
+        case .udp: viaPrefixUDP
+        case .tcp: viaPrefixTCP
+        case .tls: viaPrefixTLS
+        }
     }
 
     func recordRoute(_ transport: SIPEndpoint.Transport) -> String {
-        transport == .udp ? recordRouteUDP : recordRouteTCP
+        switch transport {
+        case .udp: recordRouteUDP
+        case .tcp: recordRouteTCP
+        case .tls: recordRouteTLS
+        }
     }
 
     /// The URI names this proxy (host and port, port 5060 when absent).

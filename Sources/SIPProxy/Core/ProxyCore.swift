@@ -37,6 +37,8 @@ public final class ProxyCore {
     var flood: FloodGuard
     /// Trunks by source, and their call limits (`trunks`, `proxy.trusted`).
     var trunkGate: TrunkGate
+    /// TLS connections whose client certificate named a trunk (connection id → trunk name).
+    var connectionTrunks: [UInt64: String] = [:]
 
     public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
     {
@@ -59,7 +61,7 @@ public final class ProxyCore {
         var endpoints: [String: SIPEndpoint] = [:]
         for node in regions.allNodes {
             if let address = try? SocketAddress(ipAddress: node.sip.host, port: node.sip.port) {
-                endpoints[node.name] = SIPEndpoint(transport: .udp, address: address)
+                endpoints[node.name] = SIPEndpoint(transport: SIPEndpoint.Transport(node.transport), address: address)
             } else {
                 logger.error("node address is not an IP address; node ignored", metadata: ["node": "\(node.name)", "sip": "\(node.sip)"])
             }
@@ -107,7 +109,7 @@ public final class ProxyCore {
     public func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
         self.now = now
         metrics.messagesReceived.increment()
-        let trunk = trunkGate.match(source)
+        let trunk = source.transport == .tls ? tlsTrunk(source) : trunkGate.match(source)
         guard floodAdmits(source, trunk: trunk) else { return }
         switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp, server: config.serverHeader) {
         case .message(let msg):
@@ -251,11 +253,17 @@ public final class ProxyCore {
 
     /// Resolves a next-hop URI to an endpoint (IP literals only: no DNS on the hot path).
     func endpoint(for uri: SIPURI, transportHint: String?) -> SIPEndpoint? {
-        let transportName = uri.transport ?? transportHint ?? "udp"
-        let transport: SIPEndpoint.Transport = transportName == "tcp" ? .tcp : .udp
+        // RFC 3261 §26.2: a sips: URI is reached over TLS (port 5061 unless it says otherwise).
+        let transportName = uri.transport ?? transportHint ?? (uri.scheme.lowercased() == "sips" ? "tls" : "udp")
+        let transport: SIPEndpoint.Transport
+        switch transportName.lowercased() {
+        case "tcp": transport = .tcp
+        case "tls": transport = .tls
+        default: transport = .udp
+        }
         let host = uri.maddr ?? uri.host
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        guard let address = try? SocketAddress(ipAddress: bare, port: uri.port ?? 5060) else { return nil }
+        guard let address = try? SocketAddress(ipAddress: bare, port: uri.port ?? (transport == .tls ? 5061 : 5060)) else { return nil }
         return SIPEndpoint(transport: transport, address: address)
     }
 
@@ -281,5 +289,15 @@ struct RateLimitedLog {
         windowStart = now
         count = 1
         return true
+    }
+}
+
+extension SIPEndpoint.Transport {
+    init(_ transport: ListenAddress.Transport) {
+        switch transport {
+        case .udp: self = .udp
+        case .tcp: self = .tcp
+        case .tls: self = .tls
+        }
     }
 }

@@ -32,7 +32,7 @@ enum RequestForwarder {
             headerInsert += "Max-Forwards: 70\r\n"
         }
         // §18.3: a stream needs Content-Length.
-        if !msg.hasContentLength && plan.outbound == .tcp {
+        if !msg.hasContentLength && plan.outbound.isReliable {
             headerInsert += "Content-Length: \(msg.bodyLength)\r\n"
         }
         // §16.6 step 4: Record-Route, topmost; two when the transport changes (as Kamailio's double RR).

@@ -6,13 +6,15 @@ public struct SIPEndpoint: Sendable, Hashable, CustomStringConvertible {
     public enum Transport: String, Sendable, Hashable {
         case udp = "UDP"
         case tcp = "TCP"
+        case tls = "TLS"
 
-        public var isReliable: Bool { self == .tcp }
+        /// A stream (TCP, TLS): no retransmissions, responses on the connection (§18.2.2).
+        public var isReliable: Bool { self != .udp }
     }
 
     public var transport: Transport
     public var address: SocketAddress
-    /// The TCP connection a message arrived on (responses go back on it, RFC 3261 §18.2.2).
+    /// The TCP or TLS connection a message arrived on (responses go back on it, RFC 3261 §18.2.2).
     public var connectionID: UInt64?
 
     public init(transport: Transport, address: SocketAddress, connectionID: UInt64? = nil) {

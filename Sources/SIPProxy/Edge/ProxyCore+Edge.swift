@@ -173,3 +173,21 @@ public struct EdgeStatus: Sendable, Codable, Hashable {
     public var banned: [BannedSource]
     public var trunks: [TrunkStatus]
 }
+
+extension ProxyCore {
+    /// The trunk a TLS request counts for: the one its connection's certificate named, else
+    /// the one its source address matches.
+    func tlsTrunk(_ source: SIPEndpoint) -> Int? {
+        if let id = source.connectionID, let name = connectionTrunks[id], let i = trunkGate.index(named: name) { return i }
+        return trunkGate.match(source)
+    }
+
+    /// A TLS handshake verified a certificate naming `trunk` (see `SIPTLSContexts.identify`).
+    func bindConnection(_ id: UInt64, trunk: String) {
+        connectionTrunks[id] = trunk
+    }
+
+    func connectionClosed(_ id: UInt64) {
+        connectionTrunks[id] = nil
+    }
+}

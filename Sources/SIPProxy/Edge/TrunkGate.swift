@@ -82,6 +82,11 @@ struct TrunkGate {
         return nil
     }
 
+    /// The trunk declared as `name` (a TLS connection's certificate names it).
+    func index(named name: String) -> Int? {
+        trunks.firstIndex { $0.trunk.name == name }
+    }
+
     func hasLimits(_ trunk: Int) -> Bool {
         trunks[trunk].trunk.callsPerSecond != nil || trunks[trunk].trunk.maxConcurrent != nil
     }

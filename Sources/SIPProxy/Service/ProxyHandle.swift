@@ -54,7 +54,15 @@ public final class ProxyHandle: Sendable {
     /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
     public func reload(_ regions: RegionsConfig) -> EventLoopFuture<NodeDispatcher.ReloadDiff>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
+        // The certificate files are read again; one that cannot be used refuses the whole reload.
+        let tls: SIPTLSContexts?
+        do {
+            tls = try regions.proxy.tls.map { settings throws(TLSMaterialError) in try SIPTLSContexts(settings: settings, trunks: regions.trunks) }
+        } catch {
+            return bound.eventLoop.makeFailedFuture(error)
+        }
         return bound.eventLoop.submit {
+            bound.value.tls = tls
             bound.value.tcp = regions.proxy.tcp
             return bound.value.core?.reload(regions) ?? .init()
         }

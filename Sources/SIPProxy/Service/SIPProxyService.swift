@@ -79,8 +79,11 @@ public struct SIPProxyService: Service {
         let regions = self.regions
         let region = self.region
         let logger = self.logger
+        // Certificates are read before anything binds: a bad or expired one stops the start.
+        let tls = try regions.proxy.tls.map { settings throws(TLSMaterialError) in try SIPTLSContexts(settings: settings, trunks: regions.trunks) }
         let layerBox = try await loop.submit {
             let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, tcp: configuration.tcp, logger: logger)
+            layer.tls = tls
             let dispatcher = NodeDispatcher(config: regions, localRegion: region)
             layer.core = ProxyCore(configuration: configuration, dispatcher: dispatcher, transport: layer, logger: logger, now: .now)
             return NIOLoopBound(layer, eventLoop: loop)

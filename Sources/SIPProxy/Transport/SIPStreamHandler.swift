@@ -14,6 +14,8 @@ final class SIPStreamHandler: ChannelInboundHandler {
     let layer: SIPTransportLayer
     let connectionID: UInt64
     let inbound: Bool
+    /// `.tcp`, or `.tls` behind a TLS handler (which decrypts before this one reads).
+    let transport: SIPEndpoint.Transport
     private var remote: SocketAddress?
     private var registered = false
     private let framer: NIOSingleStepByteToMessageProcessor<SIPStreamDecoder>
@@ -25,7 +27,8 @@ final class SIPStreamHandler: ChannelInboundHandler {
     private var timerDeadline: NIODeadline?
     private var closing = false
 
-    init(layer: SIPTransportLayer, connectionID: UInt64, inbound: Bool) {
+    init(layer: SIPTransportLayer, connectionID: UInt64, inbound: Bool, transport: SIPEndpoint.Transport = .tcp) {
+        self.transport = transport
         self.layer = layer
         self.connectionID = connectionID
         self.inbound = inbound
@@ -67,7 +70,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         guard let remote, !closing else { return }
         let now = NIODeadline.now()
         lastActivity = now
-        let endpoint = SIPEndpoint(transport: .tcp, address: remote, connectionID: connectionID)
+        let endpoint = SIPEndpoint(transport: transport, address: remote, connectionID: connectionID)
         do {
             try framer.process(buffer: unwrapInboundIn(data)) { message in
                 established = true

@@ -2,9 +2,10 @@ import Dispatcher
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SIPCore
 
-/// The NIO side of the proxy: UDP and TCP listeners, outbound TCP connections, and the
+/// The NIO side of the proxy: UDP, TCP and TLS listeners, outbound TCP and TLS connections, and the
 /// `SIPTransportSender` the core writes through. Everything here runs on one event loop, the
 /// core's, so handlers call the core directly.
 ///
@@ -16,6 +17,13 @@ final class SIPTransportLayer: SIPTransportSender {
     let logger: Logger
     let limits: SIPLimits
     var tcp: TCPSettings
+    /// Certificates and contexts for SIP over TLS; replaced whole on reload (new connections
+    /// use the new one, open ones keep theirs).
+    var tls: SIPTLSContexts? {
+        didSet {
+            if let tls { metrics.tlsCertificateExpiry.record(tls.certificateNotAfter - Int(time(nil))) }
+        }
+    }
     let metrics = TransportMetrics()
     /// Set once, right after the core is built (the core and the layer reference each other).
     var core: ProxyCore?
@@ -69,11 +77,11 @@ final class SIPTransportLayer: SIPTransportSender {
                 return
             }
             udpSender.enqueue(bytes, to: destination.address, token: failureToken)
-        case .tcp:
+        case .tcp, .tls:
             if let id = destination.connectionID ?? connectionsByAddress[destination.address], let channel = connections[id] {
                 write(bytes, on: channel, failureToken: failureToken)
             } else {
-                connect(to: destination.address, first: bytes, failureToken: failureToken)
+                connect(to: destination.address, tls: destination.transport == .tls, first: bytes, failureToken: failureToken)
             }
         }
     }
@@ -105,6 +113,11 @@ final class SIPTransportLayer: SIPTransportSender {
         guard let token else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
         loop.execute { bound.value.core?.transportFailed(token: token, now: .now) }
+    }
+
+    /// A notice at a bounded rate (a flood of bad handshakes must not become a flood of lines).
+    func logNotice(_ message: Logger.Message, _ metadata: Logger.Metadata) {
+        if errorLog.allow(now: .now) { logger.notice(message, metadata: metadata) }
     }
 
     /// An error NIO reports on a listening socket (it closes the socket only for errors it cannot
@@ -147,7 +160,8 @@ final class SIPTransportLayer: SIPTransportSender {
         let future: EventLoopFuture<any Channel>
         switch listen.transport {
         case .udp: future = bindUDP(listen)
-        case .tcp: future = bindTCP(listen)
+        case .tcp: future = bindTCP(listen, transport: .tcp)
+        case .tls: future = bindTCP(listen, transport: .tls)
         }
         return future.map { channel in
             let layer = bound.value
@@ -193,7 +207,7 @@ final class SIPTransportLayer: SIPTransportSender {
             }
     }
 
-    private func bindTCP(_ listen: ListenAddress) -> EventLoopFuture<any Channel> {
+    private func bindTCP(_ listen: ListenAddress, transport: SIPEndpoint.Transport) -> EventLoopFuture<any Channel> {
         let bound = NIOLoopBound(self, eventLoop: loop)
         return ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -201,7 +215,7 @@ final class SIPTransportLayer: SIPTransportSender {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try bound.value.addStreamHandlers(to: channel, inbound: true)
+                    try bound.value.addStreamHandlers(to: channel, inbound: true, transport: transport)
                 }
             }
             .bind(host: listen.address.host, port: listen.address.port)
@@ -254,7 +268,7 @@ final class SIPTransportLayer: SIPTransportSender {
 
     // MARK: TCP connections
 
-    private func connect(to address: SocketAddress, first bytes: ByteBuffer, failureToken: ClientTransactionKey?) {
+    private func connect(to address: SocketAddress, tls: Bool, first bytes: ByteBuffer, failureToken: ClientTransactionKey?) {
         if pendingConnects[address] != nil {
             pendingConnects[address]!.append((bytes, failureToken))
             return
@@ -265,7 +279,7 @@ final class SIPTransportLayer: SIPTransportSender {
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try bound.value.addStreamHandlers(to: channel, inbound: false)
+                    try bound.value.addStreamHandlers(to: channel, inbound: false, transport: tls ? .tls : .tcp)
                 }
             }
             .connect(to: address)
@@ -282,12 +296,26 @@ final class SIPTransportLayer: SIPTransportSender {
             }
     }
 
-    /// Pipeline of a SIP TCP connection: one handler that frames by Content-Length, enforces the
-    /// deadlines of `TCPSettings` and hands messages to the core.
-    func addStreamHandlers(to channel: any Channel, inbound: Bool) throws {
+    /// Pipeline of a SIP stream connection: for TLS the TLS handler and the check of who the
+    /// peer is (`TLSIdentityHandler`), then one handler that frames by Content-Length, enforces
+    /// the deadlines of `TCPSettings` (a handshake that never ends is a first message that never
+    /// comes) and hands messages to the core.
+    func addStreamHandlers(to channel: any Channel, inbound: Bool, transport: SIPEndpoint.Transport) throws {
         let id = nextConnectionID
         nextConnectionID += 1
-        try channel.pipeline.syncOperations.addHandler(SIPStreamHandler(layer: self, connectionID: id, inbound: inbound))
+        let pipeline = channel.pipeline.syncOperations
+        if transport == .tls {
+            guard let tls else { throw TLSMaterialError(file: "-", role: "proxy.tls", problem: "SIP over TLS without certificates") }
+            if inbound {
+                let (context, trunk) = tls.serverContext(for: channel.remoteAddress)
+                try pipeline.addHandler(NIOSSLServerHandler(context: context))
+                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: tls, ownCATrunk: trunk))
+            } else {
+                try pipeline.addHandler(try NIOSSLClientHandler(context: tls.client, serverHostname: nil))
+                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: nil, ownCATrunk: nil))
+            }
+        }
+        try pipeline.addHandler(SIPStreamHandler(layer: self, connectionID: id, inbound: inbound, transport: transport))
     }
 
     /// Admits a connection, or refuses it (the caller closes it) over the total or per-source limit.
@@ -325,6 +353,7 @@ final class SIPTransportLayer: SIPTransportSender {
 
     func unregisterConnection(_ id: UInt64, remote: SocketAddress?, inbound: Bool) {
         guard connections.removeValue(forKey: id) != nil else { return }
+        core?.connectionClosed(id)
         if let remote, connectionsByAddress[remote] == id { connectionsByAddress[remote] = nil }
         if inbound, let ip = remote?.ipAddress, let open = connectionsPerSource[ip] {
             connectionsPerSource[ip] = open > 1 ? open - 1 : nil

@@ -8,6 +8,11 @@ final class TransportMetrics {
     private var tcpRefused: [String: Counter] = [:]
     private var tcpClosed: [String: Counter] = [:]
     private var rebinds: [String: Counter] = [:]
+    private var tlsRefused: [String: Counter] = [:]
+    let tlsHandshakesOK = Counter(label: "sip_tls_handshakes_total", dimensions: [("result", "ok")])
+    let tlsHandshakesFailed = Counter(label: "sip_tls_handshakes_total", dimensions: [("result", "failed")])
+    /// Seconds until the proxy's TLS certificate expires (alert well before 0).
+    let tlsCertificateExpiry = Gauge(label: "sip_tls_certificate_expiry_seconds")
     let listenersDown = Gauge(label: "sip_listeners_down")
     let tcpConnections = Gauge(label: "sip_tcp_connections")
 
@@ -29,6 +34,12 @@ final class TransportMetrics {
     /// `sip_tcp_connections_closed_total{reason}`: header-timeout, first-message-timeout, idle, framing.
     func tcpClosed(_ reason: String) {
         counter(&tcpClosed, reason, "sip_tcp_connections_closed_total", [("reason", reason)]).increment()
+    }
+
+    /// `sip_tls_connections_refused_total{reason}`: no-certificate or subject (a trunk's
+    /// `tls_subject` not matched after the handshake).
+    func tlsRefused(_ reason: String) {
+        counter(&tlsRefused, reason, "sip_tls_connections_refused_total", [("reason", reason)]).increment()
     }
 
     /// `sip_listener_rebinds_total{listen}`: a listener that closed and was bound again.
