@@ -1,7 +1,7 @@
 # Switchyard — make targets (each is a thin wrapper; the scripts say what they do with --help).
 SWIFT ?= swift
 
-.PHONY: run run-one test bench bench-flood build release check clean
+.PHONY: run run-one test bench bench-flood fuzz soak build release check clean
 
 run:      ## bootstrap, release build, switchyard up: both regions (NATS cluster, Patroni, nodes, proxies, APIs, workers); Ctrl-C stops all
 	scripts/up
@@ -17,6 +17,12 @@ bench:    ## Switchyard vs Kamailio on ../shared/bench (release build); table in
 
 bench-flood: ## legitimate calls at 100/s while another source floods INVITEs (release build)
 	scripts/bench-flood
+
+fuzz:     ## libFuzzer over the SIP parser, TCP framer, ESL decoder, regions.yaml loader (60 s each; FUZZ_SECONDS=N)
+	scripts/fuzz --seconds $${FUZZ_SECONDS:-60}
+
+soak:     ## steady SIP + API load through the whole stack (10 min; SOAK_MINUTES=N): RSS/fds per process, .soak/rss.svg
+	scripts/soak --minutes $${SOAK_MINUTES:-10}
 
 build:    ## debug build: .build/debug/switchyard
 	$(SWIFT) build

@@ -191,3 +191,24 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (`make fuzz`, scripts/fuzz): only with SWITCHYARD_FUZZ=1, built with
+// `-Xswiftc -sanitize=fuzzer` (coverage in every module under test) into their own scratch
+// path, so normal builds never see them. libFuzzer supplies `main`.
+if Context.environment["SWITCHYARD_FUZZ"] == "1" {
+    let fuzzer: [SwiftSetting] = []
+    let fuzzerLink: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
+    package.targets += [
+        .executableTarget(
+            name: "FuzzSIPParser", dependencies: ["SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPParser",
+            swiftSettings: fuzzer, linkerSettings: fuzzerLink),
+        .executableTarget(
+            name: "FuzzSIPStreamFramer", dependencies: ["SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPStreamFramer",
+            swiftSettings: fuzzer, linkerSettings: fuzzerLink),
+        .executableTarget(
+            name: "FuzzESLFrameDecoder", dependencies: ["ESL", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/ESLFrameDecoder",
+            swiftSettings: fuzzer, linkerSettings: fuzzerLink),
+        .executableTarget(
+            name: "FuzzRegionsConfig", dependencies: ["Dispatcher"], path: "Fuzz/RegionsConfig", swiftSettings: fuzzer, linkerSettings: fuzzerLink),
+    ]
+}

@@ -1,4 +1,4 @@
-import Dispatcher
+public import Dispatcher
 import Glibc
 import NIOCore
 import NIOSSL
@@ -182,4 +182,14 @@ public struct TLSMaterialError: Error, Sendable, CustomStringConvertible {
     public let problem: String
 
     public var description: String { "\(role) \(file): \(problem)" }
+}
+
+/// `switchyard check`: the TLS files of a configuration, read as the proxy reads them.
+public enum SIPTLSCheck {
+    /// Seconds until the proxy certificate expires; nil when the configuration has no TLS.
+    public static func secondsLeft(_ regions: RegionsConfig) throws(TLSMaterialError) -> Int? {
+        guard let settings = regions.proxy.tls else { return nil }
+        let contexts = try SIPTLSContexts(settings: settings, trunks: regions.trunks)
+        return contexts.certificateNotAfter - Int(time(nil))
+    }
 }

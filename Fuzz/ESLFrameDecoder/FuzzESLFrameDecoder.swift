@@ -1,0 +1,37 @@
+import ESL
+import NIOCore
+
+/// libFuzzer target: one input is an Event Socket byte stream (both directions), fed in
+/// chunks whose sizes come from the first byte; every decoded frame's headers and event body
+/// are read as the client does.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzESLFrameDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 0 else { return 0 }
+    let chunk = Int(data[0]) % 64 + 1
+    let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
+    for direction in [ESLFrameDecoder.Direction.fromServer, .fromClient] {
+        let processor = NIOSingleStepByteToMessageProcessor(ESLFrameDecoder(direction: direction, maxHeaderBytes: 8192, maxBodyBytes: 65536))
+        var offset = 0
+        do {
+            while offset < bytes.count {
+                let end = min(offset + chunk, bytes.count)
+                var buffer = ByteBufferAllocator().buffer(capacity: end - offset)
+                buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[offset..<end]))
+                try processor.process(buffer: buffer) { frame in read(frame) }
+                offset = end
+            }
+            try processor.finishProcessing(seenEOF: true) { frame in read(frame) }
+        } catch {
+            // A framing error closes the connection; nothing more to read.
+        }
+    }
+    return 0
+}
+
+private func read(_ frame: ESLFrame) {
+    _ = (frame.contentType, frame.replyText, frame.command)
+    // An event frame's body is itself a header block (text/event-plain), parsed as the client does.
+    if let body = frame.body, let event = try? ESLEvent.parsePlain(body) {
+        _ = event.name
+    }
+}

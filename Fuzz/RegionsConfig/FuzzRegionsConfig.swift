@@ -1,0 +1,15 @@
+import Dispatcher
+
+/// libFuzzer target: one input is a `regions.yaml`. Loading either yields a valid config or a
+/// `ConfigError` naming the bad keys; nothing else may happen.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRegionsConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    do {
+        let config = try RegionsConfigLoader.load(yaml: text, file: "/fuzz/regions.yaml")
+        _ = NodeDispatcher(config: config, localRegion: config.regions.first?.name ?? "")
+    } catch {
+        _ = error.issues.count
+    }
+    return 0
+}

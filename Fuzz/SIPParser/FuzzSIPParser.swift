@@ -1,0 +1,44 @@
+import NIOCore
+import SIPCore
+
+/// libFuzzer target: one input is one SIP datagram (and the same bytes as a stream message).
+/// A parsed message has every accessor the proxy reads exercised, a response built and a
+/// forwarded copy spliced, as the proxy does; a rejected one has its error response built.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSIPParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    var buffer = ByteBufferAllocator().buffer(capacity: size)
+    buffer.writeBytes(UnsafeBufferPointer(start: data, count: size))
+    for datagram in [true, false] {
+        switch SIPMessageParser.parse(buffer, limits: .default, datagram: datagram) {
+        case .message(let msg):
+            exercise(msg)
+        case .rejected(_, let response):
+            _ = response?.readableBytes
+        }
+    }
+    return 0
+}
+
+private func exercise(_ msg: SIPMessage) {
+    _ = (msg.isRequest, msg.method, msg.statusCode, msg.callID, msg.cseq, msg.fromTag, msg.toTag, msg.maxForwards)
+    _ = (msg.topVia.branch, msg.topVia.host, msg.topVia.port, msg.topVia.received, msg.topViaRange, msg.topViaEmptyRPortEnd)
+    for i in 0..<min(msg.viaRanges.count, 16) { _ = msg.via(at: i) }
+    _ = msg.vias.count
+    _ = (msg.routes.count, msg.proxyRequire, msg.hasContentLength, msg.bodyStart, msg.bodyLength, msg.userAgentRange)
+    if msg.isRequest {
+        _ = (msg.requestURI, msg.requestURIText)
+    }
+    _ = msg.text(msg.callIDRange)
+    _ = msg.hash(msg.callIDRange)
+    // What the proxy does with a request: answer it, and splice a forwarded copy.
+    if msg.isRequest {
+        _ = ResponseBuilder.response(to: msg, status: 100, reason: "Trying").readableBytes
+        _ = ResponseBuilder.response(to: msg, status: 403, reason: "Forbidden", toTag: "fz", extraHeaders: ["Retry-After: 1"]).readableBytes
+    }
+    var editor = MessageEditor()
+    for r in msg.routeRemovalRanges(count: min(msg.routes.count, 2)) { editor.delete(r) }
+    if let mf = msg.maxForwards, let range = msg.maxForwardsValueRange { editor.replace(range, with: String(mf - 1)) }
+    if let first = msg.firstRecordRouteLineStart { editor.insert("Record-Route: <sip:127.0.0.1;lr>\r\n", at: first) }
+    editor.insert("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfuzz\r\n", at: msg.firstViaLineStart)
+    _ = editor.apply(to: msg).readableBytes
+}

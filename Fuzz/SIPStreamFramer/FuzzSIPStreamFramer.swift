@@ -1,0 +1,32 @@
+import NIOCore
+import SIPCore
+
+/// libFuzzer target: one input is a TCP byte stream, fed to the framer in chunks whose sizes
+/// come from the first byte, then closed (`decodeLast`). Every framed message is parsed.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSIPStreamFramer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 0 else { return 0 }
+    let chunk = Int(data[0]) % 64 + 1
+    let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
+    let processor = NIOSingleStepByteToMessageProcessor(SIPStreamDecoder(limits: .default))
+    var offset = 0
+    do {
+        while offset < bytes.count {
+            let end = min(offset + chunk, bytes.count)
+            var buffer = ByteBufferAllocator().buffer(capacity: end - offset)
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[offset..<end]))
+            try processor.process(buffer: buffer) { message in
+                _ = SIPMessageParser.parse(message, datagram: false)
+            }
+            offset = end
+        }
+        try processor.finishProcessing(seenEOF: true) { message in
+            _ = SIPMessageParser.parse(message, datagram: false)
+        }
+    } catch let error as SIPStreamError {
+        _ = error.rejection()?.readableBytes
+    } catch {
+        // Any other error is a framing error of NIO's own: the connection would be closed.
+    }
+    return 0
+}
