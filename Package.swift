@@ -193,22 +193,26 @@ let package = Package(
 )
 
 // libFuzzer targets (`make fuzz`, scripts/fuzz): only with SWITCHYARD_FUZZ=1, built with
-// `-Xswiftc -sanitize=fuzzer` (coverage in every module under test) into their own scratch
-// path, so normal builds never see them. libFuzzer supplies `main`.
+// `-Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld` (coverage in every module under test; gold
+// fails on the link) into their own scratch path, so normal builds never see them. Each target
+// defines `<Target>_main` (SwiftPM's entry point) and hands over to libFuzzer's driver.
 if Context.environment["SWITCHYARD_FUZZ"] == "1" {
-    let fuzzer: [SwiftSetting] = []
+    let fuzzer: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
     let fuzzerLink: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
     package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
         .executableTarget(
-            name: "FuzzSIPParser", dependencies: ["SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPParser",
+            name: "FuzzSIPParser", dependencies: ["FuzzSupport", "SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPParser",
             swiftSettings: fuzzer, linkerSettings: fuzzerLink),
         .executableTarget(
-            name: "FuzzSIPStreamFramer", dependencies: ["SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPStreamFramer",
+            name: "FuzzSIPStreamFramer", dependencies: ["FuzzSupport", "SIPCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/SIPStreamFramer",
             swiftSettings: fuzzer, linkerSettings: fuzzerLink),
         .executableTarget(
-            name: "FuzzESLFrameDecoder", dependencies: ["ESL", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/ESLFrameDecoder",
+            name: "FuzzESLFrameDecoder", dependencies: ["FuzzSupport", "ESL", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/ESLFrameDecoder",
             swiftSettings: fuzzer, linkerSettings: fuzzerLink),
         .executableTarget(
-            name: "FuzzRegionsConfig", dependencies: ["Dispatcher"], path: "Fuzz/RegionsConfig", swiftSettings: fuzzer, linkerSettings: fuzzerLink),
+            name: "FuzzRegionsConfig", dependencies: ["FuzzSupport", "Dispatcher"], path: "Fuzz/RegionsConfig", swiftSettings: fuzzer,
+            linkerSettings: fuzzerLink),
     ]
 }

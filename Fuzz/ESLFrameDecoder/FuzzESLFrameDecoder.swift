@@ -1,11 +1,17 @@
+import FuzzSupport
 import ESL
 import NIOCore
 
 /// libFuzzer target: one input is an Event Socket byte stream (both directions), fed in
 /// chunks whose sizes come from the first byte; every decoded frame's headers and event body
 /// are read as the client does.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzESLFrameDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+@_cdecl("FuzzESLFrameDecoder_main")
+public func fuzzESLFrameDecoderMain(argc: CInt, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc: argc, argv: argv) { data, size in fuzzESLFrameDecoder(data, size) }
+}
+
+func fuzzESLFrameDecoder(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data = input else { return 0 }
     guard size > 0 else { return 0 }
     let chunk = Int(data[0]) % 64 + 1
     let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)

@@ -1,11 +1,17 @@
+import FuzzSupport
 import NIOCore
 import SIPCore
 
 /// libFuzzer target: one input is one SIP datagram (and the same bytes as a stream message).
 /// A parsed message has every accessor the proxy reads exercised, a response built and a
 /// forwarded copy spliced, as the proxy does; a rejected one has its error response built.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzSIPParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+@_cdecl("FuzzSIPParser_main")
+public func fuzzSIPParserMain(argc: CInt, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc: argc, argv: argv) { data, size in fuzzSIPParser(data, size) }
+}
+
+func fuzzSIPParser(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data = input else { return 0 }
     var buffer = ByteBufferAllocator().buffer(capacity: size)
     buffer.writeBytes(UnsafeBufferPointer(start: data, count: size))
     for datagram in [true, false] {

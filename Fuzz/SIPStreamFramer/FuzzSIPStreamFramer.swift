@@ -1,10 +1,16 @@
+import FuzzSupport
 import NIOCore
 import SIPCore
 
 /// libFuzzer target: one input is a TCP byte stream, fed to the framer in chunks whose sizes
 /// come from the first byte, then closed (`decodeLast`). Every framed message is parsed.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzSIPStreamFramer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+@_cdecl("FuzzSIPStreamFramer_main")
+public func fuzzSIPStreamFramerMain(argc: CInt, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc: argc, argv: argv) { data, size in fuzzSIPStreamFramer(data, size) }
+}
+
+func fuzzSIPStreamFramer(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data = input else { return 0 }
     guard size > 0 else { return 0 }
     let chunk = Int(data[0]) % 64 + 1
     let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
