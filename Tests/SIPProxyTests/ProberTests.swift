@@ -62,6 +62,38 @@ import Testing
         #expect(h.core.dispatcher.health["n2"]?.state == .active)
     }
 
+    @Test func aCallRingingOnANodeThatGoesDownMovesToTheNextNode() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        h.advance(.milliseconds(20))
+        let probes = h.transport.take()
+        answerProbes(h, probes, from: h.node1)
+        answerProbes(h, probes, from: h.node2)
+        h.receive(ProxyHarness.invite())
+        let sent = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }
+        #expect(sent.count == 1)
+        let (ringing, other) = sent[0].to == h.node1 ? (h.node1, h.node2) : (h.node2, h.node1)
+        h.receive(ProxyHarness.response(to: sent[0].text, 180, "Ringing"), from: ringing)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 180 Ringing"])
+        // The ringing node goes silent: two probes time out, it is down, and the call moves.
+        var moved: [RecordingTransport.Sent] = []
+        for _ in 0..<2 {
+            h.advance(.milliseconds(1000))
+            let round = h.transport.take()
+            answerProbes(h, round, from: other)
+            moved += round.filter { !$0.firstLine.hasPrefix("OPTIONS") }
+        }
+        h.advance(.milliseconds(320))
+        moved += h.transport.take().filter { !$0.firstLine.hasPrefix("OPTIONS") }
+        #expect(h.core.dispatcher.health[ringing == h.node1 ? "n1" : "n2"]?.state == .inactive)
+        let cancel = moved.filter { $0.firstLine.hasPrefix("CANCEL") }
+        let invite = moved.filter { $0.firstLine.hasPrefix("INVITE") }
+        #expect(cancel.map(\.to) == [ringing], "the ringing branch is cancelled on the dead node: \(moved.map(\.firstLine))")
+        #expect(invite.map(\.to) == [other], "and the call is offered to the next node: \(moved.map(\.firstLine))")
+        #expect(!moved.contains { $0.to == h.caller && !$0.firstLine.hasPrefix("SIP/2.0 1") }, "the caller gets no final answer yet")
+        h.receive(ProxyHarness.response(to: invite[0].text, 200, "OK", toTag: "node2"), from: other)
+        #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
+    }
+
     @Test func probeAnswered503CountsAsFailed() throws {
         let h = try ProxyHarness(yaml: Self.yaml, probing: true)
         for _ in 0..<2 {

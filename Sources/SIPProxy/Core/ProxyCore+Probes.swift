@@ -78,6 +78,30 @@ extension ProxyCore {
         metrics.probe(node.name, "failed")
         if let state = dispatcher.probeFailed(node: node.name, reason: reason, timedOut: timedOut, now: now) {
             nodeStateChanged(node, state, reason: reason)
+            if state == .inactive { failOverRingingCalls(on: node) }
+        }
+    }
+
+    /// A node the probes declared down may hold INVITEs it answered only provisionally (it
+    /// died between its 100/180 and its 200): no final answer will come, and Timer C would keep
+    /// the caller waiting for minutes. Each such call is cancelled there and offered to the next
+    /// candidate, as an INVITE that got no provisional answer in time is. A 2xx that still
+    /// arrives from the node is forwarded like any other (§16.7 step 10).
+    func failOverRingingCalls(on node: Node) {
+        let stranded = clientTransactions.values.filter { ct in
+            guard ct.isInvite, !ct.key.isCancel, !ct.abandoned, ct.gotProvisional, ct.node?.name == node.name, let ctx = ct.context else {
+                return false
+            }
+            return ctx.isDispatch && ctx.current === ct && !ctx.finished && !ctx.cancelled
+        }
+        for ct in stranded {
+            logger.notice(
+                "node went down while a call rang there; trying the next node",
+                metadata: ["call-id": "\(ct.context?.request.callID ?? "")", "node": "\(node.name)"])
+            metrics.ringingFailedOver.increment()
+            sendCancel(for: ct)
+            abandon(ct)
+            branchFailed(ct, reason: "down while ringing", allowFailover: true)
         }
     }
 

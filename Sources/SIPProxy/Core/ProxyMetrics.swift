@@ -24,6 +24,8 @@ final class ProxyMetrics {
     private var perTrunk: [String: (calls: Counter, active: Gauge)] = [:]
     private var trunkRefusals: [String: Counter] = [:]
     let localReplies = Counter(label: "sip_local_replies_total")
+    /// Calls that rang on a node the probes then declared down, moved to the next node.
+    let ringingFailedOver = Counter(label: "sip_ringing_calls_failed_over_total")
     let serverTransactions = Gauge(label: "sip_server_transactions")
     let clientTransactions = Gauge(label: "sip_client_transactions")
     private var perNode: [String: (routed: Counter, failed: Counter)] = [:]
