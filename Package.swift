@@ -200,7 +200,7 @@ if Context.environment["SWITCHYARD_FUZZ"] == "1" {
     let fuzzer: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
     let fuzzerLink: [LinkerSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
     package.targets += [
-        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/Support"),
         .executableTarget(
             name: "FuzzSIPParser", dependencies: ["FuzzSupport", "SIPCore", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/SIPParser",
             swiftSettings: fuzzer, linkerSettings: fuzzerLink),

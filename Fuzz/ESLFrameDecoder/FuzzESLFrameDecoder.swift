@@ -12,19 +12,12 @@ public func fuzzESLFrameDecoderMain(argc: CInt, argv: UnsafeMutablePointer<Unsaf
 
 func fuzzESLFrameDecoder(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data = input else { return 0 }
-    guard size > 0 else { return 0 }
-    let chunk = Int(data[0]) % 64 + 1
-    let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
+    let chunks = streamChunks(data, size)
     for direction in [ESLFrameDecoder.Direction.fromServer, .fromClient] {
         let processor = NIOSingleStepByteToMessageProcessor(ESLFrameDecoder(direction: direction, maxHeaderBytes: 8192, maxBodyBytes: 65536))
-        var offset = 0
         do {
-            while offset < bytes.count {
-                let end = min(offset + chunk, bytes.count)
-                var buffer = ByteBufferAllocator().buffer(capacity: end - offset)
-                buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[offset..<end]))
+            for buffer in chunks {
                 try processor.process(buffer: buffer) { frame in read(frame) }
-                offset = end
             }
             try processor.finishProcessing(seenEOF: true) { frame in read(frame) }
         } catch {

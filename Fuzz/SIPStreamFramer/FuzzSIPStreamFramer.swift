@@ -11,20 +11,12 @@ public func fuzzSIPStreamFramerMain(argc: CInt, argv: UnsafeMutablePointer<Unsaf
 
 func fuzzSIPStreamFramer(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data = input else { return 0 }
-    guard size > 0 else { return 0 }
-    let chunk = Int(data[0]) % 64 + 1
-    let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
     let processor = NIOSingleStepByteToMessageProcessor(SIPStreamDecoder(limits: .default))
-    var offset = 0
     do {
-        while offset < bytes.count {
-            let end = min(offset + chunk, bytes.count)
-            var buffer = ByteBufferAllocator().buffer(capacity: end - offset)
-            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[offset..<end]))
+        for buffer in streamChunks(data, size) {
             try processor.process(buffer: buffer) { message in
                 _ = SIPMessageParser.parse(message, datagram: false)
             }
-            offset = end
         }
         try processor.finishProcessing(seenEOF: true) { message in
             _ = SIPMessageParser.parse(message, datagram: false)

@@ -39,29 +39,7 @@ public enum SIPTLS {
             ]
         }
         if let to { arguments += ["--to", to] }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }
-        let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = ContinuousClock.now + timeout
-        while p.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if p.isRunning {
-            p.terminate()
-            throw TestSupportError("sip-tls.py \(mode) ran over \(timeout)")
-        }
-        let text = String(decoding: await stdout.value, as: UTF8.self)
-        let errText = String(decoding: await stderr.value, as: UTF8.self)
-        guard p.terminationStatus == 0, let last = text.split(separator: "\n").last,
-            let object = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
-        else {
-            throw TestSupportError("sip-tls.py \(mode) failed (\(p.terminationStatus)): \(text) \(errText)")
-        }
-        return object
+        return try await JSONLineProcess.run(executable: python, arguments: arguments, timeout: timeout, what: "sip-tls.py \(mode)")
     }
 
     /// A TLS node (UAS) on a free port, answering until `calls` calls ended or `seconds` passed.

@@ -39,30 +39,8 @@ public enum TwilioSDK {
             \(indented)
             print(json.dumps(main(), default=str))
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", script, base, credentials.accountSID, credentials.authToken] + arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes while it runs, so a chatty script cannot block on a full pipe.
-        let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }
-        let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = ContinuousClock.now + timeout
-        while p.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if p.isRunning {
-            p.terminate()
-            throw TestSupportError("twilio script ran over \(timeout)")
-        }
-        let outData = await stdout.value, errData = await stderr.value
-        let text = String(decoding: outData, as: UTF8.self)
-        guard p.terminationStatus == 0, let last = text.split(separator: "\n").last,
-            let object = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
-        else {
-            throw TestSupportError(
-                "twilio script failed (\(p.terminationStatus)): \(text.suffix(2000)) \(String(decoding: errData, as: UTF8.self).suffix(3000))")
-        }
-        return object
+        return try await JSONLineProcess.run(
+            executable: python, arguments: ["-c", script, base, credentials.accountSID, credentials.authToken] + arguments, timeout: timeout,
+            what: "twilio script")
     }
 }
