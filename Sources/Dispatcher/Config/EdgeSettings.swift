@@ -28,6 +28,13 @@ public struct TrunkSource: Sendable, Hashable, CustomStringConvertible {
         network.contains(ip) && (self.port == nil || self.port == port)
     }
 
+    /// The order in which sources are tried, most specific first: longer prefix, then a
+    /// port-specific entry before a port-less one of the same prefix.
+    public func isMoreSpecific(than other: TrunkSource) -> Bool {
+        if network.prefix != other.network.prefix { return network.prefix > other.network.prefix }
+        return port != nil && other.port == nil
+    }
+
     public var description: String { port.map { "\(network):\($0)" } ?? network.description }
 }
 

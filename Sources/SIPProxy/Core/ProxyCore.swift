@@ -254,17 +254,22 @@ public final class ProxyCore {
     /// Resolves a next-hop URI to an endpoint (IP literals only: no DNS on the hot path).
     func endpoint(for uri: SIPURI, transportHint: String?) -> SIPEndpoint? {
         // RFC 3261 §26.2: a sips: URI is reached over TLS (port 5061 unless it says otherwise).
-        let transportName = uri.transport ?? transportHint ?? (uri.scheme.lowercased() == "sips" ? "tls" : "udp")
         let transport: SIPEndpoint.Transport
-        switch transportName.lowercased() {
-        case "tcp": transport = .tcp
-        case "tls": transport = .tls
-        default: transport = .udp
+        if let name = uri.transport ?? transportHint {
+            transport = Self.equalsFolded(name, "tcp") ? .tcp : Self.equalsFolded(name, "tls") ? .tls : .udp
+        } else {
+            transport = Self.equalsFolded(uri.scheme, "sips") ? .tls : .udp
         }
         let host = uri.maddr ?? uri.host
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         guard let address = try? SocketAddress(ipAddress: bare, port: uri.port ?? (transport == .tls ? 5061 : 5060)) else { return nil }
         return SIPEndpoint(transport: transport, address: address)
+    }
+
+    /// `text` equals the lowercase ASCII `lower`, ignoring case, without allocating.
+    static func equalsFolded(_ text: String, _ lower: StaticString) -> Bool {
+        let l = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        return text.utf8.elementsEqual(l) { a, b in (a >= 65 && a <= 90 ? a | 0x20 : a) == b }
     }
 
     func updateGauges() {

@@ -56,7 +56,7 @@ struct TrunkGate {
         for (i, t) in all.enumerated() {
             for source in t.sources { rules.append(Rule(source: source, trunk: i)) }
         }
-        rules.sort(by: Self.moreSpecific)
+        rules.sort { $0.source.isMoreSpecific(than: $1.source) }
         self.rules = rules
         tracksCalls = all.contains { $0.maxConcurrent != nil }
         if tracksCalls, let old {
@@ -65,13 +65,6 @@ struct TrunkGate {
                 if let i = names[old.trunks[c.trunk].trunk.name] { calls[callID] = (i, c.since) }
             }
         }
-    }
-
-    private static func moreSpecific(_ a: Rule, _ b: Rule) -> Bool {
-        let pa = a.source.network.prefix
-        let pb = b.source.network.prefix
-        if pa != pb { return pa > pb }
-        return a.source.port != nil && b.source.port == nil
     }
 
     /// The trunk `source` sends from, if any.

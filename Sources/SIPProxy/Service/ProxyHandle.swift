@@ -57,7 +57,7 @@ public final class ProxyHandle: Sendable {
         // The certificate files are read again; one that cannot be used refuses the whole reload.
         let tls: SIPTLSContexts?
         do {
-            tls = try regions.proxy.tls.map { settings throws(TLSMaterialError) in try SIPTLSContexts(settings: settings, trunks: regions.trunks) }
+            tls = try SIPTLSContexts.load(regions)
         } catch {
             return bound.eventLoop.makeFailedFuture(error)
         }

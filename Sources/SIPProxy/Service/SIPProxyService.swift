@@ -80,7 +80,7 @@ public struct SIPProxyService: Service {
         let region = self.region
         let logger = self.logger
         // Certificates are read before anything binds: a bad or expired one stops the start.
-        let tls = try regions.proxy.tls.map { settings throws(TLSMaterialError) in try SIPTLSContexts(settings: settings, trunks: regions.trunks) }
+        let tls = try SIPTLSContexts.load(regions)
         let layerBox = try await loop.submit {
             let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, tcp: configuration.tcp, logger: logger)
             layer.tls = tls

@@ -17,14 +17,14 @@ import X509
 struct SIPTLSContexts: Sendable {
     struct TrunkIdentity: Sendable {
         let name: String
-        let sources: [TrunkSource]
         let subject: String?
-        let ownCA: Bool
+        /// The server context that requires this trunk's own CA (`tls_ca`), if it has one.
+        let context: NIOSSLContext?
     }
 
     let server: NIOSSLContext
-    /// Trunks with their own CA, by source (longest prefix first).
-    private let trunkServers: [(source: TrunkSource, trunk: Int, context: NIOSSLContext)]
+    /// Sources of the trunks with TLS settings, most specific first, with their trunk's index.
+    private let rules: [(source: TrunkSource, trunk: Int)]
     let client: NIOSSLContext
     let trunks: [TrunkIdentity]
     /// The proxy certificate's expiry, seconds since 1970.
@@ -48,23 +48,22 @@ struct SIPTLSContexts: Sendable {
         var allCAs: [NIOSSLCertificate] = []
         if let file = settings.clientCA { allCAs += try Self.certificates(file, role: "proxy.tls.client_ca") }
         var identities: [TrunkIdentity] = []
-        var perTrunk: [(TrunkSource, Int, NIOSSLContext)] = []
+        var rules: [(source: TrunkSource, trunk: Int)] = []
         for t in declared where t.tlsSubject != nil || t.tlsCA != nil {
-            let index = identities.count
-            identities.append(TrunkIdentity(name: t.name, sources: t.sources, subject: t.tlsSubject, ownCA: t.tlsCA != nil))
-            guard let file = t.tlsCA else { continue }
-            let ca = try Self.certificates(file, role: "trunks[\(t.name)].tls_ca")
-            allCAs += ca
-            var config = TLSConfiguration.makeServerConfiguration(certificateChain: ownChain, privateKey: .privateKey(key))
-            config.certificateVerification = .noHostnameVerification
-            config.trustRoots = .certificates(ca)
-            let context = try Self.context(config, file: file)
-            for source in t.sources { perTrunk.append((source, index, context)) }
+            var context: NIOSSLContext?
+            if let file = t.tlsCA {
+                let ca = try Self.certificates(file, role: "trunks[\(t.name)].tls_ca")
+                allCAs += ca
+                var config = TLSConfiguration.makeServerConfiguration(certificateChain: ownChain, privateKey: .privateKey(key))
+                config.certificateVerification = .noHostnameVerification
+                config.trustRoots = .certificates(ca)
+                context = try Self.context(config, file: file)
+            }
+            for source in t.sources { rules.append((source, identities.count)) }
+            identities.append(TrunkIdentity(name: t.name, subject: t.tlsSubject, context: context))
         }
-        perTrunk.sort { a, b in
-            a.0.network.prefix != b.0.network.prefix ? a.0.network.prefix > b.0.network.prefix : (a.0.port != nil && b.0.port == nil)
-        }
-        trunkServers = perTrunk.map { (source: $0.0, trunk: $0.1, context: $0.2) }
+        rules.sort { $0.source.isMoreSpecific(than: $1.source) }
+        self.rules = rules
         trunks = identities
 
         var serverConfig = TLSConfiguration.makeServerConfiguration(certificateChain: ownChain, privateKey: .privateKey(key))
@@ -89,13 +88,16 @@ struct SIPTLSContexts: Sendable {
         client = try Self.context(clientConfig, file: settings.nodeCA ?? settings.certificate)
     }
 
-    /// The context for a connection from `remote`, and the trunk whose own CA it enforces.
-    func serverContext(for remote: SocketAddress?) -> (context: NIOSSLContext, trunk: Int?) {
-        if let remote, let ip = Self.ipv4(remote) {
-            let port = remote.port ?? 0
-            for t in trunkServers where t.source.contains(ip: ip, port: port) { return (t.context, t.trunk) }
-        }
-        return (server, nil)
+    /// Reads the TLS files of `regions`, as the proxy does at start and on reload; nil when it
+    /// has no `proxy.tls`.
+    static func load(_ regions: RegionsConfig) throws(TLSMaterialError) -> SIPTLSContexts? {
+        guard let settings = regions.proxy.tls else { return nil }
+        return try SIPTLSContexts(settings: settings, trunks: regions.trunks)
+    }
+
+    /// The context for a connection from `remote`: its trunk's own-CA context, else the default.
+    func serverContext(for remote: SocketAddress?) -> NIOSSLContext {
+        remote.flatMap(sourceTrunk)?.context ?? server
     }
 
     /// Why a handshaken connection must be closed, or the trunk it belongs to (nil: none by
@@ -116,21 +118,16 @@ struct SIPTLSContexts: Sendable {
         }
         guard !names.isEmpty else { return .anonymous }
         // A certificate the default context verified: the trunk whose subject it carries.
-        if let t = trunks.first(where: { $0.subject.map(names.contains) == true && !$0.ownCA }) { return .trunk(t.name) }
+        if let t = trunks.first(where: { $0.subject.map(names.contains) == true && $0.context == nil }) { return .trunk(t.name) }
         return .anonymous
     }
 
+    /// The trunk with TLS settings whose most specific source `remote` is in.
     private func sourceTrunk(_ remote: SocketAddress) -> TrunkIdentity? {
-        guard let ip = Self.ipv4(remote) else { return nil }
+        guard case .v4(let a) = remote else { return nil }
+        let ip = UInt32(bigEndian: a.address.sin_addr.s_addr)
         let port = remote.port ?? 0
-        var best: (TrunkIdentity, Int)?
-        for t in trunks {
-            for s in t.sources where s.contains(ip: ip, port: port) {
-                let rank = s.network.prefix * 2 + (s.port == nil ? 0 : 1)
-                if rank > best?.1 ?? -1 { best = (t, rank) }
-            }
-        }
-        return best?.0
+        return rules.first { $0.source.contains(ip: ip, port: port) }.map { trunks[$0.trunk] }
     }
 
     /// The names a certificate answers to: its subject (`CN=…,O=…`), its common name and the
@@ -147,11 +144,6 @@ struct SIPTLSContexts: Sendable {
             for case .dnsName(let dns) in san { names.insert(dns) }
         }
         return names
-    }
-
-    private static func ipv4(_ address: SocketAddress) -> UInt32? {
-        if case .v4(let a) = address { return UInt32(bigEndian: a.address.sin_addr.s_addr) }
-        return nil
     }
 
     private static func certificates(_ file: String, role: String) throws(TLSMaterialError) -> [NIOSSLCertificate] {
@@ -188,8 +180,6 @@ public struct TLSMaterialError: Error, Sendable, CustomStringConvertible {
 public enum SIPTLSCheck {
     /// Seconds until the proxy certificate expires; nil when the configuration has no TLS.
     public static func secondsLeft(_ regions: RegionsConfig) throws(TLSMaterialError) -> Int? {
-        guard let settings = regions.proxy.tls else { return nil }
-        let contexts = try SIPTLSContexts(settings: settings, trunks: regions.trunks)
-        return contexts.certificateNotAfter - Int(time(nil))
+        try SIPTLSContexts.load(regions).map { $0.certificateNotAfter - Int(time(nil)) }
     }
 }

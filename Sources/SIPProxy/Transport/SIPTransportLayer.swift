@@ -307,12 +307,11 @@ final class SIPTransportLayer: SIPTransportSender {
         if transport == .tls {
             guard let tls else { throw TLSMaterialError(file: "-", role: "proxy.tls", problem: "SIP over TLS without certificates") }
             if inbound {
-                let (context, trunk) = tls.serverContext(for: channel.remoteAddress)
-                try pipeline.addHandler(NIOSSLServerHandler(context: context))
-                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: tls, ownCATrunk: trunk))
+                try pipeline.addHandler(NIOSSLServerHandler(context: tls.serverContext(for: channel.remoteAddress)))
+                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: tls))
             } else {
                 try pipeline.addHandler(try NIOSSLClientHandler(context: tls.client, serverHostname: nil))
-                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: nil, ownCATrunk: nil))
+                try pipeline.addHandler(TLSIdentityHandler(layer: self, connectionID: id, contexts: nil))
             }
         }
         try pipeline.addHandler(SIPStreamHandler(layer: self, connectionID: id, inbound: inbound, transport: transport))

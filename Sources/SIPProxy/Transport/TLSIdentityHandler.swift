@@ -15,18 +15,16 @@ final class TLSIdentityHandler: ChannelInboundHandler {
     let connectionID: UInt64
     /// nil for connections the proxy opened (the peer is checked by the client context).
     let contexts: SIPTLSContexts?
-    /// The trunk whose own CA the handshake enforced, if any.
-    let ownCATrunk: Int?
+    /// The handshake has ended, well or badly (a failure is counted once).
     private var handshaken = false
     /// Set when the peer was refused: bytes that were decrypted in the same read as the
     /// handshake's end (TLS 1.3 clients send at once) are dropped, never handed on.
     private var refused = false
 
-    init(layer: SIPTransportLayer, connectionID: UInt64, contexts: SIPTLSContexts?, ownCATrunk: Int?) {
+    init(layer: SIPTransportLayer, connectionID: UInt64, contexts: SIPTLSContexts?) {
         self.layer = layer
         self.connectionID = connectionID
         self.contexts = contexts
-        self.ownCATrunk = ownCATrunk
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -66,7 +64,7 @@ final class TLSIdentityHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !handshaken, error is NIOSSLError || error is BoringSSLError {
-            handshaken = true  // counted once
+            handshaken = true
             layer.metrics.tlsHandshakesFailed.increment()
             layer.logNotice(
                 "TLS handshake failed", ["remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"])
