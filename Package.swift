@@ -178,6 +178,7 @@ let package = Package(
             name: "ESLTests",
             dependencies: [
                 "ESL", "FSEmulator", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -12,6 +12,7 @@ final class ESLClientHandler: ChannelInboundHandler {
     private let password: String
     private let logger: Logger
     private let lag: Timer
+    private let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
     private var pending: CircularBuffer<(promise: EventLoopPromise<ESLFrame>, what: String, timeout: Scheduled<Void>?)> = []
     private var jobs: [String: (promise: EventLoopPromise<ESLEvent>, timeout: Scheduled<Void>?)] = [:]
@@ -26,6 +27,7 @@ final class ESLClientHandler: ChannelInboundHandler {
         self.password = password
         self.eventsContinuation = events
         self.logger = logger
+        self.eventLoop = eventLoop
         self.authenticated = eventLoop.makePromise()
         self.closed = eventLoop.makePromise()
         self.lag = Timer(label: "esl_event_lag_seconds", dimensions: [("peer", peer)], preferredDisplayUnit: .seconds)
@@ -57,19 +59,22 @@ final class ESLClientHandler: ChannelInboundHandler {
     }
 
     /// Sends one command; the future completes with its reply frame (`-ERR` replies fail it).
+    /// After the connection is gone (the handler removed, its context released) it fails with
+    /// `.connectionClosed` at once: a caller that has not noticed the close yet must not crash.
     func send(_ frame: ESLFrame, what: String, timeout: TimeAmount?) -> EventLoopFuture<ESLFrame> {
-        let promise = context!.eventLoop.makePromise(of: ESLFrame.self)
+        guard let context else { return eventLoop.makeFailedFuture(ESLError(.connectionClosed, "\(what): connection is closed")) }
+        let promise = context.eventLoop.makePromise(of: ESLFrame.self)
         switch machine.commandSubmitted() {
         case .sendCommand:
             let scheduled: Scheduled<Void>? = timeout.map { t in
-                context!.eventLoop.assumeIsolated().scheduleTask(in: t) { [weak self] in
+                context.eventLoop.assumeIsolated().scheduleTask(in: t) { [weak self] in
                     // A late reply would be matched to the next command: the connection is done.
                     guard let self else { return }
                     self.closeWith(ESLError(.timeout, "no reply to \(what.debugDescription) within \(t)"))
                 }
             }
             pending.append((promise: promise, what: what, timeout: scheduled))
-            context!.writeAndFlush(NIOAny(frame.encoded(allocator: context!.channel.allocator)), promise: nil)
+            context.writeAndFlush(NIOAny(frame.encoded(allocator: context.channel.allocator)), promise: nil)
         case .rejectCommand(let error):
             promise.fail(error)
         default:
@@ -80,8 +85,11 @@ final class ESLClientHandler: ChannelInboundHandler {
 
     /// Registers interest in the BACKGROUND_JOB event of `jobUUID`.
     func awaitJob(_ jobUUID: String, timeout: TimeAmount) -> EventLoopFuture<ESLEvent> {
-        let promise = context!.eventLoop.makePromise(of: ESLEvent.self)
-        let scheduled = context!.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        guard let context, machine.state != .closed else {
+            return eventLoop.makeFailedFuture(ESLError(.connectionClosed, "background job \(jobUUID): connection is closed"))
+        }
+        let promise = context.eventLoop.makePromise(of: ESLEvent.self)
+        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let entry = self?.jobs.removeValue(forKey: jobUUID) else { return }
             entry.promise.fail(ESLError(.timeout, "no BACKGROUND_JOB for \(jobUUID) within \(timeout)"))
         }

@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// The admin endpoint of the proxy and the workers, on Hummingbird (already in the binary for
 /// the API): `GET /metrics` (Prometheus text), `/healthz` (liveness: 503 while a SIP listener is
-/// down), `/ready` (200 only while this region can take a call), `/nodes` (the dispatcher
+/// down or no node is active), `/ready` (200 only while this region can take a call), `/nodes` (the dispatcher
 /// table), `POST /nodes/{name}/drain|enable`, `GET /edge` (flood bans, trunk counters),
 /// `POST /edge/unban/{address}`, `POST /reload`.
 struct MetricsServer: Service {
@@ -37,11 +37,12 @@ struct MetricsServer: Service {
             Self.text(.ok, String(decoding: registry.emitToBuffer(), as: UTF8.self), contentType: "text/plain; version=0.0.4")
         }
         router.get("healthz") { _, _ in
-            // 503 while any configured SIP listener is down: a deaf proxy is not healthy.
-            guard let down = proxy?.listenersDown() else { return Self.text(.ok, "ok\n") }
+            // 503 while any configured SIP listener is down or no node is active: a deaf proxy,
+            // or one with nowhere to send a call, is not healthy. The body says which.
+            guard let health = proxy?.health() else { return Self.text(.ok, "ok\n") }
             do {
-                let list = try await down.get()
-                return list.isEmpty ? Self.text(.ok, "ok\n") : Self.text(.serviceUnavailable, "listeners down: \(list.joined(separator: " "))\n")
+                let h = try await health.get()
+                return h.healthy ? Self.text(.ok, "ok\n") : Self.text(.serviceUnavailable, "\(h.reason)\n")
             } catch {
                 return Self.text(.serviceUnavailable, "proxy not running\n")
             }

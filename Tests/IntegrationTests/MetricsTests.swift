@@ -80,5 +80,39 @@ extension Integration {
             await west.stop()
             proxy.stop()
         }
+
+        @Test("/healthz is 503 with the reason while no node of any region is active, 200 again once one is")
+        func healthzNeedsAnActiveNode() async throws {
+            let dir = try TemporaryDirectory()
+            let east = try await Sipp.startUAS(.fixture("uas.xml"), name: "east", in: dir)
+            let west = try await Sipp.startUAS(.fixture("uas.xml"), name: "west", in: dir)
+            let metricsPort = try FreePort.next()
+            let proxy = try await SwitchyardProxy.start(
+                nodes: [.init(name: "fs-e1", region: "us-east-1", sip: east.port), .init(name: "fs-w1", region: "us-west-2", sip: west.port)],
+                probe: "{ interval: 200ms, timeout: 200ms, down_after: 1, up_after: 1 }", region: "us-east-1", in: dir, metricsPort: metricsPort)
+            func health() throws -> (status: String, body: String) {
+                let h = try SwitchyardProxy.httpGet(port: metricsPort, path: "/healthz")
+                return (h.status, h.body)
+            }
+            #expect(try health().status.contains(" 200"))
+            _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-e1/drain")
+            // The other region's node can still take a call: healthy (only /ready says no).
+            #expect(try health().status.contains(" 200"), "one active node of another region is enough")
+            _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-w1/drain")
+            let none = try health()
+            #expect(none.status.contains(" 503"), "\(none)")
+            #expect(none.body == "no node is active (0 of 2)\n", "\(none.body)")
+            _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-w1/enable")
+            #expect(try health().status.contains(" 200"))
+            // A node that stops answering its probes counts as not active, the same as a drained one.
+            await west.stop()
+            let silent = await Poll.until(timeout: .seconds(5), interval: .milliseconds(100)) {
+                (try? health())?.status.contains(" 503") == true
+            }
+            #expect(silent, "503 once the only undrained node stops answering: \((try? health()).map { "\($0)" } ?? "-")\n\(proxy.logTail())")
+            #expect((try? health())?.body == "no node is active (0 of 2)\n")
+            await east.stop()
+            proxy.stop()
+        }
     }
 }

@@ -119,4 +119,67 @@ import Testing
         var nist = NonInviteServerTransaction(reliable: true)
         #expect(nist.responseSent(statusCode: 200) == [.transmitResponse, .terminate])
     }
+
+    @Test func anAbandonedInviteBranchStopsRetransmittingButStillAcksALateFailure() {
+        var ict = InviteClientTransaction(reliable: false)
+        _ = ict.start()
+        #expect(ict.abandon() == [.cancelTimer(.a), .cancelTimer(.b)])
+        #expect(ict.state == .abandoned)
+        #expect(ict.timerFired(.a) == [] && ict.timerFired(.b) == [], "no retransmission, no timeout")
+        #expect(ict.responseReceived(statusCode: 180) == [.deliverResponse], "the TU CANCELs a late ringing")
+        #expect(ict.responseReceived(statusCode: 486) == [.sendAck], "a late failure is ACKed, every time")
+        #expect(ict.responseReceived(statusCode: 486) == [.sendAck])
+        #expect(ict.responseReceived(statusCode: 200) == [.deliverResponse], "the TU reports a late answer")
+        #expect(ict.transportFailed() == [])
+        // Ringing already: Timer A and B were stopped by the provisional.
+        var ringing = InviteClientTransaction(reliable: true)
+        _ = ringing.start()
+        _ = ringing.responseReceived(statusCode: 180)
+        #expect(ringing.abandon() == [])
+        #expect(ringing.state == .abandoned)
+        // After a final response there is nothing to give up.
+        var done = InviteClientTransaction(reliable: false)
+        _ = done.start()
+        _ = done.responseReceived(statusCode: 200)
+        #expect(done.abandon() == [] && done.state == .accepted)
+    }
+
+    @Test func anAbandonedNonInviteBranchAbsorbsEverything() {
+        var nict = NonInviteClientTransaction(reliable: false)
+        _ = nict.start()
+        #expect(nict.abandon() == [.cancelTimer(.e), .cancelTimer(.f)])
+        #expect(nict.timerFired(.e) == [] && nict.timerFired(.f) == [])
+        #expect(nict.responseReceived(statusCode: 200) == [])
+        var reliable = NonInviteClientTransaction(reliable: true)
+        _ = reliable.start()
+        #expect(reliable.abandon() == [.cancelTimer(.f)])
+    }
+
+    @Test func aProxysInviteServerTransactionLetsEvery2xxThroughAfterItsFinalResponse() {
+        // The proxy answered 487 itself (CANCEL) while the node answered: its 2xx must reach the
+        // caller, who ACKs and BYEs it (§16.7 step 10); a second non-2xx is not sent.
+        var ist = InviteServerTransaction(reliable: false)
+        _ = ist.responseSent(statusCode: 487)
+        #expect(ist.responseSent(statusCode: 200) == [.transmitResponse])
+        #expect(ist.responseSent(statusCode: 486) == [])
+        _ = ist.ackReceived()
+        #expect(ist.responseSent(statusCode: 200) == [.transmitResponse], "also once confirmed")
+        // A non-INVITE transaction has one final response, whatever comes after it (§17.2.2).
+        var nist = NonInviteServerTransaction(reliable: false)
+        _ = nist.responseSent(statusCode: 408)
+        #expect(nist.responseSent(statusCode: 200) == [])
+    }
+
+    @Test func theEnumsDriveEitherKind() {
+        var server = ServerTransaction(isInvite: false, reliable: true)
+        #expect(!server.isInvite && !server.hasFinalResponse)
+        #expect(server.ackReceived() == [], "a non-INVITE transaction has no ACK")
+        #expect(server.responseSent(statusCode: 200) == [.transmitResponse, .terminate])
+        #expect(server.hasFinalResponse)
+        var client = ClientTransaction(isInvite: true, reliable: false)
+        #expect(client.isInvite && !client.isAbandoned)
+        #expect(client.start() == [.transmitRequest, .startTimer(.a, .milliseconds(500)), .startTimer(.b, .seconds(32))])
+        _ = client.abandon()
+        #expect(client.isAbandoned)
+    }
 }

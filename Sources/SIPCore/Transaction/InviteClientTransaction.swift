@@ -9,6 +9,11 @@ public struct InviteClientTransaction: Sendable, Hashable {
         /// RFC 6026 §7.2: after a 2xx, retransmissions of it (and 2xx from other forks) are
         /// still delivered to the TU until Timer M; anything else is absorbed.
         case accepted
+        /// The TU gave the branch up before a final response (RFC 3261 §16.7 step 2... §16.8:
+        /// no provisional in time, Timer C, its node lost). Nothing is retransmitted; a late
+        /// final response is still ACKed (§17.1.1.3) and a late 1xx or 2xx is delivered, so the
+        /// TU can CANCEL or report it. The TU forgets the transaction after 64·T1.
+        case abandoned
         case terminated
     }
 
@@ -66,7 +71,24 @@ public struct InviteClientTransaction: Sendable, Hashable {
         case .accepted:
             // RFC 6026 §7.2: a 2xx goes to the TU; a 1xx or a non-2xx final is discarded.
             return (200..<300).contains(statusCode) ? [.deliverResponse] : []
+        case .abandoned:
+            return statusCode >= 300 ? [.sendAck] : [.deliverResponse]
         case .initial, .terminated:
+            return []
+        }
+    }
+
+    /// The TU gives the branch up: retransmissions and Timer B stop (see `State.abandoned`).
+    /// Only a branch without a final response can be given up.
+    public mutating func abandon() -> [TransactionAction] {
+        switch state {
+        case .initial, .proceeding:
+            state = .abandoned
+            return []
+        case .calling:
+            state = .abandoned
+            return reliable ? [.cancelTimer(.b)] : [.cancelTimer(.a), .cancelTimer(.b)]
+        case .completed, .accepted, .abandoned, .terminated:
             return []
         }
     }

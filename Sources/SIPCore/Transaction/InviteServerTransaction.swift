@@ -29,9 +29,10 @@ public struct InviteServerTransaction: Sendable, Hashable {
     /// The TU sends a response (the caller stores its bytes as "the most recent response").
     public mutating func responseSent(statusCode: Int) -> [TransactionAction] {
         guard case .proceeding = state else {
-            // §17.2.1: after a final response only 2xx may still pass (RFC 6026 §8.5: forwarded statelessly).
-            if case .accepted = state, (200..<300).contains(statusCode) { return [.transmitResponse] }
-            return []
+            // After a final response only a 2xx still passes, in any state: a proxy forwards
+            // every 2xx to an INVITE (RFC 3261 §16.7 step 10; RFC 6026 §8.5), even after its own
+            // 487 or 408 or another branch's 2xx, since each creates a dialog the caller must ACK.
+            return (200..<300).contains(statusCode) ? [.transmitResponse] : []
         }
         switch statusCode {
         case 100..<200:

@@ -5,6 +5,9 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
         case trying(retransmitInterval: Duration)
         case proceeding
         case completed
+        /// The TU gave the request up before a final response (it failed over to another node):
+        /// nothing is retransmitted and late responses are absorbed.
+        case abandoned
         case terminated
     }
 
@@ -44,7 +47,21 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
                 actions.append(.startTimer(.k, timers.t4))
             }
             return actions
-        case .initial, .completed, .terminated:
+        case .initial, .completed, .abandoned, .terminated:
+            return []
+        }
+    }
+
+    /// The TU gives the request up: Timers E and F stop (see `State.abandoned`).
+    public mutating func abandon() -> [TransactionAction] {
+        switch state {
+        case .initial:
+            state = .abandoned
+            return []
+        case .trying, .proceeding:
+            state = .abandoned
+            return reliable ? [.cancelTimer(.f)] : [.cancelTimer(.e), .cancelTimer(.f)]
+        case .completed, .abandoned, .terminated:
             return []
         }
     }

@@ -89,15 +89,12 @@ extension ProxyCore {
     /// arrives from the node is forwarded like any other (§16.7 step 10).
     func failOverRingingCalls(on node: Node) {
         let stranded = clientTransactions.values.filter { ct in
-            guard ct.isInvite, !ct.key.isCancel, !ct.abandoned, ct.gotProvisional, ct.node?.name == node.name, let ctx = ct.context else {
-                return false
-            }
-            return ctx.isDispatch && ctx.current === ct && !ctx.finished && !ctx.cancelled
+            ct.isInvite && !ct.key.isCancel && !ct.abandoned && ct.node?.name == node.name && ct.server.context.isRinging(ct.attempt)
         }
         for ct in stranded {
             logger.notice(
                 "node went down while a call rang there; trying the next node",
-                metadata: ["call-id": "\(ct.context?.request.callID ?? "")", "node": "\(node.name)"])
+                metadata: ["call-id": "\(ct.server.request.callID)", "node": "\(node.name)"])
             metrics.ringingFailedOver.increment()
             sendCancel(for: ct)
             abandon(ct)
@@ -123,6 +120,14 @@ extension ProxyCore {
 
 extension ProxyCore {
     /// At least one node of the local region can take a call (see `ProxyHandle.readiness`).
+    /// At least one node of any region can take a call (see `ProxyHandle.health`).
+    func liveness(now: ContinuousClock.Instant) -> (healthy: Bool, reason: String) {
+        let nodes = dispatcher.config.allNodes
+        let active = nodes.filter { dispatcher.isUsable($0.name, now: now) && nodeEndpoints[$0.name] != nil }
+        if active.isEmpty { return (false, nodes.isEmpty ? "no node configured" : "no node is active (0 of \(nodes.count))") }
+        return (true, "\(active.count) of \(nodes.count) nodes active")
+    }
+
     func regionReadiness(now: ContinuousClock.Instant) -> (ready: Bool, reason: String) {
         let d = dispatcher
         guard let name = d.localRegion ?? d.config.regions.first?.name, let region = d.config.region(named: name) else {

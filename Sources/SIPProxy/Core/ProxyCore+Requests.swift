@@ -18,7 +18,7 @@ extension ProxyCore {
         let key = serverKey(msg, isInvite: method == .invite)
         if let st = serverTransactions[key] {
             metrics.retransmissionsAbsorbed.increment()
-            runServer(st.requestRetransmitted(), st)
+            runServer(st.machine.requestRetransmitted(), st)
             return
         }
         // Only carrier trunks and our own nodes may send requests through the proxy; known
@@ -79,10 +79,8 @@ extension ProxyCore {
                 byePassedNode(from: source, to: destination)
                 if trunkGate.tracksCalls { trunkCallEnded(callID: msg.callID) }
             }
-            let st = startServerTransaction(msg, source, key: key)
-            let ctx = ResponseContext(server: st, request: msg, isDispatch: false, removedRouteCount: ownRoutes, recordRoute: false, candidates: [])
-            st.context = ctx
-            forwardBranch(ctx, to: destination, node: nil, loopHash: loop)
+            let st = startServerTransaction(msg, source, key: key, context: RequestContext(inDialogRemovingRoutes: ownRoutes, loopHash: loop))
+            forwardBranch(st, attempt: 0, to: destination, node: nil)
             return
         }
 
@@ -119,13 +117,12 @@ extension ProxyCore {
         }
         // Per-trunk calls per second and concurrent calls (a 503 is sent when over).
         if msg.method == .invite, trunkRefuses(msg, from: source, trunk: trunk) { return }
-        let st = startServerTransaction(msg, source, key: key)
-        let ctx = ResponseContext(
-            server: st, request: msg, isDispatch: true, removedRouteCount: msg.routes.count, recordRoute: recordRoute, candidates: candidates
-        )
-        ctx.countsOnTrunk = msg.method == .invite && trunk.map { trunkGate.trunks[$0].trunk.maxConcurrent != nil } == true
-        st.context = ctx
-        _ = tryNextCandidate(ctx, loopHash: loop)
+        var context = RequestContext(
+            dispatch: candidates, isInvite: msg.method == .invite, removedRouteCount: msg.routes.count, recordRoute: recordRoute, loopHash: loop,
+            maxAttempts: config.failover.maxAttempts)
+        context.countsOnTrunk = msg.method == .invite && trunk.map { trunkGate.trunks[$0].trunk.maxConcurrent != nil } == true
+        let st = startServerTransaction(msg, source, key: key, context: context)
+        run(st.context.event(.start), st, branch: nil)
     }
 
     // MARK: ACK
@@ -133,8 +130,8 @@ extension ProxyCore {
     /// ACK for a non-2xx final is hop by hop: the INVITE server transaction absorbs it (§17.2.1).
     /// ACK for 2xx is its own end-to-end request: forwarded statelessly along the Route set (§16.11).
     func handleAck(_ msg: SIPMessage, from source: SIPEndpoint) {
-        if let st = serverTransactions[serverKey(msg, isInvite: true)], st.invite != nil {
-            runServer(st.invite!.ackReceived(), st)
+        if let st = serverTransactions[serverKey(msg, isInvite: true)], st.machine.isInvite {
+            runServer(st.machine.ackReceived(), st)
             return
         }
         guard msg.maxForwards != 0 else { return }
@@ -159,31 +156,24 @@ extension ProxyCore {
     /// §16.10: answer the CANCEL hop by hop, then cancel the pending branch.
     func handleCancel(_ msg: SIPMessage, from source: SIPEndpoint) {
         metrics.cancels.increment()
-        guard let st = serverTransactions[serverKey(msg, isInvite: true)], st.invite != nil, let ctx = st.context else {
+        guard let st = serverTransactions[serverKey(msg, isInvite: true)], st.machine.isInvite else {
             reply(msg, source, 481, "Call/Transaction Does Not Exist")
             return
         }
         reply(msg, source, 200, "OK")
-        guard !ctx.finished, !ctx.cancelled else { return }
-        ctx.cancelled = true
         logger.debug("caller cancelled", metadata: ["call-id": "\(msg.callID)"])
-        guard let ct = ctx.current, !ct.abandoned else {
-            finishLocally(ctx, 487, "Request Terminated")
-            return
-        }
-        if ct.gotProvisional {
-            sendCancel(for: ct)
-        } else {
-            ct.cancelPending = true
-        }
+        // A branch that rang is CANCELled now, one that did not once it rings (§9.1); with no
+        // branch left the proxy answers 487 itself.
+        run(st.context.event(.cancel), st, branch: nil)
     }
 
     // MARK: Forwarding
 
-    func startServerTransaction(_ msg: SIPMessage, _ source: SIPEndpoint, key: ServerTransactionKey) -> ServerTransactionRecord {
-        let st = ServerTransactionRecord(key: key, request: msg, responseDestination: responseDestination(msg, source), timers: config.timers)
+    func startServerTransaction(_ msg: SIPMessage, _ source: SIPEndpoint, key: ServerTransactionKey, context: RequestContext) -> ServerTransactionRecord {
+        let st = ServerTransactionRecord(
+            key: key, request: msg, responseDestination: responseDestination(msg, source), context: context, timers: config.timers)
         serverTransactions[key] = st
-        if st.invite != nil {
+        if st.machine.isInvite {
             // §16.2 / §17.2.1: 100 Trying at once, so the caller stops retransmitting.
             let trying = ResponseBuilder.response(to: msg, status: 100, reason: "Trying", server: config.serverHeader)
             sendResponse(st, trying, statusCode: 100)
@@ -192,70 +182,54 @@ extension ProxyCore {
         return st
     }
 
-    /// Sends the INVITE to the next candidate node. Returns false when none is left.
-    func tryNextCandidate(_ ctx: ResponseContext, loopHash: UInt32? = nil) -> Bool {
-        let attemptsLeft = config.failover.maxAttempts - ctx.nextCandidate
-        while ctx.nextCandidate < ctx.candidates.count, attemptsLeft > 0 {
-            let node = ctx.candidates[ctx.nextCandidate]
-            ctx.nextCandidate += 1
-            guard let destination = nodeEndpoints[node.name] else { continue }
-            metrics.routed(node.name)
-            if ctx.countsLoad { dispatcher.callStarted(node: node.name) }
-            let loop = loopHash ?? self.loopHash(ctx.request, removedRoutes: ctx.removedRouteCount)
-            forwardBranch(ctx, to: destination, node: node, loopHash: loop)
-            return true
-        }
-        return false
-    }
-
-    /// Creates a client transaction for `ctx` towards `destination` and starts it.
-    func forwardBranch(_ ctx: ResponseContext, to destination: SIPEndpoint, node: Node?, loopHash: UInt32) {
-        let msg = ctx.request
-        let source = ctx.server.responseDestination
+    /// Creates the client transaction of `attempt` for `st` towards `destination` and starts it.
+    func forwardBranch(_ st: ServerTransactionRecord, attempt: Int, to destination: SIPEndpoint, node: Node?) {
+        let msg = st.request
+        let source = st.responseDestination
         let plan = RequestForwarder.Plan(
-            branch: makeBranch(loopHash: loopHash), outbound: destination.transport, inbound: source.transport,
-            removeRoutes: ctx.removedRouteCount, recordRoute: ctx.recordRoute
+            branch: makeBranch(loopHash: st.context.loopHash), outbound: destination.transport, inbound: source.transport,
+            removeRoutes: st.context.removedRouteCount, recordRoute: st.context.recordRoute
         )
         let via = RequestForwarder.viaLine(plan, config)
         let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: via, config: config)
         let key = ClientTransactionKey(branch: plan.branch, isCancel: false)
         let ct = ClientTransactionRecord(
-            key: key, isInvite: msg.method == .invite, request: bytes, destination: destination, node: node, viaLine: via, timers: config.timers
+            key: key, isInvite: msg.method == .invite, request: bytes, destination: destination, node: node, server: st, attempt: attempt,
+            viaLine: via, timers: config.timers
         )
-        ct.context = ctx
-        ctx.current = ct
+        st.context.branchStarted(attempt: attempt, key: key)
         clientTransactions[key] = ct
-        if ct.isInvite && ctx.isDispatch {
-            arm(ct, .inviteTimeout, after: node.map { dispatcher.provisionalTimeout(for: $0.name) } ?? config.failover.inviteTimeout)
-        } else if ctx.isDispatch {
+        if st.context.isDispatch {
             // A non-INVITE request has no 100 Trying to wait for (RFC 4320): the node gets the
             // whole `invite_timeout` to answer before the request goes to the next one.
-            arm(ct, .inviteTimeout, after: config.failover.inviteTimeout)
+            let timeout =
+                ct.isInvite ? node.map { dispatcher.provisionalTimeout(for: $0.name) } ?? config.failover.inviteTimeout : config.failover.inviteTimeout
+            arm(ct, .inviteTimeout, after: timeout)
         }
         logger.debug("forwarding", metadata: ["call-id": "\(msg.callID)", "method": "\(msg.method)", "node": "\(node?.name ?? "-")", "to": "\(destination)"])
-        runClient(ct.start(), ct, response: nil)
+        runClient(ct.machine.start(), ct, response: nil)
         updateGauges()
     }
 
     /// CANCEL for a pending INVITE branch, built per §9.1: same Request-URI, Call-ID, From, To,
     /// CSeq number and Route as the INVITE, and its top Via.
     func sendCancel(for ct: ClientTransactionRecord) {
-        guard !ct.cancelSent, let ctx = ct.context else { return }
+        guard !ct.cancelSent else { return }
         ct.cancelSent = true
-        let bytes = buildBranchRequest(ctx, ct, method: "CANCEL", toLine: nil)
+        let bytes = buildBranchRequest(ct, method: "CANCEL", toLine: nil)
         let key = ClientTransactionKey(branch: ct.key.branch, isCancel: true)
         let cancel = ClientTransactionRecord(
-            key: key, isInvite: false, request: bytes, destination: ct.destination, node: ct.node, viaLine: ct.viaLine, timers: config.timers
+            key: key, isInvite: false, request: bytes, destination: ct.destination, node: ct.node, server: ct.server, attempt: ct.attempt,
+            viaLine: ct.viaLine, timers: config.timers
         )
-        cancel.context = ctx
         clientTransactions[key] = cancel
-        runClient(cancel.start(), cancel, response: nil)
+        runClient(cancel.machine.start(), cancel, response: nil)
     }
 
     /// ACK or CANCEL for a branch, from the original request's lines (§17.1.1.3, §9.1). `toLine`
     /// is the response's To header (with the node's tag) for an ACK.
-    func buildBranchRequest(_ ctx: ResponseContext, _ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer {
-        let msg = ctx.request
+    func buildBranchRequest(_ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer {
+        let msg = ct.server.request
         var out = ByteBufferAllocator().buffer(capacity: 512)
         out.writeString("\(method) \(msg.requestURIText) SIP/2.0\r\n")
         out.writeString(ct.viaLine)
@@ -264,7 +238,7 @@ extension ProxyCore {
         out.writeString(toLine ?? msg.headerLine(.to))
         out.writeString(msg.headerLine(.callID))
         out.writeString("CSeq: \(msg.cseq.number) \(method)\r\n")
-        for r in msg.routes.dropFirst(ctx.removedRouteCount) {
+        for r in msg.routes.dropFirst(ct.server.context.removedRouteCount) {
             out.writeString("Route: \(msg.text(r.range))\r\n")
         }
         out.writeString("Content-Length: 0\r\n\r\n")

@@ -26,11 +26,7 @@ extension ProxyCore {
             strayResponse(msg, from: source, reason: .wrongSource)
             return
         }
-        if ct.abandoned {
-            lateResponse(ct, msg, code)
-            return
-        }
-        runClient(ct.responseReceived(statusCode: code), ct, response: msg)
+        runClient(ct.machine.responseReceived(statusCode: code), ct, response: msg)
     }
 
     /// Why a response was dropped (`sip_stray_responses_total{reason}`).
@@ -50,15 +46,13 @@ extension ProxyCore {
         }
     }
 
-    /// A response on a branch we gave up: CANCEL a late ringing, ACK a late failure, and report
-    /// a late answer (the caller is already served elsewhere).
+    /// A response on a branch we gave up: CANCEL a late ringing and report a late answer (the
+    /// caller is already served elsewhere). The transaction ACKs a late failure itself.
     func lateResponse(_ ct: ClientTransactionRecord, _ msg: SIPMessage, _ code: Int) {
-        // Only an INVITE branch can be CANCELled or ACKed (§9.1, §17.1.1.3).
-        guard !ct.key.isCancel, ct.isInvite else { return }
+        // Only an INVITE branch can be CANCELled (§9.1).
+        guard ct.isInvite else { return }
         if code < 200 {
             sendCancel(for: ct)
-        } else if code >= 300, let ctx = ct.context {
-            transport.send(buildBranchRequest(ctx, ct, method: "ACK", toLine: msg.headerLine(.to)), to: ct.destination, failureToken: nil)
         } else {
             logger.warning("node answered a branch already failed over", metadata: ["call-id": "\(msg.callID)", "node": "\(ct.node?.name ?? "-")"])
         }
@@ -66,6 +60,7 @@ extension ProxyCore {
 
     // MARK: - Action runners
 
+    /// Performs what the transaction machine of `st` asked for.
     func runServer(_ actions: [TransactionAction], _ st: ServerTransactionRecord) {
         for action in actions {
             switch action {
@@ -77,7 +72,6 @@ extension ProxyCore {
                 _ = st.generations.bump(.transaction(t))
             case .terminate:
                 if serverTransactions[st.key] === st { serverTransactions[st.key] = nil }
-                st.context = nil
                 updateGauges()
             case .ackNotReceived:
                 logger.info("no ACK for final response", metadata: ["call-id": "\(st.request.callID)"])
@@ -87,14 +81,16 @@ extension ProxyCore {
         }
     }
 
+    /// Performs what the transaction machine of `ct` asked for; `response` is the response it
+    /// was fed, if any.
     func runClient(_ actions: [TransactionAction], _ ct: ClientTransactionRecord, response: SIPMessage?) {
         for action in actions {
             switch action {
             case .transmitRequest:
                 transport.send(ct.request, to: ct.destination, failureToken: ct.key)
             case .sendAck:
-                if let ctx = ct.context, let response {
-                    transport.send(buildBranchRequest(ctx, ct, method: "ACK", toLine: response.headerLine(.to)), to: ct.destination, failureToken: nil)
+                if let response {
+                    transport.send(buildBranchRequest(ct, method: "ACK", toLine: response.headerLine(.to)), to: ct.destination, failureToken: nil)
                 }
             case .deliverResponse:
                 if let response { branchResponded(ct, response) }
@@ -113,32 +109,58 @@ extension ProxyCore {
         }
     }
 
+    /// Performs what the response context of `st` decided. `branch` is the branch the event
+    /// was about and `response` the response it brought, if any.
+    func run(_ action: RequestContext.Action, _ st: ServerTransactionRecord, branch ct: ClientTransactionRecord?, response: SIPMessage? = nil) {
+        switch action {
+        case .none:
+            return
+        case .relay:
+            if let response { forwardUpstream(st, response) }
+        case .relayAndCancel:
+            if let ct { sendCancel(for: ct) }
+            if let response { forwardUpstream(st, response) }
+        case .cancelBranch(let key):
+            if let target = clientTransactions[key] { sendCancel(for: target) }
+        case .forward(let node, let attempt, _):
+            guard let destination = nodeEndpoints[node.name] else {
+                // Removed by a reload since the candidates were chosen.
+                run(st.context.event(.skipped), st, branch: nil)
+                return
+            }
+            metrics.routed(node.name)
+            if st.context.countsLoad { dispatcher.callStarted(node: node.name) }
+            forwardBranch(st, attempt: attempt, to: destination, node: node)
+        case .finish(let answer, _):
+            finishLocally(st, answer)
+        }
+    }
+
     func clientTimerFired(_ ct: ClientTransactionRecord, _ timer: CoreTimer) {
         switch timer {
         case .transaction(let t):
-            runClient(ct.timerFired(t), ct, response: nil)
+            runClient(ct.machine.timerFired(t), ct, response: nil)
         case .inviteTimeout:
-            guard !ct.gotProvisional, !ct.abandoned else { return }
-            logger.notice("no provisional response in time", metadata: ["call-id": "\(ct.context?.request.callID ?? "")", "node": "\(ct.node?.name ?? "-")"])
+            guard !ct.abandoned, ct.server.context.awaitsProvisional(ct.attempt) else { return }
+            logger.notice("no provisional response in time", metadata: ["call-id": "\(ct.server.request.callID)", "node": "\(ct.node?.name ?? "-")"])
             abandon(ct)
             branchFailed(ct, reason: "invite timeout", allowFailover: true)
         case .timerC:
-            guard !ct.abandoned, let ctx = ct.context, ctx.current === ct else { return }
+            guard !ct.abandoned, ct.server.context.isCurrent(ct.attempt) else { return }
             // §16.8: the branch rang too long: cancel it and answer 408.
             sendCancel(for: ct)
             abandon(ct)
             branchFailed(ct, reason: "timer C", allowFailover: false)
         case .cleanup:
             if clientTransactions[ct.key] === ct { clientTransactions[ct.key] = nil }
-            ct.context = nil
             updateGauges()
         }
     }
 
-    /// Stops a branch's retransmissions and keeps it only to answer late responses.
+    /// Gives a branch up: its transaction stops retransmitting and stays only to answer late
+    /// responses, for 64·T1.
     func abandon(_ ct: ClientTransactionRecord) {
-        ct.abandoned = true
-        for t in [TransactionTimer.a, .b, .d, .e, .f, .k, .m] { disarm(ct, .transaction(t)) }
+        runClient(ct.machine.abandon(), ct, response: nil)
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
         arm(ct, .cleanup, after: config.timers.transactionTimeout)
@@ -147,103 +169,96 @@ extension ProxyCore {
     // MARK: - §16.7 response processing
 
     func branchResponded(_ ct: ClientTransactionRecord, _ msg: SIPMessage) {
-        guard let ctx = ct.context, !ct.key.isCancel, let code = msg.statusCode else { return }
+        guard !ct.key.isCancel, let code = msg.statusCode else { return }
+        if ct.abandoned {
+            lateResponse(ct, msg, code)
+            return
+        }
+        let st = ct.server
         if code < 200 {
-            if !ct.gotProvisional {
-                ct.gotProvisional = true
+            if st.context.awaitsProvisional(ct.attempt) {
                 disarm(ct, .inviteTimeout)
                 if let node = ct.node { dispatcher.reportSuccess(node: node.name) }
             }
             if ct.isInvite { arm(ct, .timerC, after: config.timerC) }
-            if ct.cancelPending { sendCancel(for: ct) }
-            // §16.7 step 5: 100 is not forwarded; nothing goes up after a final response.
-            guard code > 100, !ctx.finished, ctx.current === ct else { return }
-            forwardUpstream(ctx, msg, code)
+            run(st.context.event(.provisional(attempt: ct.attempt, code: code)), st, branch: ct, response: msg)
             return
         }
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
         ct.releaseRequest()
-        if ctx.current === ct { ctx.current = nil }
-        // A refused call no longer counts on the node (an answered one ends with its BYE).
-        if code >= 300, ctx.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
-        if code < 300 {
-            if let node = ct.node { dispatcher.reportSuccess(node: node.name) }
-            // 2xx always goes upstream, even after another final (§16.7 step 9 for 2xx).
-            ctx.finished = true
-            forwardUpstream(ctx, msg, code)
-            return
+        if let node = ct.node {
+            // A refused call no longer counts on the node (an answered one ends with its BYE).
+            if code >= 300, st.context.countsLoad { dispatcher.callEnded(node: node.name) }
+            if code < 300 { dispatcher.reportSuccess(node: node.name) }
         }
-        guard !ctx.finished else { return }
-        if ctx.isDispatch, !ctx.cancelled, config.failover.retryOn.contains(code), let node = ct.node {
+        let retryable = ct.node != nil && config.failover.retryOn.contains(code)
+        let action = st.context.event(.final(attempt: ct.attempt, code: code, retryable: retryable))
+        if action.nodeFailed, let node = ct.node {
             logger.notice("node refused INVITE, failing over", metadata: ["call-id": "\(msg.callID)", "node": "\(node.name)", "status": "\(code)"])
             let retryAfter = code == 503 ? msg.retryAfterSeconds.map { Duration.seconds($0) } : nil
             nodeFailedCall(node, reason: "answered INVITE with \(code)", retryAfter: retryAfter)
-            if tryNextCandidate(ctx) { return }
-            finishLocally(ctx, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
-            return
         }
-        ctx.finished = true
-        forwardUpstream(ctx, msg, code)
+        run(action, st, branch: ct, response: msg)
     }
 
-    /// A branch ended without a final response: Timer B/F, a transport error, the INVITE timeout.
+    /// A branch ended without a final response: Timer B/F, a transport error, the INVITE
+    /// timeout, Timer C, its node lost while ringing.
     func branchFailed(_ ct: ClientTransactionRecord, reason: String, allowFailover: Bool) {
-        guard let ctx = ct.context, !ct.key.isCancel, ctx.current === ct else { return }
-        ctx.current = nil
-        if ctx.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
-        guard !ctx.finished else { return }
-        if ctx.cancelled {
-            finishLocally(ctx, 487, "Request Terminated")
-            return
-        }
-        if ctx.isDispatch, allowFailover, let node = ct.node {
-            nodeFailedCall(node, reason: reason)
-            if tryNextCandidate(ctx) { return }
-            finishLocally(ctx, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
-            return
-        }
-        finishLocally(ctx, 408, "Request Timeout")
+        let st = ct.server
+        guard !ct.key.isCancel, st.context.isCurrent(ct.attempt) else { return }
+        if st.context.countsLoad, let node = ct.node { dispatcher.callEnded(node: node.name) }
+        let action = st.context.event(.branchFailed(attempt: ct.attempt, canFailOver: allowFailover && ct.node != nil))
+        if action.nodeFailed, let node = ct.node { nodeFailedCall(node, reason: reason) }
+        run(action, st, branch: ct)
     }
 
-    /// Sends a response the proxy generates as the final answer for `ctx`.
-    func finishLocally(_ ctx: ResponseContext, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
-        ctx.finished = true
+    /// Sends the answer the response context chose to make itself.
+    func finishLocally(_ st: ServerTransactionRecord, _ answer: RequestContext.LocalAnswer) {
+        switch answer {
+        case .requestTerminated:
+            finishLocally(st, 487, "Request Terminated")
+        case .requestTimeout:
+            finishLocally(st, 408, "Request Timeout")
+        case .serviceUnavailable:
+            finishLocally(st, 503, "Service Unavailable", extraHeaders: ["Retry-After: \(config.retryAfterSeconds)"])
+        }
+    }
+
+    /// Sends a response the proxy generates as the final answer for `st`.
+    func finishLocally(_ st: ServerTransactionRecord, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
         metrics.localReplies.increment()
         let bytes = ResponseBuilder.response(
-            to: ctx.request, status: status, reason: reason, toTag: localTag(ctx.request), extraHeaders: extraHeaders, server: config.serverHeader)
-        sendResponse(ctx.server, bytes, statusCode: status)
+            to: st.request, status: status, reason: reason, toTag: localTag(st.request), extraHeaders: extraHeaders, server: config.serverHeader)
+        sendResponse(st, bytes, statusCode: status)
     }
 
     /// §16.7 steps 3 and 9: remove our Via and send through the server transaction.
-    func forwardUpstream(_ ctx: ResponseContext, _ msg: SIPMessage, _ code: Int) {
+    func forwardUpstream(_ st: ServerTransactionRecord, _ msg: SIPMessage) {
+        let code = msg.statusCode ?? 0
         guard msg.viaRanges.count >= 2 else {
             // §16.7 step 3: with no Via left the response is not forwarded. A broken node dropped
             // the caller's Via; the caller still gets the final status, from us.
             metrics.responsesDropped.increment()
             logger.warning("response from node lost the caller's Via", metadata: ["call-id": "\(msg.callID)", "status": "\(code)"])
             if code >= 300 {
-                finishLocally(ctx, code, ResponseBuilder.defaultReason(code))
+                finishLocally(st, code, ResponseBuilder.defaultReason(code))
             }
             return
         }
         var editor = MessageEditor()
         editor.delete(msg.topViaRemovalRange)
-        sendResponse(ctx.server, editor.apply(to: msg), statusCode: code)
+        sendResponse(st, editor.apply(to: msg), statusCode: code)
     }
 
+    /// Sends a response through the server transaction, which decides whether it leaves (a 2xx
+    /// after another final still does, §16.7 step 10).
     func sendResponse(_ st: ServerTransactionRecord, _ bytes: ByteBuffer, statusCode: Int) {
         st.lastResponse = bytes
-        if statusCode >= 300, let ctx = st.context, ctx.countsOnTrunk {
-            ctx.countsOnTrunk = false
-            trunkCallEnded(callID: ctx.request.callID)
+        if statusCode >= 300, st.context.countsOnTrunk {
+            st.context.countsOnTrunk = false
+            trunkCallEnded(callID: st.request.callID)
         }
-        let actions = st.responseSent(statusCode: statusCode)
-        if actions.isEmpty, (200..<300).contains(statusCode) {
-            // A 2xx after the transaction moved on still goes upstream (RFC 6026).
-            transport.send(bytes, to: st.responseDestination, failureToken: nil)
-            return
-        }
-        runServer(actions, st)
+        runServer(st.machine.responseSent(statusCode: statusCode), st)
     }
 }

@@ -6,7 +6,7 @@ import SIPCore
 /// The RFC 3261 §16 stateful proxy, as logic: messages and timer ticks in, sends out through a
 /// `SIPTransportSender`. It owns the transaction tables and is confined to one event loop (or
 /// one test), so it takes no locks. Time is always passed in.
-public final class ProxyCore {
+public final class ProxyCore: SIPTransportDelegate {
     var config: ProxyConfiguration
     var dispatcher: NodeDispatcher
     let transport: any SIPTransportSender
@@ -100,9 +100,23 @@ public final class ProxyCore {
     public var activeTransactionCount: Int { serverTransactions.count + clientTransactions.count }
 
     /// Requests still waiting for their final response: graceful shutdown waits for zero.
-    public var pendingRequestCount: Int { serverTransactions.values.lazy.filter { !$0.hasFinalResponse }.count }
+    public var pendingRequestCount: Int { serverTransactions.values.lazy.filter { !$0.machine.hasFinalResponse }.count }
 
     // MARK: - Inputs
+
+    /// The one way in: every event from the transport layer and the timer task.
+    public func handle(_ event: ProxyEvent, now: ContinuousClock.Instant) {
+        switch event {
+        case .message(let bytes, let source): received(bytes, from: source, now: now)
+        case .tick: tick(now: now)
+        case .transportFailed(let token): transportFailed(token: token, now: now)
+        case .connectionIdentified(let id, let trunk): bindConnection(id, trunk: trunk)
+        case .connectionClosed(let id): connectionClosed(id)
+        }
+    }
+
+    /// The Server header of answers the transport layer makes itself.
+    var serverHeader: String? { config.serverHeader }
 
     /// One datagram, or one framed stream message, from `source`. Sends are queued; the caller
     /// flushes the transport once per read burst, so UDP writes leave in batches.
@@ -144,7 +158,7 @@ public final class ProxyCore {
                 switch payload {
                 case .server(let ref, let timer, let generation):
                     guard let st = ref.object, st.generations[timer] == generation, case .transaction(let t) = timer else { continue }
-                    runServer(st.timerFired(t), st)
+                    runServer(st.machine.timerFired(t), st)
                 case .client(let ref, let timer, let generation):
                     guard let ct = ref.object, ct.generations[timer] == generation else { continue }
                     clientTimerFired(ct, timer)
@@ -161,7 +175,7 @@ public final class ProxyCore {
         self.now = now
         guard let ct = clientTransactions[token], !ct.abandoned else { return }
         logger.notice("transport error towards branch destination", metadata: ["destination": "\(ct.destination)", "node": "\(ct.node?.name ?? "-")"])
-        runClient(ct.transportFailed(), ct, response: nil)
+        runClient(ct.machine.transportFailed(), ct, response: nil)
         transport.flush()
     }
 

@@ -5,25 +5,30 @@ import NIOConcurrencyHelpers
 /// A thread-safe way into a running proxy for the admin endpoints: the core lives on its event
 /// loop, so every read hops there.
 public final class ProxyHandle: Sendable {
-    private let layer = NIOLockedValueBox<NIOLoopBound<SIPTransportLayer>?>(nil)
+    private let layer = NIOLockedValueBox<NIOLoopBound<ProxyRuntime>?>(nil)
 
     public init() {}
 
-    func attach(_ bound: NIOLoopBound<SIPTransportLayer>) {
+    func attach(_ bound: NIOLoopBound<ProxyRuntime>) {
         layer.withLockedValue { $0 = bound }
     }
 
     /// The dispatcher table, read on the proxy's event loop. Fails when the proxy is not running.
     public func nodeStatuses() -> EventLoopFuture<[NodeStatus]>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.nodeStatuses(now: .now) ?? [] }
+        return bound.eventLoop.submit { bound.value.core.nodeStatuses(now: .now) }
     }
 
-    /// Configured SIP listeners that are not bound right now ("udp://127.0.0.1:5060"); empty
-    /// while all are up. nil when the proxy is not running.
-    public func listenersDown() -> EventLoopFuture<[String]>? {
+    /// Whether the proxy is healthy (`/healthz`): every configured listener bound and at least
+    /// one node, of any region, active (answering probes, not drained, not held down). The
+    /// string says why not. nil when the proxy is not running.
+    public func health() -> EventLoopFuture<(healthy: Bool, reason: String)>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.listenersDown.map(\.description) }
+        return bound.eventLoop.submit {
+            let down = bound.value.layer.listenersDown
+            if !down.isEmpty { return (false, "listeners down: \(down.map(\.description).joined(separator: " "))") }
+            return bound.value.core.liveness(now: .now)
+        }
     }
 
     /// Whether this proxy's region can take a call now (for DNS health checks): every listener
@@ -32,23 +37,22 @@ public final class ProxyHandle: Sendable {
     public func readiness() -> EventLoopFuture<(ready: Bool, reason: String)>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
         return bound.eventLoop.submit {
-            let down = bound.value.listenersDown
+            let down = bound.value.layer.listenersDown
             if !down.isEmpty { return (false, "listeners down: \(down.map(\.description).joined(separator: " "))") }
-            guard let core = bound.value.core else { return (false, "proxy not running") }
-            return core.regionReadiness(now: .now)
+            return bound.value.core.regionReadiness(now: .now)
         }
     }
 
     /// Banned sources and trunk counters (`GET /edge`). nil when the proxy is not running.
     public func edgeStatus() -> EventLoopFuture<EdgeStatus?>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.edgeStatus(now: .now) }
+        return bound.eventLoop.submit { bound.value.core.edgeStatus(now: .now) }
     }
 
     /// Lifts the flood ban on an address; the future holds false when it was not banned.
     public func unban(_ address: String) -> EventLoopFuture<Bool>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.unban(address) ?? false }
+        return bound.eventLoop.submit { bound.value.core.unban(address) }
     }
 
     /// Applies a new configuration on the proxy's loop (see `ProxyCore.reload`).
@@ -62,33 +66,33 @@ public final class ProxyHandle: Sendable {
             return bound.eventLoop.makeFailedFuture(error)
         }
         return bound.eventLoop.submit {
-            bound.value.tls = tls
-            bound.value.tcp = regions.proxy.tcp
-            return bound.value.core?.reload(regions) ?? .init()
+            bound.value.layer.tls = tls
+            bound.value.layer.tcp = regions.proxy.tcp
+            return bound.value.core.reload(regions)
         }
     }
 
     /// Drains (`true`) or re-enables a node; the future holds false for an unknown node.
     public func setDrained(_ node: String, _ drain: Bool) -> EventLoopFuture<Bool>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.setDrained(node, drain) ?? false }
+        return bound.eventLoop.submit { bound.value.core.setDrained(node, drain) }
     }
 
     /// Nodes that have an ESL address (name → address), from the live configuration.
     public func eslTargets() -> EventLoopFuture<[String: HostPort]>? {
         guard let bound = layer.withLockedValue({ $0 }) else { return nil }
-        return bound.eventLoop.submit { bound.value.core?.eslTargets() ?? [:] }
+        return bound.eventLoop.submit { bound.value.core.eslTargets() }
     }
 
     /// Feeds a channel count read over ESL into the dispatcher.
     public func channelCountRead(node: String, count: Int) {
         guard let bound = layer.withLockedValue({ $0 }) else { return }
-        bound.eventLoop.execute { bound.value.core?.channelCountRead(node: node, count: count) }
+        bound.eventLoop.execute { bound.value.core.channelCountRead(node: node, count: count) }
     }
 
     /// Tells the dispatcher that ESL to `node` is up or down (down: its reading is dropped).
     public func eslConnection(node: String, up: Bool) {
         guard let bound = layer.withLockedValue({ $0 }) else { return }
-        bound.eventLoop.execute { bound.value.core?.eslConnection(node: node, up: up) }
+        bound.eventLoop.execute { bound.value.core.eslConnection(node: node, up: up) }
     }
 }

@@ -42,7 +42,7 @@ public struct SIPProxyService: Service {
         // Runs until graceful shutdown, or until a listener is lost for good: a proxy must never
         // stay up deaf, so that ends the service with an error (and the process exits non-zero).
         let (lost, lostContinuation) = AsyncStream.makeStream(of: ListenerLostError.self)
-        try await loop.submit { bound.value.onListenerLost = { lostContinuation.yield($0) } }.get()
+        try await loop.submit { bound.value.layer.onListenerLost = { lostContinuation.yield($0) } }.get()
         let failure: ListenerLostError? = await withTaskGroup(of: ListenerLostError?.self) { group in
             group.addTask {
                 for await error in lost { return error }
@@ -58,43 +58,41 @@ public struct SIPProxyService: Service {
             return first
         }
         if let failure {
-            _ = try? await loop.flatSubmit { bound.value.closeAll() }.get()
+            _ = try? await loop.flatSubmit { bound.value.layer.closeAll() }.get()
             throw failure
         }
         logger.notice("SIP proxy draining")
-        try await loop.submit { bound.value.core?.draining = true }.get()
+        try await loop.submit { bound.value.core.draining = true }.get()
         let deadline = ContinuousClock.now + drainTimeout
         while ContinuousClock.now < deadline {
-            let active = try await loop.submit { bound.value.core?.pendingRequestCount ?? 0 }.get()
+            let active = try await loop.submit { bound.value.core.pendingRequestCount }.get()
             if active == 0 { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        try await loop.flatSubmit { bound.value.closeAll() }.get()
+        try await loop.flatSubmit { bound.value.layer.closeAll() }.get()
         logger.notice("SIP proxy stopped")
     }
 
     /// Binds the sockets and builds the core on `loop`.
-    func start(on loop: any EventLoop) async throws -> NIOLoopBound<SIPTransportLayer> {
+    func start(on loop: any EventLoop) async throws -> NIOLoopBound<ProxyRuntime> {
         let configuration = self.configuration
         let regions = self.regions
         let region = self.region
         let logger = self.logger
         // Certificates are read before anything binds: a bad or expired one stops the start.
         let tls = try SIPTLSContexts.load(regions)
-        let layerBox = try await loop.submit {
-            let layer = SIPTransportLayer(loop: loop, limits: configuration.limits, tcp: configuration.tcp, logger: logger)
-            layer.tls = tls
+        let runtime = try await loop.submit {
             let dispatcher = NodeDispatcher(config: regions, localRegion: region)
-            layer.core = ProxyCore(configuration: configuration, dispatcher: dispatcher, transport: layer, logger: logger, now: .now)
-            return NIOLoopBound(layer, eventLoop: loop)
+            let runtime = ProxyRuntime(loop: loop, configuration: configuration, dispatcher: dispatcher, tls: tls, logger: logger, now: .now)
+            return NIOLoopBound(runtime, eventLoop: loop)
         }.get()
-        try await loop.flatSubmit { layerBox.value.bindAll(configuration.listen) }.get()
+        try await loop.flatSubmit { runtime.value.layer.bindAll(configuration.listen) }.get()
         // The timer wheel's clock. Under traffic every read burst advances it (SIPDatagramHandler,
         // SIPStreamHandler), so timers fire on the wheel's 10 ms grain; this task only covers quiet
         // periods, at a coarser 50 ms, so an idle proxy wakes up 20 times a second, not 100.
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { _ in
-            layerBox.value.core?.tick(now: .now)
+            runtime.value.core.handle(.tick, now: .now)
         }
-        return layerBox
+        return runtime
     }
 }

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Delivers datagrams to the core; flushes batched writes once per read burst. Writes never go
+/// Turns datagrams into events for the core; flushes batched writes once per read burst. Writes never go
 /// through this channel (see `UDPSender`), so no send error can close it.
 final class SIPDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -15,11 +15,11 @@ final class SIPDatagramHandler: ChannelInboundHandler {
         // up to 32 s, and a slice would pin the whole buffer and defeat NIO's buffer reuse.
         var bytes = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
         bytes.writeImmutableBuffer(envelope.data)
-        layer.core?.received(bytes, from: SIPEndpoint(transport: .udp, address: envelope.remoteAddress), now: .now)
+        layer.delegate?.handle(.message(bytes, from: SIPEndpoint(transport: .udp, address: envelope.remoteAddress)), now: .now)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        layer.core?.tick(now: .now)
+        layer.delegate?.handle(.tick, now: .now)
         layer.flush()
     }
 

@@ -54,7 +54,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
             return
         }
         registered = true
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         armTimer(context)
     }
 
@@ -68,13 +68,13 @@ final class SIPStreamHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let remote, !closing else { return }
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         lastActivity = now
         let endpoint = SIPEndpoint(transport: transport, address: remote, connectionID: connectionID)
         do {
             try framer.process(buffer: unwrapInboundIn(data)) { message in
                 established = true
-                layer.core?.received(message, from: endpoint, now: .now)
+                layer.delegate?.handle(.message(message, from: endpoint), now: .now)
             }
         } catch {
             framingFailed(context, error)
@@ -90,7 +90,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Requests that came in over TCP may have queued UDP sends towards the nodes.
-        layer.core?.tick(now: .now)
+        layer.delegate?.handle(.tick, now: .now)
         layer.flush()
         context.fireChannelReadComplete()
     }
@@ -106,7 +106,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         layer.logger.info("closing SIP TCP connection", metadata: ["remote": "\(describe(remote))", "error": "\(error)"])
         layer.metrics.tcpClosed("framing")
         closing = true
-        if let framing = error as? SIPStreamError, let response = framing.rejection(limits: layer.limits, server: layer.core?.config.serverHeader) {
+        if let framing = error as? SIPStreamError, let response = framing.rejection(limits: layer.limits, server: layer.delegate?.serverHeader) {
             let channel = context.channel
             context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
             return
@@ -142,7 +142,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         timer = nil
         timerDeadline = nil
         guard registered, !closing else { return }
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         let tcp = layer.tcp
         if let started = messageStarted, now >= started + TimeAmount(tcp.headerTimeout) {
             close(context, reason: "header-timeout")

@@ -7,7 +7,7 @@ import SIPCore
 
 /// The NIO side of the proxy: UDP, TCP and TLS listeners, outbound TCP and TLS connections, and the
 /// `SIPTransportSender` the core writes through. Everything here runs on one event loop, the
-/// core's, so handlers call the core directly.
+/// core's: handlers turn what they read into a `ProxyEvent` for the delegate (the core).
 ///
 /// A listener must never stay down while the process runs: one that closes (for any reason but
 /// shutdown) is bound again with backoff, and `fatalError` fails when that does not work within
@@ -25,8 +25,8 @@ final class SIPTransportLayer: SIPTransportSender {
         }
     }
     let metrics = TransportMetrics()
-    /// Set once, right after the core is built (the core and the layer reference each other).
-    var core: ProxyCore?
+    /// Where events go: the core, which holds this layer as its sender (see `ProxyRuntime`).
+    weak var delegate: (any SIPTransportDelegate)?
     /// Called when a listener cannot be bound again: the service ends with this error.
     var onListenerLost: ((ListenerLostError) -> Void)?
     var rebindDeadline: TimeAmount = .seconds(10)
@@ -112,7 +112,7 @@ final class SIPTransportLayer: SIPTransportSender {
     private func reportFailure(_ token: ClientTransactionKey?) {
         guard let token else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.execute { bound.value.core?.transportFailed(token: token, now: .now) }
+        loop.execute { bound.value.delegate?.handle(.transportFailed(token), now: .now) }
     }
 
     /// A notice at a bounded rate (a flood of bad handshakes must not become a flood of lines).
@@ -138,7 +138,7 @@ final class SIPTransportLayer: SIPTransportSender {
         let promise = loop.makePromise(of: Void.self)
         let bound = NIOLoopBound(self, eventLoop: loop)
         promise.futureResult.whenFailure { _ in
-            bound.value.core?.transportFailed(token: failureToken, now: .now)
+            bound.value.delegate?.handle(.transportFailed(failureToken), now: .now)
         }
         channel.writeAndFlush(bytes, promise: promise)
     }
@@ -291,7 +291,7 @@ final class SIPTransportLayer: SIPTransportSender {
                     for (b, token) in queued { layer.write(b, on: channel, failureToken: token) }
                 case .failure(let error):
                     layer.logger.notice("TCP connect failed", metadata: ["to": "\(address)", "error": "\(error)"])
-                    for case (_, let token?) in queued { layer.core?.transportFailed(token: token, now: .now) }
+                    for case (_, let token?) in queued { layer.delegate?.handle(.transportFailed(token), now: .now) }
                 }
             }
     }
@@ -327,12 +327,12 @@ final class SIPTransportLayer: SIPTransportSender {
             return false
         }
         let remote = channel.remoteAddress
-        if inbound, let remote, core?.isBanned(SIPEndpoint(transport: .tcp, address: remote)) == true {
+        if inbound, let remote, delegate?.isBanned(SIPEndpoint(transport: .tcp, address: remote)) == true {
             // A source banned for flooding gets no new connection either.
             metrics.tcpRefused("banned")
             return false
         }
-        if inbound, let ip = remote?.ipAddress, core?.isNodeIP(ip) != true {
+        if inbound, let ip = remote?.ipAddress, delegate?.isNodeIP(ip) != true {
             let open = connectionsPerSource[ip, default: 0]
             guard open < tcp.maxConnectionsPerSource else {
                 metrics.tcpRefused("per-source-limit")
@@ -352,7 +352,7 @@ final class SIPTransportLayer: SIPTransportSender {
 
     func unregisterConnection(_ id: UInt64, remote: SocketAddress?, inbound: Bool) {
         guard connections.removeValue(forKey: id) != nil else { return }
-        core?.connectionClosed(id)
+        delegate?.handle(.connectionClosed(id), now: .now)
         if let remote, connectionsByAddress[remote] == id { connectionsByAddress[remote] = nil }
         if inbound, let ip = remote?.ipAddress, let open = connectionsPerSource[ip] {
             connectionsPerSource[ip] = open > 1 ? open - 1 : nil

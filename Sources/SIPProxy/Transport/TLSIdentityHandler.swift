@@ -35,7 +35,7 @@ final class TLSIdentityHandler: ChannelInboundHandler {
                 let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
                 switch contexts.identify(remote: context.channel.remoteAddress, certificate: certificate) {
                 case .trunk(let name):
-                    layer.core?.bindConnection(connectionID, trunk: name)
+                    layer.delegate?.handle(.connectionIdentified(connectionID, trunk: name), now: .now)
                 case .anonymous:
                     break
                 case .refused(let reason):
