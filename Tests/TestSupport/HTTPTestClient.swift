@@ -1,10 +1,18 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 
-/// A minimal HTTP/1.1 client for tests (one request per connection, `Connection: close`), so
-/// the API is exercised over a real socket with exactly the bytes a test chooses.
+/// The tests' HTTP/1.1 client: async-http-client (the library the workers' callbacks use), one
+/// request per connection (`Connection: close`, so no pooled connection outlives the server a
+/// test stopped). Bytes that no client would send (broken framing, raw SIP) go through
+/// `SIPTCPClient` instead.
 public enum HTTPTestClient {
     public struct Reply: Sendable {
         public var status: Int
+        /// `HTTP/1.1 200 OK`.
+        public var statusLine: String
+        /// Lowercased names; a repeated header's values joined with ", ".
         public var headers: [String: String]
         public var body: String
 
@@ -17,42 +25,28 @@ public enum HTTPTestClient {
     public static func request(
         port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil, timeout: Duration = .seconds(10)
     ) throws -> Reply {
-        let c = try SIPTCPClient(connectingTo: port)
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
-        for (k, v) in headers { text += "\(k): \(v)\r\n" }
+        var request = try HTTPClient.Request(url: "http://127.0.0.1:\(port)\(path)", method: HTTPMethod(rawValue: method))
+        request.headers.add(name: "Connection", value: "close")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            if headers.keys.first(where: { $0.lowercased() == "content-type" }) == nil { text += "Content-Type: application/json\r\n" }
-            text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        } else {
-            text += "\r\n"
+            if !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
+            request.body = .string(body)
         }
-        c.write(text)
-        let raw = String(decoding: c.read(timeout: timeout), as: UTF8.self)
-        guard let split = raw.range(of: "\r\n\r\n") else { throw TestSupportError("no HTTP response to \(method) \(path): \(raw.prefix(200))") }
-        let lines = raw[..<split.lowerBound].components(separatedBy: "\r\n")
-        let status = Int(lines[0].split(separator: " ").dropFirst().first ?? "") ?? 0
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let response: HTTPClient.Response
+        do {
+            response = try HTTPClient.shared.execute(request: request, deadline: .now() + TimeAmount(timeout)).wait()
+        } catch {
+            throw TestSupportError("\(method) \(path) on :\(port) failed: \(error)")
         }
-        var body = String(raw[split.upperBound...])
-        if headers["transfer-encoding"]?.lowercased() == "chunked" { body = dechunk(body) }
-        return Reply(status: status, headers: headers, body: body)
-    }
-
-    static func dechunk(_ s: String) -> String {
-        var out = ""
-        var rest = Substring(s)
-        while let lineEnd = rest.range(of: "\r\n") {
-            guard let size = Int(rest[..<lineEnd.lowerBound].split(separator: ";").first ?? "", radix: 16), size > 0 else { break }
-            let start = lineEnd.upperBound
-            let bytes = Array(rest[start...].utf8.prefix(size))
-            out += String(decoding: bytes, as: UTF8.self)
-            let after = rest[start...].utf8.index(rest[start...].utf8.startIndex, offsetBy: min(size, rest[start...].utf8.count))
-            rest = rest[after...].dropFirst(2)
+        var replyHeaders: [String: String] = [:]
+        for (name, value) in response.headers {
+            let key = name.lowercased()
+            replyHeaders[key] = replyHeaders[key].map { "\($0), \(value)" } ?? value
         }
-        return out
+        return Reply(
+            status: Int(response.status.code),
+            statusLine: "HTTP/\(response.version.major).\(response.version.minor) \(response.status.code) \(response.status.reasonPhrase)",
+            headers: replyHeaders, body: response.body.map { String(buffer: $0) } ?? "")
     }
 }
 

@@ -160,24 +160,16 @@ public final class SwitchyardProxy: Sendable {
 
     /// POST `path` (empty body) to the proxy's admin server: the status line and body.
     public static func httpPost(port: Int, path: String, timeout: Duration = .seconds(2)) throws -> (status: String, body: String) {
-        let client = try SIPTCPClient(connectingTo: port)
-        client.write("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        let text = String(decoding: client.read(timeout: timeout), as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { throw TestSupportError("no HTTP response from :\(port): \(text.prefix(200))") }
-        let status = String(text[..<split.lowerBound]).components(separatedBy: "\r\n")[0]
-        return (status, String(text[split.upperBound...]))
+        let reply = try HTTPTestClient.request(port: port, "POST", path, timeout: timeout)
+        return (reply.statusLine, reply.body)
     }
 
     public var isRunning: Bool { process.isRunning }
 
     /// GET `path` from the proxy's metrics server on 127.0.0.1:`port`: the status line and body.
     public static func httpGet(port: Int, path: String, timeout: Duration = .seconds(2)) throws -> (status: String, body: String) {
-        let client = try SIPTCPClient(connectingTo: port)
-        client.write("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        let text = String(decoding: client.read(timeout: timeout), as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { throw TestSupportError("no HTTP response from :\(port): \(text.prefix(200))") }
-        let status = String(text[..<split.lowerBound]).components(separatedBy: "\r\n")[0]
-        return (status, String(text[split.upperBound...]))
+        let reply = try HTTPTestClient.request(port: port, "GET", path, timeout: timeout)
+        return (reply.statusLine, reply.body)
     }
 
     /// Sends an OPTIONS to the proxy over UDP from `client` and returns the reply, if any.
