@@ -42,12 +42,15 @@ struct TimerWheel<Payload> {
             currentTick += 1
             let index = Int(currentTick % UInt64(slots.count))
             guard !slots[index].isEmpty else { continue }
+            // In place: the entries that stay are moved, not copied (each holds a weak
+            // reference, and copying one is an atomic side-table increment).
             var due: [Payload] = []
-            var keep: [Entry] = []
-            for e in slots[index] {
-                if e.dueTick <= currentTick { due.append(e.payload) } else { keep.append(e) }
+            let nowTick = currentTick
+            slots[index].removeAll { e in
+                guard e.dueTick <= nowTick else { return false }
+                due.append(e.payload)
+                return true
             }
-            slots[index] = keep
             count -= due.count
             if !due.isEmpty { return due }
         }
