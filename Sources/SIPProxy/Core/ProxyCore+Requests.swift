@@ -147,7 +147,8 @@ extension ProxyCore {
         let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(msg.topVia.branch.map { fnv1a($0) } ?? msg.hash(msg.callIDRange))
         let plan = RequestForwarder.Plan(
             branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
-        let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config), config: config)
+        let bytes = RequestForwarder.forward(
+            msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config.advertised), advertised: config.advertised)
         transport.send(bytes, to: destination, failureToken: nil)
     }
 
@@ -190,8 +191,8 @@ extension ProxyCore {
             branch: makeBranch(loopHash: st.context.loopHash), outbound: destination.transport, inbound: source.transport,
             removeRoutes: st.context.removedRouteCount, recordRoute: st.context.recordRoute
         )
-        let via = RequestForwarder.viaLine(plan, config)
-        let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: via, config: config)
+        let via = RequestForwarder.viaLine(plan, config.advertised)
+        let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: via, advertised: config.advertised)
         let key = ClientTransactionKey(branch: plan.branch, isCancel: false)
         let ct = ClientTransactionRecord(
             key: key, isInvite: msg.method == .invite, request: bytes, destination: destination, node: node, server: st, attempt: attempt,
@@ -250,7 +251,7 @@ extension ProxyCore {
     /// How many leading Route elements name this proxy (§16.4; two after a double Record-Route).
     func countOwnRoutes(_ msg: SIPMessage) -> Int {
         var n = 0
-        while n < msg.routes.count, config.isOwn(msg.routes[n].uri) { n += 1 }
+        while n < msg.routes.count, config.advertised.isOwn(msg.routes[n].uri) { n += 1 }
         return n
     }
 
@@ -262,7 +263,7 @@ extension ProxyCore {
         if ownRoutes < msg.routes.count {
             return (msg.routes[ownRoutes].uri, nil)
         }
-        guard let uri = msg.requestURI, uri.isSIP, !config.isOwn(uri) else { return nil }
+        guard let uri = msg.requestURI, uri.isSIP, !config.advertised.isOwn(uri) else { return nil }
         return (uri, hint)
     }
 
@@ -301,9 +302,9 @@ extension ProxyCore {
     /// §16.3 step 4: the request already passed through us with the same loop hash.
     func isLoop(_ msg: SIPMessage, loopHash: UInt32) -> Bool {
         // Only Vias carrying our branch marker can be ours: skip parsing the others.
-        guard msg.viaRanges.count > 1 || config.isOwn(msg.topVia) else { return false }
+        guard msg.viaRanges.count > 1 || config.advertised.isOwn(msg.topVia) else { return false }
         let mark = hex(loopHash)
-        for via in msg.vias where config.isOwn(via) {
+        for via in msg.vias where config.advertised.isOwn(via) {
             guard let branch = via.branch, branch.hasPrefix("z9hG4bKsy"), branch.utf8.count >= 17 else { continue }
             let start = branch.index(branch.startIndex, offsetBy: 9)
             if branch[start..<branch.index(start, offsetBy: 8)] == mark { return true }

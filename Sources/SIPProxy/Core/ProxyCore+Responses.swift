@@ -10,7 +10,7 @@ extension ProxyCore {
     /// who can forge a Via inject responses into a caller's call.
     func handleResponse(_ msg: SIPMessage, from source: SIPEndpoint) {
         // §18.1.2: a response whose top Via is not ours is discarded.
-        guard config.isOwn(msg.topVia), let branch = msg.topVia.branch, let code = msg.statusCode else {
+        guard config.advertised.isOwn(msg.topVia), let branch = msg.topVia.branch, let code = msg.statusCode else {
             strayResponse(msg, from: source, reason: .notOurVia)
             return
         }

@@ -7,15 +7,7 @@ import SIPCore
 /// `SIPTransportSender`. It owns the transaction tables and is confined to one event loop (or
 /// one test), so it takes no locks. Time is always passed in.
 public final class ProxyCore: SIPTransportDelegate {
-    /// The configuration, held by reference and read by borrowing. A `ProxyConfiguration` has
-    /// some twenty reference-counted fields, and a struct read from a class's `var` is copied
-    /// (every field retained, then released) at each use: `perf` showed ~2 % of the proxy's CPU
-    /// in those copies on the message path. A reload replaces the box.
-    var config: ProxyConfiguration {
-        _read { yield configBox.value }
-        set { configBox = ConfigurationBox(newValue) }
-    }
-    private var configBox: ConfigurationBox
+    var config: ProxyConfiguration
     var dispatcher: NodeDispatcher
     let transport: any SIPTransportSender
     let logger: Logger
@@ -50,7 +42,7 @@ public final class ProxyCore: SIPTransportDelegate {
 
     public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
     {
-        self.configBox = ConfigurationBox(configuration)
+        self.config = configuration
         self.dispatcher = dispatcher
         self.transport = transport
         self.logger = logger
@@ -327,10 +319,4 @@ extension SIPEndpoint.Transport {
         case .tls: self = .tls
         }
     }
-}
-
-/// An immutable configuration behind a reference (see `ProxyCore.config`).
-final class ConfigurationBox {
-    let value: ProxyConfiguration
-    init(_ value: ProxyConfiguration) { self.value = value }
 }

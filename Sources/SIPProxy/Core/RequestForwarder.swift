@@ -16,11 +16,11 @@ enum RequestForwarder {
     }
 
     /// The Via line this proxy adds for `plan`, CRLF included.
-    static func viaLine(_ plan: Plan, _ config: ProxyConfiguration) -> String {
-        config.viaPrefix(plan.outbound) + plan.branch + "\r\n"
+    static func viaLine(_ plan: Plan, _ advertised: AdvertisedForms) -> String {
+        advertised.viaPrefix(plan.outbound) + plan.branch + "\r\n"
     }
 
-    static func forward(_ msg: SIPMessage, source: SIPEndpoint, plan: Plan, viaLine: String, config: ProxyConfiguration) -> ByteBuffer {
+    static func forward(_ msg: SIPMessage, source: SIPEndpoint, plan: Plan, viaLine: String, advertised: AdvertisedForms) -> ByteBuffer {
         var editor = MessageEditor()
         // §16.4 / §16.6 step 6: Route elements.
         for r in msg.routeRemovalRanges(count: min(plan.removeRoutes, msg.routes.count)) { editor.delete(r) }
@@ -37,8 +37,8 @@ enum RequestForwarder {
         }
         // §16.6 step 4: Record-Route, topmost; two when the transport changes (as Kamailio's double RR).
         if plan.recordRoute {
-            var rr = config.recordRoute(plan.outbound)
-            if plan.inbound != plan.outbound { rr += config.recordRoute(plan.inbound) }
+            var rr = advertised.recordRoute(plan.outbound)
+            if plan.inbound != plan.outbound { rr += advertised.recordRoute(plan.inbound) }
             if let first = msg.firstRecordRouteLineStart {
                 editor.insert(rr, at: first)
             } else {
