@@ -153,4 +153,18 @@ import Testing
         }
         #expect(targets == [5073, 5072])
     }
+
+    @Test func aReloadThatChangesTheAdvertisedAddressKeepsTheRunningOneEverywhere() throws {
+        let h = try ProxyHarness()
+        let moved = ProxyHarness.yaml.replacingOccurrences(of: "trusted:", with: "advertise: \"192.0.2.7:5060\"\n  trusted:")
+        _ = h.core.reload(try RegionsConfigLoader.load(yaml: moved))
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        #expect(fwd.contains("Via: SIP/2.0/UDP 127.0.0.1:5060;branch="), "\(fwd)")
+        #expect(fwd.contains("Record-Route: <sip:127.0.0.1:5060;lr>"), "\(fwd)")
+        #expect(!fwd.contains("192.0.2.7"))
+        // Responses to our running Via are still ours.
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+    }
 }

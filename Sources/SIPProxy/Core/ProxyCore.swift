@@ -77,10 +77,13 @@ public final class ProxyCore: SIPTransportDelegate {
             logger.warning("proxy.listen / proxy.advertise changed: they take effect on restart only")
         }
         let diff = dispatcher.reload(regions)
+        // Built from the running addresses, so the forms derived from them (Via, Record-Route,
+        // own addresses) stay those of the sockets actually bound.
+        var running = regions
+        running.proxy.listen = config.listen
+        running.proxy.advertise = config.advertise
         var next = ProxyConfiguration(
-            regions: regions, timers: config.timers, timerC: config.timerC, limits: config.limits, retryAfterSeconds: config.retryAfterSeconds)
-        next.listen = config.listen
-        next.advertise = config.advertise
+            regions: running, timers: config.timers, timerC: config.timerC, limits: config.limits, retryAfterSeconds: config.retryAfterSeconds)
         next.probeEnabled = config.probeEnabled
         config = next
         flood.settings = next.edge.flood
