@@ -6,6 +6,20 @@ extension Integration {
     /// What an operator scrapes: `/metrics` counts what the proxy did, `/healthz` answers.
     @Suite("Metrics endpoint", .serialized, .timeLimit(.minutes(1)))
     struct MetricsTests {
+        /// One sipp node per region (fs-e1 in us-east-1, fs-w1 in us-west-2) and a proxy of
+        /// us-east-1 with its admin server on `metricsPort`.
+        static func twoRegions(
+            in dir: TemporaryDirectory, probe: String? = nil
+        ) async throws -> (east: SippUAS, west: SippUAS, proxy: SwitchyardProxy, metricsPort: Int) {
+            let east = try await Sipp.startUAS(.fixture("uas.xml"), name: "east", in: dir)
+            let west = try await Sipp.startUAS(.fixture("uas.xml"), name: "west", in: dir)
+            let metricsPort = try FreePort.next()
+            let proxy = try await SwitchyardProxy.start(
+                nodes: [.init(name: "fs-e1", region: "us-east-1", sip: east.port), .init(name: "fs-w1", region: "us-west-2", sip: west.port)],
+                probe: probe, region: "us-east-1", in: dir, metricsPort: metricsPort)
+            return (east, west, proxy, metricsPort)
+        }
+
         @Test("/metrics counts routed INVITEs per node and malformed datagrams; /healthz answers")
         func metricsCountWhatTheProxyDid() async throws {
             let dir = try TemporaryDirectory()
@@ -44,12 +58,7 @@ extension Integration {
         @Test("/ready is 200 while a node of the proxy's region can take a call, 503 with the reason when none can")
         func readyFollowsTheRegionsNodes() async throws {
             let dir = try TemporaryDirectory()
-            let east = try await Sipp.startUAS(.fixture("uas.xml"), name: "east", in: dir)
-            let west = try await Sipp.startUAS(.fixture("uas.xml"), name: "west", in: dir)
-            let metricsPort = try FreePort.next()
-            let proxy = try await SwitchyardProxy.start(
-                nodes: [.init(name: "fs-e1", region: "us-east-1", sip: east.port), .init(name: "fs-w1", region: "us-west-2", sip: west.port)],
-                region: "us-east-1", in: dir, metricsPort: metricsPort)
+            let (east, west, proxy, metricsPort) = try await Self.twoRegions(in: dir)
             let ready = try SwitchyardProxy.httpGet(port: metricsPort, path: "/ready")
             #expect(ready.status.contains(" 200"), "\(ready)")
             _ = try SwitchyardProxy.httpPost(port: metricsPort, path: "/nodes/fs-e1/drain")
@@ -84,12 +93,8 @@ extension Integration {
         @Test("/healthz is 503 with the reason while no node of any region is active, 200 again once one is")
         func healthzNeedsAnActiveNode() async throws {
             let dir = try TemporaryDirectory()
-            let east = try await Sipp.startUAS(.fixture("uas.xml"), name: "east", in: dir)
-            let west = try await Sipp.startUAS(.fixture("uas.xml"), name: "west", in: dir)
-            let metricsPort = try FreePort.next()
-            let proxy = try await SwitchyardProxy.start(
-                nodes: [.init(name: "fs-e1", region: "us-east-1", sip: east.port), .init(name: "fs-w1", region: "us-west-2", sip: west.port)],
-                probe: "{ interval: 200ms, timeout: 200ms, down_after: 1, up_after: 1 }", region: "us-east-1", in: dir, metricsPort: metricsPort)
+            let (east, west, proxy, metricsPort) = try await Self.twoRegions(
+                in: dir, probe: "{ interval: 200ms, timeout: 200ms, down_after: 1, up_after: 1 }")
             func health() throws -> (status: String, body: String) {
                 let h = try SwitchyardProxy.httpGet(port: metricsPort, path: "/healthz")
                 return (h.status, h.body)

@@ -94,7 +94,7 @@ import TestSupport
         let encoded = Array(String(marker).utf8)
         let at = try #require(bytes.indices.first { bytes[$0...].starts(with: encoded) })
         bytes.replaceSubrange(at..<(at + encoded.count), with: [byte])
-        h.core.received(ByteBuffer(bytes: bytes), from: h.caller, now: h.now)
+        h.core.handle(.message(ByteBuffer(bytes: bytes), from: h.caller), now: h.now)
         return h.transport.take().map(\.firstLine)
     }
 
@@ -195,7 +195,7 @@ import TestSupport
         for transport in [SIPEndpoint.Transport.udp, .tcp] {
             let h = try ProxyHarness()
             let source = SIPEndpoint(transport: transport, address: h.caller.address, connectionID: transport == .tcp ? 1 : nil)
-            h.core.received(ByteBuffer(bytes: try Fixtures.bytes(file)), from: source, now: h.now)
+            h.core.handle(.message(ByteBuffer(bytes: try Fixtures.bytes(file)), from: source), now: h.now)
             let got = Self.outcome(of: h.transport.take(), h)
             #expect(got == wanted, "\(name) (RFC 4475 §\(expectation.section ?? "-")) over \(transport): expected \(wanted), got \(got)")
         }

@@ -65,7 +65,7 @@ final class ProxyHarness {
     }
 
     func receive(_ text: String, from source: SIPEndpoint? = nil) {
-        core.received(ByteBuffer(string: text), from: source ?? caller, now: now)
+        core.handle(.message(ByteBuffer(string: text), from: source ?? caller), now: now)
     }
 
     func advance(_ d: Duration) {
@@ -73,7 +73,7 @@ final class ProxyHarness {
         let end = now + d
         while now < end {
             now = min(end, now + .milliseconds(10))
-            core.tick(now: now)
+            core.handle(.tick, now: now)
         }
     }
 

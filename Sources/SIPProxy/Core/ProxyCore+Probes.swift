@@ -119,21 +119,26 @@ extension ProxyCore {
 }
 
 extension ProxyCore {
-    /// At least one node of the local region can take a call (see `ProxyHandle.readiness`).
+    /// The node answers probes, is not drained or held down, and has an address.
+    func isActive(_ node: Node, now: ContinuousClock.Instant) -> Bool {
+        dispatcher.isUsable(node.name, now: now) && nodeEndpoints[node.name] != nil
+    }
+
     /// At least one node of any region can take a call (see `ProxyHandle.health`).
     func liveness(now: ContinuousClock.Instant) -> (healthy: Bool, reason: String) {
         let nodes = dispatcher.config.allNodes
-        let active = nodes.filter { dispatcher.isUsable($0.name, now: now) && nodeEndpoints[$0.name] != nil }
-        if active.isEmpty { return (false, nodes.isEmpty ? "no node configured" : "no node is active (0 of \(nodes.count))") }
-        return (true, "\(active.count) of \(nodes.count) nodes active")
+        let active = nodes.count { isActive($0, now: now) }
+        if active == 0 { return (false, nodes.isEmpty ? "no node configured" : "no node is active (0 of \(nodes.count))") }
+        return (true, "\(active) of \(nodes.count) nodes active")
     }
 
+    /// At least one node of the local region can take a call (see `ProxyHandle.readiness`).
     func regionReadiness(now: ContinuousClock.Instant) -> (ready: Bool, reason: String) {
         let d = dispatcher
         guard let name = d.localRegion ?? d.config.regions.first?.name, let region = d.config.region(named: name) else {
             return (false, "no local region")
         }
-        let usable = region.nodes.filter { d.isUsable($0.name, now: now) && nodeEndpoints[$0.name] != nil }
+        let usable = region.nodes.filter { isActive($0, now: now) }
         let withRoom = usable.filter { d.channels($0.name) < $0.maxChannels }
         if draining { return (false, "draining for shutdown") }
         if withRoom.isEmpty {

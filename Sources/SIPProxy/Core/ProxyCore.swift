@@ -123,7 +123,7 @@ public final class ProxyCore: SIPTransportDelegate {
 
     /// One datagram, or one framed stream message, from `source`. Sends are queued; the caller
     /// flushes the transport once per read burst, so UDP writes leave in batches.
-    public func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
+    private func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
         self.now = now
         metrics.messagesReceived.increment()
         let trunk = source.transport == .tls ? tlsTrunk(source) : trunkGate.match(source)
@@ -154,7 +154,7 @@ public final class ProxyCore: SIPTransportDelegate {
     }
 
     /// Advances timers to `now`: after every read burst and from a coarse periodic task.
-    public func tick(now: ContinuousClock.Instant) {
+    private func tick(now: ContinuousClock.Instant) {
         self.now = now
         while let due = wheel.nextDue(upTo: now) {
             for payload in due {
@@ -174,7 +174,7 @@ public final class ProxyCore: SIPTransportDelegate {
     }
 
     /// A send for `token` failed at the transport (TCP refused/reset): RFC 3261 §17.1.4.
-    public func transportFailed(token: ClientTransactionKey, now: ContinuousClock.Instant) {
+    private func transportFailed(token: ClientTransactionKey, now: ContinuousClock.Instant) {
         self.now = now
         guard let ct = clientTransactions[token], !ct.abandoned else { return }
         logger.notice("transport error towards branch destination", metadata: ["destination": "\(ct.destination)", "node": "\(ct.node?.name ?? "-")"])

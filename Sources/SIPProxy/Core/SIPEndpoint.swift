@@ -48,7 +48,7 @@ public struct SIPEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// The proxy core's only way out: the NIO layer implements it, tests record what is sent.
 public protocol SIPTransportSender: AnyObject {
     /// Queues `bytes` for `destination`. When the send fails (connection refused or reset), the
-    /// sender reports `failureToken` back through `ProxyCore.transportFailed(token:now:)`.
+    /// sender reports `failureToken` back through `ProxyCore.handle(.transportFailed(token), now:)`.
     func send(_ bytes: ByteBuffer, to destination: SIPEndpoint, failureToken: ClientTransactionKey?)
     /// Flushes what `send` queued (called once per input event, so UDP writes can batch).
     func flush()

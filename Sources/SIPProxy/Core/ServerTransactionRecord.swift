@@ -2,7 +2,7 @@ import NIOCore
 import SIPCore
 
 /// A request the proxy received and must answer: its server transaction, where responses go,
-/// and the response context deciding what to do with its branches.
+/// and the request context deciding what to do with its branches.
 final class ServerTransactionRecord {
     let key: ServerTransactionKey
     var machine: ServerTransaction
