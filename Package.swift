@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(name: "WorkersTests", dependencies: ["Store", "Bus", "Workers", "ESL", "Dispatcher", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "Bus", "Store", "TestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["API", "Bus", "CallPlane", "Store", "TestSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -10,7 +10,4 @@ enum APIJSON {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }
-    /// Jobs on the stream.
-    static var jobs: JSONEncoder { JSONEncoder() }
-    static var decoder: JSONDecoder { JSONDecoder() }
 }

@@ -40,7 +40,7 @@ public struct CallPublisher: Sendable {
             logger.warning("NATS disconnected; call left in the outbox", metadata: ["call": "\(call.id)"])
             return false
         }
-        guard let data = try? APIJSON.jobs.encode(job), await batches.submit((job.subject, Array(data), job.messageID)) else {
+        guard await batches.submit((job.subject, job.jsonBytes, job.messageID)) else {
             logger.warning("call not published yet; the outbox sweeper will retry", metadata: ["call": "\(call.id)"])
             return false
         }
@@ -63,7 +63,7 @@ public struct CallPublisher: Sendable {
 
     func publishCancel(_ call: CallStore.Call) async throws {
         let job = CallJobs.Job(call, type: CallJobs.cancel)
-        try await bus.publish(job.subject, Array(try APIJSON.jobs.encode(job)), messageID: job.messageID, timeout: .seconds(2))
+        try await bus.publish(job.subject, job.jsonBytes, messageID: job.messageID, timeout: .seconds(2))
     }
 }
 
@@ -110,5 +110,32 @@ actor PublishedMarks {
     func take() -> [String] {
         defer { pending = [] }
         return pending
+    }
+}
+
+extension CallJobs.Job {
+    /// The job as the workers decode it (`CallJobs.Job`'s `Codable` keys; an absent field is
+    /// written as null, which decodes as absent), written by `JSONWriter`: `JSONEncoder` took
+    /// 3 % of the API's CPU per create. `JobEncodingTests` decodes it back for every field.
+    var jsonBytes: [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.object { w in
+            w.field("type", type)
+            w.field("call_id", call_id)
+            w.field("account_id", account_id)
+            w.field("to", to)
+            w.field("from", from)
+            w.field("timeout", timeout)
+            w.field("time_limit", time_limit)
+            w.field("region", region)
+            w.field("url", url)
+            w.field("status_callback", status_callback)
+            w.key("status_callback_events")
+            if let events = status_callback_events { w.array(events) { w, e in w.value(e) } } else { w.value(nil as String?) }
+            w.field("client_state", client_state)
+            w.key("paced")
+            w.value(paced)
+        }
+        return w.bytes
     }
 }

@@ -67,25 +67,43 @@ struct JSONWriter {
         needsComma = true
     }
 
+    mutating func value(_ v: Bool?) {
+        comma()
+        switch v {
+        case .some(true): bytes.append(contentsOf: [116, 114, 117, 101])
+        case .some(false): bytes.append(contentsOf: [102, 97, 108, 115, 101])
+        case .none: bytes.append(contentsOf: [110, 117, 108, 108])
+        }
+        needsComma = true
+    }
+
     private mutating func comma() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
     private mutating func string(_ s: String) {
         bytes.append(34)
-        for b in s.utf8 {
-            switch b {
-            case 34: bytes.append(contentsOf: [92, 34])
-            case 92: bytes.append(contentsOf: [92, 92])
-            case 10: bytes.append(contentsOf: [92, 110])
-            case 13: bytes.append(contentsOf: [92, 114])
-            case 9: bytes.append(contentsOf: [92, 116])
-            case 8: bytes.append(contentsOf: [92, 98])
-            case 12: bytes.append(contentsOf: [92, 102])
-            case 0..<32:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
-            default: bytes.append(b)
+        var s = s
+        s.withUTF8 { u in
+            // Most strings (ids, numbers, URLs, times) need no escape: one copy, not a byte at a time.
+            guard u.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 }) else {
+                bytes.append(contentsOf: u)
+                return
+            }
+            for b in u {
+                switch b {
+                case 34: bytes.append(contentsOf: [92, 34])
+                case 92: bytes.append(contentsOf: [92, 92])
+                case 10: bytes.append(contentsOf: [92, 110])
+                case 13: bytes.append(contentsOf: [92, 114])
+                case 9: bytes.append(contentsOf: [92, 116])
+                case 8: bytes.append(contentsOf: [92, 98])
+                case 12: bytes.append(contentsOf: [92, 102])
+                case 0..<32:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
+                default: bytes.append(b)
+                }
             }
         }
         bytes.append(34)

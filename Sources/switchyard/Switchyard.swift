@@ -17,7 +17,7 @@ struct Switchyard: AsyncParsableCommand {
 /// Structured log lines on stderr at `level`, for every subcommand.
 func bootstrapLogging(_ level: Logger.Level) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = DeferredMetadataLogHandler(StreamLogHandler.standardError(label: label))
         handler.logLevel = level
         return handler
     }

@@ -62,6 +62,10 @@ extension Integration {
             let proxy = try await SwitchyardProxy.start(
                 nodePorts: [a.sipPort, b.sipPort], failover: .init(inviteTimeout: "300ms", maxAttempts: 2), in: dir)
             #expect(try a.api("fsnode fault stall").hasPrefix("+OK"))
+            // The log line carries the logger's own metadata (set once, formatted only when a line
+            // is written) merged with the statement's.
+            let faultLine = a.process.stderr().split(separator: "\n").first { $0.contains("fault set") } ?? ""
+            #expect(faultLine.contains("fsnode=fs-a") && faultLine.contains("faults=stall"), "\(a.process.outputTail())")
             let calls = 10
             let result = try await Sipp.runUAC(.benchCaller(holdMilliseconds: 50), targetPort: proxy.port, calls: calls, rate: 10, in: dir)
             #expect(result.successfulCalls == calls, "every call reaches the healthy node: \(result)\n\(proxy.logTail())")

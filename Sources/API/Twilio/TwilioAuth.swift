@@ -16,7 +16,7 @@ struct TwilioAuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], header.count < 512, header.lowercased().hasPrefix("basic ") else {
             throw APIError.Twilio.noCredentials
         }
-        guard let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+        guard let decoded = Data(base64Encoded: String(header.dropFirst(6).trimmingOWS())),
             let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         else { throw APIError.Twilio.badCredentials }
         let sid = pair[..<colon], token = String(pair[pair.index(after: colon)...])
