@@ -81,8 +81,26 @@ struct JSONWriter {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
+    /// A string value written as `head` followed by `tail`, without building the joined string
+    /// (a resource's URIs: one base, many suffixes).
+    mutating func field(_ k: String, _ head: String, _ tail: String) {
+        key(k)
+        comma()
+        bytes.append(34)
+        unquoted(head)
+        unquoted(tail)
+        bytes.append(34)
+        needsComma = true
+    }
+
     private mutating func string(_ s: String) {
         bytes.append(34)
+        unquoted(s)
+        bytes.append(34)
+    }
+
+    /// `s` escaped as a JSON string's contents.
+    private mutating func unquoted(_ s: String) {
         var s = s
         s.withUTF8 { u in
             // Most strings (ids, numbers, URLs, times) need no escape: one copy, not a byte at a time.
@@ -106,7 +124,6 @@ struct JSONWriter {
                 }
             }
         }
-        bytes.append(34)
     }
 }
 

@@ -7,7 +7,10 @@ public enum TwilioSID {
 
     /// `prefix` + the UUID's hex digits, lower-case.
     public static func make(_ prefix: String, uuid: String) -> String {
-        prefix + uuid.lowercased().filter { $0 != "-" }
+        var out = Array(prefix.utf8)
+        out.reserveCapacity(out.count + 32)
+        for c in uuid.utf8 where c != 45 { out.append((65...90).contains(c) ? c + 32 : c) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The UUID behind a SID with this prefix, or nil when it is not one (wrong prefix, length

@@ -1,4 +1,5 @@
 import CallPlane
+import Store
 import Foundation
 import Testing
 
@@ -63,5 +64,39 @@ struct JobEncodingTests {
         for body in ["[1]", "\"x\"", "1", "null", "", "{", "{\"to\": \"\\ud800\"}"] {
             #expect(throws: APIError.self, "\(body)") { try CallRequest.parse(Data(body.utf8)) }
         }
+    }
+}
+
+/// The Twilio call body's hand-written parts: SIDs from the UUIDs, URIs from one base, and the
+/// North American display form of numbers.
+@Suite("Twilio call body")
+struct TwilioCallBodyTests {
+    @Test("sid, account_sid, uri and every subresource URI are built from the UUIDs; numbers get Twilio's display form")
+    func body() throws {
+        let call = try JSONDecoder().decode(
+            CallStore.Call.self,
+            from: Data(
+                #"""
+                {"id": "0B6F1F5E-8F2A-4C53-9D1E-5A7C2B3E4F60", "accountID": "1c6f1f5e-8f2a-4c53-9d1e-5a7c2b3e4f61", "to": "+14158675309",
+                 "from": "+442071838750", "url": "https://example.com/t", "statusCallbackEvents": [], "timeout": 60, "status": "queued",
+                 "createdAt": "2026-12-04T01:02:03.5Z", "updatedAt": "2026-12-04T01:02:03.5Z", "createdMicros": 1796346123500000,
+                 "api": "2010-04-01", "paced": false}
+                """#.utf8))
+        var w = JSONWriter()
+        TwilioCallResource(call: call, now: 1_796_346_124).write(to: &w)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        let sid = "CA0b6f1f5e8f2a4c539d1e5a7c2b3e4f60", account = "AC1c6f1f5e8f2a4c539d1e5a7c2b3e4f61"
+        #expect(o["sid"] as? String == sid)
+        #expect(o["account_sid"] as? String == account)
+        #expect(o["uri"] as? String == "/2010-04-01/Accounts/\(account)/Calls/\(sid).json")
+        let subresources = try #require(o["subresource_uris"] as? [String: String])
+        #expect(subresources["events"] == "/2010-04-01/Accounts/\(account)/Calls/\(sid)/Events.json")
+        #expect(subresources["user_defined_messages"] == "/2010-04-01/Accounts/\(account)/Calls/\(sid)/UserDefinedMessages.json")
+        #expect(subresources["feedback_summaries"] == "/2010-04-01/Accounts/\(account)/Calls/FeedbackSummary.json")
+        #expect(subresources.count == 11)
+        #expect(o["to_formatted"] as? String == "(415) 867-5309")
+        #expect(o["from_formatted"] as? String == "+442071838750", "not a North American number: as given")
+        #expect(o["queue_time"] as? String == "500")
+        #expect(TwilioSID.uuid(sid, prefix: TwilioSID.call) == "0b6f1f5e-8f2a-4c53-9d1e-5a7c2b3e4f60")
     }
 }

@@ -31,16 +31,16 @@ struct TwilioCallResource: JSONWritable, Sendable {
     /// Twilio's display form: `(415) 867-5309` for a North American number, else as given.
     static func formatted(_ e164: String) -> String {
         let d = Array(e164.utf8)
-        guard d.count == 12, e164.hasPrefix("+1") else { return e164 }
-        let s = String(decoding: d[2...], as: UTF8.self)
-        let a = s.prefix(3), b = s.dropFirst(3).prefix(3), c = s.suffix(4)
-        return "(\(a)) \(b)-\(c)"
+        guard d.count == 12, d[0] == 43, d[1] == 49 else { return e164 }
+        return String(decoding: [40] + d[2..<5] + [41, 32] + d[5..<8] + [45] + d[8..<12], as: UTF8.self)
     }
 
     /// Every key, nulls included, sorted.
     func write(to w: inout JSONWriter) {
         let none: String? = nil
-        let base = "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/\(sid)"
+        let sid = self.sid, accountSID = self.accountSID
+        let accountBase = "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/"
+        let base = accountBase + sid
         w.object { w in
             w.field("account_sid", accountSID)
             w.field("annotation", none)
@@ -66,22 +66,22 @@ struct TwilioCallResource: JSONWritable, Sendable {
             w.field("status", call.status)
             w.key("subresource_uris")
             w.object { w in
-                w.field("events", "\(base)/Events.json")
-                w.field("feedback", "\(base)/Feedback.json")
-                w.field("feedback_summaries", "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/FeedbackSummary.json")
-                w.field("notifications", "\(base)/Notifications.json")
-                w.field("payments", "\(base)/Payments.json")
-                w.field("recordings", "\(base)/Recordings.json")
-                w.field("siprec", "\(base)/Siprec.json")
-                w.field("streams", "\(base)/Streams.json")
-                w.field("transcriptions", "\(base)/Transcriptions.json")
-                w.field("user_defined_message_subscriptions", "\(base)/UserDefinedMessageSubscriptions.json")
-                w.field("user_defined_messages", "\(base)/UserDefinedMessages.json")
+                w.field("events", base, "/Events.json")
+                w.field("feedback", base, "/Feedback.json")
+                w.field("feedback_summaries", accountBase, "FeedbackSummary.json")
+                w.field("notifications", base, "/Notifications.json")
+                w.field("payments", base, "/Payments.json")
+                w.field("recordings", base, "/Recordings.json")
+                w.field("siprec", base, "/Siprec.json")
+                w.field("streams", base, "/Streams.json")
+                w.field("transcriptions", base, "/Transcriptions.json")
+                w.field("user_defined_message_subscriptions", base, "/UserDefinedMessageSubscriptions.json")
+                w.field("user_defined_messages", base, "/UserDefinedMessages.json")
             }
             w.field("to", call.to)
             w.field("to_formatted", Self.formatted(call.to))
             w.field("trunk_sid", none)
-            w.field("uri", uri)
+            w.field("uri", base, ".json")
         }
     }
 }
