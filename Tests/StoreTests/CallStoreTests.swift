@@ -39,4 +39,51 @@ struct CallStoreTests {
         await pool.shutdown()
         server.stop()
     }
+
+    @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
+    func concurrentLimit() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 8)
+        try await Migrations.migrate(pool)
+        let accounts = AccountStore(pool: pool)
+        let account = try await accounts.create(name: "acme").account
+        try await accounts.setLimits(account: account.id, callsPerSecond: nil, maxConcurrentCalls: 10)
+        let calls = CallStore(pool: pool)
+        @Sendable func twilioCall(key: String? = nil) -> CallStore.NewCall {
+            var c = CallStore.NewCall(
+                id: newUUID(), accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x", idempotencyKey: key)
+            c.api = "2010-04-01"
+            return c
+        }
+        @Sendable func race(batches: Int, keyed: Int, round: Int) async -> [CallStore.InsertOutcome] {
+            await withTaskGroup(of: [CallStore.InsertOutcome].self) { group in
+                for _ in 0..<batches { group.addTask { (try? await calls.insertBatch((0..<3).map { _ in (twilioCall(), true) })) ?? [] } }
+                for k in 0..<keyed {
+                    group.addTask { (try? await calls.insert(twilioCall(key: "r\(round)-\(k)"), limitConcurrency: true)).map { [$0] } ?? [] }
+                }
+                var all: [CallStore.InsertOutcome] = []
+                for await o in group { all += o }
+                return all
+            }
+        }
+        func tally(_ o: [CallStore.InsertOutcome]) -> (created: Int, refused: Int) {
+            (
+                o.filter { if case .created = $0 { true } else { false } }.count,
+                o.filter { if case .overLimit(10) = $0 { true } else { false } }.count
+            )
+        }
+        // 6 batches of 3 and 4 keyed creates at once: 22 asked, 10 fit; an error (a deadlock)
+        // would lose outcomes.
+        let first = tally(await race(batches: 6, keyed: 4, round: 1))
+        #expect(first.created == 10 && first.refused == 12, "\(first)")
+        #expect(try await pool.query("SELECT count(*) AS n FROM calls").first?["n"] == "10")
+        // Five end: exactly five more fit, racing again.
+        try await pool.query("UPDATE calls SET status = 'completed' WHERE id IN (SELECT id FROM calls ORDER BY created_at LIMIT 5)")
+        let second = tally(await race(batches: 6, keyed: 4, round: 2))
+        #expect(second.created == 5 && second.refused == 17, "\(second)")
+        #expect(try await pool.query("SELECT count(*) AS n FROM calls WHERE status = 'queued'").first?["n"] == "10")
+        await pool.shutdown()
+        server.stop()
+    }
 }
