@@ -38,7 +38,7 @@ struct JobEncodingTests {
         #expect(Set(encoderKeys) == Set(writerKeys))
     }
 
-    @Test("request bodies: JSON types are told apart (true is not 1, 1 is not \"1\"), null is absent, and non-objects are not JSON bodies")
+    @Test("request bodies: JSON types told apart (true is not 1, 1 is not \"1\"), null is absent, non-objects and 30,000-deep nesting refused")
     func requestTypes() throws {
         func parse(_ extra: String, to: String = "\"+15551234567\"") -> Result<CallRequest, APIError> {
             let body = "{\"to\": \(to), \"from\": \"+15557654321\", \"url\": \"https://example.com/x\"\(extra)}"
@@ -61,7 +61,8 @@ struct JobEncodingTests {
                 continue
             }
         }
-        for body in ["[1]", "\"x\"", "1", "null", "", "{", "{\"to\": \"\\ud800\"}"] {
+        let deep = "{\"to\": " + String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000) + "}"
+        for body in ["[1]", "\"x\"", "1", "null", "", "{", "{\"to\": \"\\ud800\"}", deep] {
             #expect(throws: APIError.self, "\(body)") { try CallRequest.parse(Data(body.utf8)) }
         }
     }
