@@ -72,7 +72,10 @@ struct CallTruthTests {
 
     @Test("calls that ended while no orchestrator ran get their final status when one starts, from the node's truth and the CDRs")
     func reconcileAfterAnOutage() async throws {
-        let s = try await CallPlaneStack(nodes: 2, nodeArguments: ["--ring-ms", "100", "--talk-ms", "2000"])
+        // Calls talk 6 s: all four must be seen in progress (polled one after the other) and the
+        // orchestrator killed before the first hangs up, also on a loaded CI machine (with 2 s,
+        // one run saw the later calls already completed by the first orchestrator).
+        let s = try await CallPlaneStack(nodes: 2, nodeArguments: ["--ring-ms", "100", "--talk-ms", "6000"])
         try await s.startWorker("cdr")
         let first = try await s.startWorker("orchestrator", name: "orchestrator-1")
         var ids: [String] = []
@@ -80,7 +83,7 @@ struct CallTruthTests {
         for id in ids { #expect(await s.waitForStatus(id, ["in-progress"]) == "in-progress") }
         first.kill()
         // The calls end on their nodes while no orchestrator listens; the CDR writer sees them.
-        #expect(await Poll.until(timeout: .seconds(10)) { (try? await s.cdrCount()) == 4 })
+        #expect(await Poll.until(timeout: .seconds(20)) { (try? await s.cdrCount()) == 4 })
         for id in ids { #expect(try s.call(id)["status"] as? String == "in-progress", "nobody moved it yet") }
         let second = try await s.startWorker("orchestrator", name: "orchestrator-2")
         for id in ids { #expect(await s.waitForStatus(id, Self.final, timeout: .seconds(15)) == "completed", "\(second.logTail())") }
