@@ -130,11 +130,9 @@ extension CallJobs.Job {
             w.field("region", region)
             w.field("url", url)
             w.field("status_callback", status_callback)
-            w.key("status_callback_events")
-            if let events = status_callback_events { w.array(events) { w, e in w.value(e) } } else { w.value(nil as String?) }
+            w.field("status_callback_events", status_callback_events)
             w.field("client_state", client_state)
-            w.key("paced")
-            w.value(paced)
+            w.field("paced", paced)
         }
         return w.bytes
     }

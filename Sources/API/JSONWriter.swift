@@ -50,9 +50,15 @@ struct JSONWriter {
         value(v)
     }
 
-    mutating func field(_ k: String, _ v: [String]) {
+    /// An array of strings, or null for nil.
+    mutating func field(_ k: String, _ v: [String]?) {
         key(k)
-        array(v) { w, s in w.value(s) }
+        if let v { array(v) { w, s in w.value(s) } } else { value(nil as String?) }
+    }
+
+    mutating func field(_ k: String, _ v: Bool?) {
+        key(k)
+        value(v)
     }
 
     mutating func value(_ v: String?) {

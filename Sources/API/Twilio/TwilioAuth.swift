@@ -14,7 +14,7 @@ struct TwilioAuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.utf8.count < 512,
-            header.utf8.prefix(6).map({ $0 | 0x20 }) == Array("basic ".utf8)
+            header.utf8.prefix(6).lazy.map({ $0 | 0x20 }).elementsEqual("basic ".utf8)
         else {
             throw APIError.Twilio.noCredentials
         }

@@ -11,7 +11,6 @@ struct TwilioCallResource: JSONWritable, Sendable {
 
     var sid: String { TwilioSID.make(TwilioSID.call, uuid: call.id) }
     var accountSID: String { TwilioSID.make(TwilioSID.account, uuid: call.accountID) }
-    var uri: String { "\(TwilioCalls.prefix)/Accounts/\(accountSID)/Calls/\(sid).json" }
 
     /// Seconds from answer to end, for an answered call that ended; nil otherwise (as Twilio).
     var duration: String? {
