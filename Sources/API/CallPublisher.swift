@@ -5,7 +5,7 @@ public import Logging
 public import Store
 
 /// Puts call jobs on the `calls` stream and records that they are there. A failed publish
-/// leaves the call in the outbox (`published_at IS NULL`) for the sweeper; the message id
+/// leaves the call in the outbox (`call_outbox`) for the sweeper; the message id
 /// (= the call id) makes a second publish of the same call harmless.
 public struct CallPublisher: Sendable {
     let bus: NATSBus

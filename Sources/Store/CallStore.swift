@@ -182,13 +182,16 @@ public struct CallStore: Sendable {
             let inserted = try c.execute(
                 "insert_call",
                 """
-                INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
-                                   time_limit_s, region, client_state, status, idempotency_key, request_hash, api, twiml, method,
-                                   callback_method, paced)
-                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13, $14, $15, $16, $17,
-                        $18::boolean)
-                ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING \(Self.columns)
+                WITH ins AS (
+                    INSERT INTO calls (id, account_id, to_number, from_number, url, status_callback, status_callback_events, timeout_s,
+                                       time_limit_s, region, client_state, status, idempotency_key, request_hash, api, twiml, method,
+                                       callback_method, paced)
+                    VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::text[], $8::int, $9::int, $10, $11, 'queued', $12, $13, $14, $15, $16, $17,
+                            $18::boolean)
+                    ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                    RETURNING *
+                ), \(Self.intoOutbox)
+                SELECT \(Self.columns) FROM ins
                 """, params)
             if let row = inserted.first { return .created(try Self.call(row)) }
             let existing = try c.execute(
@@ -306,35 +309,31 @@ public struct CallStore: Sendable {
         return Page(calls: calls, nextCursor: next)
     }
 
-    /// The call is on the stream.
+    /// The call is on the stream: it leaves the outbox.
     public func markPublished(id: String) async throws(StoreError) {
-        try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
-            try c.execute("mark_published", "UPDATE calls SET published_at = now() WHERE id = $1::uuid AND published_at IS NULL", [id])
-        }
+        try await markPublished(ids: [id])
     }
 
-    /// Many calls are on the stream: one statement, one commit.
+    /// Many calls are on the stream: one statement, one commit. Only `call_outbox` rows are
+    /// touched, never the calls' own rows (which the orchestrator is claiming meanwhile).
     public func markPublished(ids: [String]) async throws(StoreError) {
-        guard !ids.isEmpty else { return }
-        let list = "{" + ids.filter(isUUID).joined(separator: ",") + "}"
+        let list = ids.filter(isUUID)
+        guard !list.isEmpty else { return }
         try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) in
-            try c.execute(
-                "mark_published_many",
-                """
-                WITH locked AS (SELECT id FROM calls WHERE id = ANY($1::uuid[]) AND published_at IS NULL ORDER BY id FOR UPDATE)
-                UPDATE calls SET published_at = now() FROM locked WHERE calls.id = locked.id
-                """, [list])
+            try c.execute("mark_published", "DELETE FROM call_outbox WHERE call_id = ANY($1::uuid[])", ["{" + list.joined(separator: ",") + "}"])
         }
     }
 
-    /// Queued calls not yet on the stream, older than `age` (the outbox sweeper's work).
+    /// Calls not yet on the stream, in the outbox for longer than `age` (the sweeper's work),
+    /// oldest first.
     public func unpublished(olderThan age: Duration, limit: Int = 500) async throws(StoreError) -> [Call] {
         let ms = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
         let r = try await pool.query(
             """
-            SELECT \(Self.columns) FROM calls
-            WHERE published_at IS NULL AND created_at < now() - $1::bigint * interval '1 millisecond'
-            ORDER BY created_at LIMIT $2::int
+            SELECT \(Self.columns) FROM calls WHERE id IN (
+                SELECT call_id FROM call_outbox WHERE created_at < now() - $1::bigint * interval '1 millisecond'
+                ORDER BY created_at LIMIT $2::int)
+            ORDER BY created_at
             """, [String(ms), String(limit)])
         return try r.rows.map(Self.call)
     }
@@ -612,6 +611,10 @@ extension CallStore {
 extension CallStore {
     /// The open Twilio-surface calls of `account` (a SQL expression), at most `limit` of them:
     /// what the concurrency limit counts.
+    /// A CTE that puts every row of the CTE `ins` (calls just inserted, `RETURNING *`) in the
+    /// outbox, in the same statement: a call is never stored without its outbox row.
+    static let intoOutbox = "outboxed AS (INSERT INTO call_outbox (call_id, created_at) SELECT id, created_at FROM ins)"
+
     static func openTwilioCalls(_ account: String, limit: String) -> String {
         "SELECT 1 FROM calls WHERE account_id = \(account) AND status IN ('queued', 'ringing', 'in-progress') AND api = '2010-04-01' LIMIT \(limit)"
     }
@@ -700,7 +703,7 @@ extension CallStore {
                     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[],
                                 $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[])
                          AS u(id, account_id, to_number, from_number, url, cb, ev, t, tl, region, cs, api, twiml, method, cbm, paced)
-                    RETURNING \(Self.columns)
+                    RETURNING *
                     """
                 let columns: [String?] =
                     [
@@ -709,11 +712,12 @@ extension CallStore {
                         col(\.region), col(\.clientState), col(\.api), col(\.twiml), col(\.method), col(\.callbackMethod),
                         col { $0.paced ? "t" : "f" },
                     ]
+                let outboxed = "ins AS (\(insert)), \(Self.intoOutbox) SELECT \(Self.columns) FROM ins"
                 let r =
                     boundIDs.isEmpty
-                    ? try c.execute("insert_calls_batch", insert, columns)
+                    ? try c.execute("insert_calls_batch", "WITH \(outboxed)", columns)
                     : try c.execute(
-                        "insert_calls_batch_bounds", "WITH bounds AS (\(setBounds(17, 18))) \(insert)", columns + bounds)
+                        "insert_calls_batch_bounds", "WITH bounds AS (\(setBounds(17, 18))), \(outboxed)", columns + bounds)
                 for row in r.rows {
                     let call = try Self.call(row)
                     inserted[call.id] = call

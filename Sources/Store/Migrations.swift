@@ -164,6 +164,23 @@ public enum Migrations {
                 DROP INDEX calls_account_open;
                 CREATE INDEX calls_account_open ON calls (account_id) WHERE status IN ('queued', 'ringing', 'in-progress') AND api = '2010-04-01';
                 """),
+        Migration(
+            version: 6, name: "the publish outbox as a table of its own",
+            sql: """
+                -- A call not yet on the stream has a row here, inserted by the statement that inserts the
+                -- call and deleted once the stream has acknowledged its job. Marking calls.published_at
+                -- instead updated every call row once more: a non-HOT update (status and node are in
+                -- partial indexes, so each update writes an entry in every index of calls) that also held
+                -- the row lock the orchestrator's claim of the same call waited on.
+                CREATE TABLE call_outbox (
+                    call_id     uuid PRIMARY KEY,
+                    created_at  timestamptz NOT NULL
+                );
+                CREATE INDEX call_outbox_age ON call_outbox (created_at);
+                INSERT INTO call_outbox (call_id, created_at) SELECT id, created_at FROM calls WHERE published_at IS NULL;
+                DROP INDEX calls_unpublished;
+                ALTER TABLE calls DROP COLUMN published_at;
+                """),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`; returns the versions applied.

@@ -21,7 +21,7 @@ struct CallsAPITests {
         #expect(call["client_state"] as? String == "abc")
         #expect(r.headers["location"] == "/v1/calls/\(id)")
         let pool = PostgresPool(conninfo: s.postgres.url, size: 1)
-        let row = try await pool.query("SELECT status, published_at IS NOT NULL AS published FROM calls WHERE id = $1::uuid", [id]).first
+        let row = try await pool.query("SELECT status FROM calls WHERE id = $1::uuid", [id]).first
         #expect(row?["status"] == "queued")
         await pool.shutdown()
         let messages = try await s.streamMessages(expect: 1)
@@ -172,7 +172,7 @@ struct CallsAPITests {
         try await s.nats.restart()
         let pool = PostgresPool(conninfo: s.postgres.url, size: 1)
         let published = await Poll.until(timeout: .seconds(20), interval: .milliseconds(200)) {
-            (try? await pool.query("SELECT published_at IS NOT NULL AS p FROM calls WHERE id = $1::uuid", [id]).first?.bool("p")) == true
+            (try? await pool.query("SELECT NOT EXISTS (SELECT 1 FROM call_outbox WHERE call_id = $1::uuid) AS p", [id]).first?.bool("p")) == true
         }
         #expect(published, "the outbox sweeper publishes it: \(s.api.logTail())")
         await pool.shutdown()

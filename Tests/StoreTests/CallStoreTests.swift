@@ -40,6 +40,43 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("every insert path puts the call in the outbox in its own statement; marking takes it out; the sweeper sees only old entries")
+    func outbox() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        func new(key: String? = nil, api: String = "v1") -> CallStore.NewCall {
+            var c = CallStore.NewCall(
+                id: newUUID(), accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x", idempotencyKey: key)
+            c.api = api
+            return c
+        }
+        let single = new(), keyed = new(key: "k1"), limited = new(api: "2010-04-01")
+        _ = try await calls.insert(single)
+        _ = try await calls.insert(keyed)
+        _ = try await calls.insert(new(key: "k1"))  // a replay: no second call, no second outbox row
+        _ = try await calls.insert(limited, limitConcurrency: true)
+        let batch = [new(), new(api: "2010-04-01")]
+        _ = try await calls.insertBatch([(batch[0], false), (batch[1], true)])
+        let all = [single.id, keyed.id, limited.id] + batch.map(\.id)
+        func outboxed() async throws -> Set<String> {
+            Set(try await pool.query("SELECT call_id::text AS id FROM call_outbox").rows.compactMap { $0["id"] })
+        }
+        #expect(try await outboxed() == Set(all))
+        #expect(try await calls.unpublished(olderThan: .seconds(60)).isEmpty, "younger than the age: not the sweeper's yet")
+        #expect(Set(try await calls.unpublished(olderThan: .zero).map(\.id)) == Set(all))
+        try await calls.markPublished(ids: [single.id, keyed.id, "not-a-uuid"])
+        try await calls.markPublished(id: limited.id)
+        #expect(try await outboxed() == Set(batch.map(\.id)))
+        #expect(Set(try await calls.unpublished(olderThan: .zero).map(\.id)) == Set(batch.map(\.id)))
+        #expect(try await calls.get(id: single.id)?.status == "queued", "marking leaves the call's row alone")
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
     func concurrentLimit() async throws {
         let dir = try TemporaryDirectory()
