@@ -414,15 +414,17 @@ public struct CallStore: Sendable {
                 array(events.map { $0.0 }),
             ] + Self.eventArrays(events.map { $0.1 })
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute(
-                "advance_calls",
+            // Planned at each execution (an unnamed statement), not once per connection: a plan
+            // cached while `calls` was small (a new database, before autovacuum's first analyze)
+            // kept joining by a sequential scan of the whole table, whatever its size later.
+            try c.query(
                 """
                 WITH input AS (
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[]) AS i(id, status, node, rank, cause)
                 ), locked AS (
-                    -- Rows locked in id order, as markPublished locks them: two multi-row writers
-                    -- cannot deadlock (PostgreSQL would abort one after deadlock_timeout, 1 s).
-                    SELECT c.id FROM calls c JOIN input i ON c.id = i.id ORDER BY c.id FOR UPDATE OF c
+                    -- Rows locked in id order, one index lookup each: two multi-row writers cannot
+                    -- deadlock (PostgreSQL would abort one after deadlock_timeout, 1 s).
+                    SELECT l.id FROM (SELECT DISTINCT id FROM input ORDER BY 1) i, LATERAL (SELECT c.id FROM calls c WHERE c.id = i.id FOR UPDATE) l
                 ), moved AS (
                     UPDATE calls c SET status = i.status, updated_at = now(), node = coalesce(i.node, c.node),
                         answered_at = CASE WHEN i.status = 'in-progress' THEN now() ELSE c.answered_at END,
@@ -441,7 +443,7 @@ public struct CallStore: Sendable {
                     SELECT id, 'status', node, status, end_cause FROM moved
                 )
                 SELECT \(Self.columns) FROM moved
-                """, params)
+                """, params, context: "advance_calls")
         }
         var out: [String: Call] = [:]
         for row in r.rows {
