@@ -7,11 +7,21 @@ public import Store
 /// rewrites another's.
 public enum CallJobs {
     /// Jobs for the orchestrators: `calls.originate`, `calls.cancel`. Kept a week; a
-    /// re-published originate within a day is dropped by its message id (the call id).
-    public static let stream = StreamConfig(name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: .seconds(86400))
+    /// re-published originate within the duplicate window is dropped by its message id (the
+    /// call id).
+    ///
+    /// The window covers what re-publishes: the outbox sweeper (a call unacknowledged for 2 s,
+    /// every second) and publish retries (seconds). nats-server keeps every id of the window in
+    /// memory: a day's window grew it ~2 MB a minute at 60 calls/s in `make soak`, for good.
+    /// A job that comes after the window anyway is not placed twice: the orchestrator's claim
+    /// is a compare-and-set on the call's node (`CallStore.claim`).
+    public static let duplicateWindow: Duration = .seconds(600)
+    public static let stream = StreamConfig(
+        name: "calls", subjects: ["calls.>"], maxAge: .seconds(7 * 86400), duplicateWindow: duplicateWindow)
 
-    /// CDRs and other call-plane events: `events.cdr.<region>`, message id = node:channel.
-    public static let events = StreamConfig(name: "events", subjects: ["events.>"], duplicateWindow: .seconds(86400))
+    /// CDRs and other call-plane events: `events.cdr.<region>`, message id = node:channel (the
+    /// CDR writer's publish retries last 20 s).
+    public static let events = StreamConfig(name: "events", subjects: ["events.>"], duplicateWindow: duplicateWindow)
 
     public static let originate = "originate"
     public static let cancel = "cancel"

@@ -225,15 +225,18 @@ public struct CallStore: Sendable {
     }
 
     /// Records the node a queued call is being placed on (before the originate, so a
-    /// redelivered job knows where to look). Nil when the call is no longer queued; else the row.
-    public func claim(id: String, node: String) async throws(StoreError) -> Call? {
+    /// redelivered job knows where to look). A compare-and-set: only while the row still names
+    /// `expectedNode` (nil: no node yet), so of two placers that read the same row (two jobs for
+    /// one call), one claims it. Nil when the call is no longer queued or names another node;
+    /// else the row.
+    public func claim(id: String, node: String, expectedNode: String? = nil) async throws(StoreError) -> Call? {
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute(
                 "claim_call",
                 """
                 UPDATE calls SET node = $2, updated_at = now(), placed_at = coalesce(placed_at, now())
-                WHERE id = $1::uuid AND status = 'queued' RETURNING \(Self.columns)
-                """, [id, node])
+                WHERE id = $1::uuid AND status = 'queued' AND node IS NOT DISTINCT FROM $3 RETURNING \(Self.columns)
+                """, [id, node, expectedNode])
         }
         return try r.first.map(Self.call)
     }

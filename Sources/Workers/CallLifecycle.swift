@@ -114,8 +114,10 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         case checkPresence(node: String)
         /// Answer with `.candidates`: usable nodes in preference order, without `excluding`.
         case chooseNodes(excluding: [String])
-        /// Record the node on the call (`status = 'queued'` only): answer with `.claimed`.
-        case claim(Placement)
+        /// Record the node on the call: only while it is `queued` and its row still names
+        /// `expectedNode` (nil: none yet), so that two jobs for one call (a re-publish after the
+        /// stream's duplicate window) never both place it. Answer with `.claimed`.
+        case claim(Placement, expectedNode: String?)
         case originate(Placement, attempt: Int)
         /// A placement attempt for the call's event log.
         case recordAttempt(Placement, result: String, elapsed: Duration)
@@ -158,6 +160,8 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
     public private(set) var excluded: [String] = []
     private var cancelRequested = false
     private var mayWait = false
+    /// The node the call's row names, as far as this lifecycle knows (the claim checks it).
+    private var rowNode: String?
     private var generation = 0
     let settings: Settings
 
@@ -218,6 +222,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         jobHeld = true
         mayWait = job.mayWait
+        rowNode = job.node
         if let node = job.node {
             // Claimed before by an orchestrator that stopped: is the call on that node?
             return confirm(node: node, attempt: nil, now: now, note: nil)
@@ -230,7 +235,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
         guard phase == .choosing else { return [] }
         if let next = list.first(where: { !excluded.contains($0.node) }) {
             phase = .claiming(next)
-            return [.claim(next), .jobInProgress]
+            return [.claim(next, expectedNode: rowNode), .jobInProgress]
         }
         if excluded.isEmpty, mayWait {
             // No node usable yet (all down, or ESL sessions not up): the job comes back later.
@@ -249,6 +254,7 @@ public struct CallLifecycle<C: Clock>: Sendable where C.Duration == Duration {
             jobHeld = false
             return [.ackJob, .forget]
         }
+        rowNode = p.node
         attempts += 1
         generation += 1  // an earlier attempt's accept timer is void
         let a = Attempt(number: attempts, placement: p, started: now)

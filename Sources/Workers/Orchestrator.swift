@@ -348,9 +348,9 @@ public final class Orchestrator: Sendable {
                 nodes.sort { ($0.region == region ? 0 : 1) < ($1.region == region ? 0 : 1) }
             }
             return .candidates(nodes.filter { !excluding.contains($0.name) }.map { .init(node: $0.name, region: $0.region) })
-        case .claim(let p):
+        case .claim(let p, let expected):
             do {
-                guard let row = try await calls.claim(id: id, node: p.node) else { return .claimed(false) }
+                guard let row = try await calls.claim(id: id, node: p.node, expectedNode: expected) else { return .claimed(false) }
                 ctx.call = row
                 state.withLock { $0.rows[id] = row }
                 return .claimed(true)

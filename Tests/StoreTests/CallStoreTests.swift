@@ -77,6 +77,26 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("claim is a compare-and-set on the node: of two placers that read the same row, one claims it; none claims a call past queued")
+    func claimCompareAndSet() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        let id = newUUID()
+        _ = try await calls.insert(.init(id: id, accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x"))
+        #expect(try await calls.claim(id: id, node: "fs-e1")?.node == "fs-e1", "a fresh call: no node expected")
+        #expect(try await calls.claim(id: id, node: "fs-e2") == nil, "a second job that read the fresh row loses")
+        #expect(try await calls.claim(id: id, node: "fs-e2", expectedNode: "fs-w1") == nil, "another node expected: loses")
+        #expect(try await calls.claim(id: id, node: "fs-e2", expectedNode: "fs-e1")?.node == "fs-e2", "the next attempt of the placer")
+        _ = try await calls.advance(id: id, to: "ringing", node: "fs-e2")
+        #expect(try await calls.claim(id: id, node: "fs-e1", expectedNode: "fs-e2") == nil, "past queued")
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
     func concurrentLimit() async throws {
         let dir = try TemporaryDirectory()

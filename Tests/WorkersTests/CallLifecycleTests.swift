@@ -43,7 +43,7 @@ struct ManualClock: Clock {
     func placing() -> Run {
         var r = Run(l: L(settings: settings))
         #expect(r.send(.job(queuedJob())) == [.chooseNodes(excluding: [])])
-        #expect(r.send(.candidates([e1, e2])) == [.claim(e1), .jobInProgress])
+        #expect(r.send(.candidates([e1, e2])) == [.claim(e1, expectedNode: nil), .jobInProgress])
         let a = r.send(.claimed(true))
         #expect(a.first == .originate(e1, attempt: 1))
         #expect(a.contains { if case .startTimer(let t, let d) = $0 { t.kind == .accept && d == .seconds(5) } else { false } })
@@ -79,7 +79,9 @@ struct ManualClock: Clock {
         let a = r.send(.jobResult(attempt: 1, reply: "-ERR NORMAL_TEMPORARY_FAILURE\n"), at: 0.05)
         #expect(a.contains(.holdDown(node: "fs-e1", for: .seconds(2))))
         #expect(a.last == .chooseNodes(excluding: ["fs-e1"]))
-        #expect(r.send(.candidates([e1, e2])) == [.claim(e2), .jobInProgress], "the refusing node is skipped")
+        #expect(
+            r.send(.candidates([e1, e2])) == [.claim(e2, expectedNode: "fs-e1"), .jobInProgress],
+            "the refusing node is skipped; the row names the first node")
         #expect(r.send(.claimed(true)).first == .originate(e2, attempt: 2))
         #expect(r.send(.channel(.created, node: "fs-e2")).contains(.ackJob))
     }
@@ -156,6 +158,9 @@ struct ManualClock: Clock {
         var absent = Run(l: L(settings: settings))
         _ = absent.send(.job(queuedJob(node: "fs-e1")))
         #expect(absent.send(.presence(.absent, node: "fs-e1")).last == .chooseNodes(excluding: []))
+        #expect(
+            absent.send(.candidates([e2])) == [.claim(e2, expectedNode: "fs-e1"), .jobInProgress],
+            "the claim expects the node the row names, so a second placer that read the same row loses")
     }
 
     @Test func aSecondDeliveryWhileBeingPlacedIsReleased() {
