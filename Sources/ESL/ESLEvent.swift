@@ -165,17 +165,23 @@ public struct ESLEvent: Sendable, Hashable {
 
     // MARK: URL encoding (switch_url_encode / switch_url_decode)
 
-    /// Characters FreeSWITCH percent-encodes in plain event values, besides controls and non-ASCII.
-    private static let unsafe: Set<UInt8> = Set("\r\n \"#%&+:;<=>?@[\\]^`{|}".utf8)
+    /// Bytes FreeSWITCH percent-encodes in plain event values: controls, non-ASCII, and these.
+    /// A table indexed by the byte (a Set lookup per byte hashed each one).
+    private static let encoded: [Bool] = {
+        let listed = Set("\r\n \"#%&+:;<=>?@[\\]^`{|}".utf8)
+        return (0..<256).map { b in b < 32 || b > 126 || listed.contains(UInt8(b)) }
+    }()
 
     public static func urlEncode(_ value: String) -> String {
         let utf8 = value.utf8
-        guard utf8.contains(where: { $0 < 32 || $0 > 126 || unsafe.contains($0) }) else { return value }
+        let encoded = Self.encoded
+        let needed = utf8.withContiguousStorageIfAvailable { bytes in bytes.contains { encoded[Int($0)] } } ?? utf8.contains { encoded[Int($0)] }
+        guard needed else { return value }
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(utf8.count + 16)
         for b in utf8 {
-            if b < 32 || b > 126 || unsafe.contains(b) {
+            if encoded[Int(b)] {
                 out.append(37)
                 out.append(hex[Int(b >> 4)])
                 out.append(hex[Int(b & 15)])

@@ -347,14 +347,24 @@ enum FSClock {
         return f
     }()
     private static let lock = NSLock()
+    /// The last second formatted, in both forms (guarded by `lock`): every event carries both
+    /// dates, and a DateFormatter call (ICU) cost more than the rest of an event's headers.
+    nonisolated(unsafe) private static var cached: (second: Int64, local: String, gmt: String) = (.min, "", "")
 
-    static func localDate(_ micros: Int64) -> String {
-        lock.withLock { local.string(from: Date(timeIntervalSince1970: Double(micros) / 1e6)) }
+    private static func dates(_ micros: Int64) -> (local: String, gmt: String) {
+        let second = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        return lock.withLock {
+            if cached.second != second {
+                let date = Date(timeIntervalSince1970: Double(second))
+                cached = (second, local.string(from: date), gmt.string(from: date))
+            }
+            return (cached.local, cached.gmt)
+        }
     }
 
-    static func gmtDate(_ micros: Int64) -> String {
-        lock.withLock { gmt.string(from: Date(timeIntervalSince1970: Double(micros) / 1e6)) }
-    }
+    static func localDate(_ micros: Int64) -> String { dates(micros).local }
+
+    static func gmtDate(_ micros: Int64) -> String { dates(micros).gmt }
 
     static func upTimeText(millis: Int64) -> String {
         var s = millis / 1000

@@ -23,6 +23,18 @@ struct ESLEventTests {
         #expect(event.timestampMicros == 1_589_448_930_194_500)
     }
 
+    @Test("urlEncode percent-encodes controls, non-ASCII and FreeSWITCH's listed characters, nothing else; urlDecode undoes it")
+    func urlEncoding() {
+        #expect(ESLEvent.urlEncode("sofia/internal/+15551234567@10.0.0.1") == "sofia/internal/%2B15551234567%4010.0.0.1")
+        #expect(ESLEvent.urlEncode("a b\r\n\"#%&+:;<=>?@[\\]^`{|}") == "a%20b%0D%0A%22%23%25%26%2B%3A%3B%3C%3D%3E%3F%40%5B%5C%5D%5E%60%7B%7C%7D")
+        #expect(ESLEvent.urlEncode("\u{7F}é\u{01}") == "%7F%C3%A9%01")
+        let plain = "abcXYZ019-_.~!$'()*,/"
+        #expect(ESLEvent.urlEncode(plain) == plain, "the rest of printable ASCII is left as it is")
+        for value in ["", "x", "a b+c%d", "é:ü\t", plain] {
+            #expect(ESLEvent.urlDecode(ESLEvent.urlEncode(value)) == value)
+        }
+    }
+
     @Test("HEARTBEAT gives the node's session count and capacity")
     func heartbeat() throws {
         let event = try ESLEvent.from(frame: frame("event-heartbeat.frame"))
