@@ -1,3 +1,4 @@
+import CallPlane
 import Store
 
 /// Puts concurrent creates into one PostgreSQL transaction each (`CallStore.insertBatch`), so

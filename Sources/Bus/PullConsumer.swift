@@ -94,6 +94,8 @@ public final class BusMessage: @unchecked Sendable {
     /// 1 on first delivery, more on redeliveries.
     public let deliveries: UInt64
     public let streamSequence: UInt64
+    /// When this process received it: the consumer's ack wait runs from about then.
+    public let received = ContinuousClock.now
 
     init(_ msg: OpaquePointer) {
         self.msg = msg

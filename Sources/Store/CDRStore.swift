@@ -89,41 +89,85 @@ public struct CDRStore: Sendable {
     /// The key is (node, channel UUID): a channel UUID is unique on its node only.
     @discardableResult
     public func insert(_ c: NewCDR) async throws(StoreError) -> InsertResult {
+        try await insertMany([c])[0]
+    }
+
+    /// `insert` for many CDRs in one statement and one commit (the CDR writer batches concurrent
+    /// hangups): one result per CDR, in order. A channel named twice is written once, and its
+    /// second entry is `unchanged`; CDRs of one call id on other channels count as others whether
+    /// they were stored before or come in the same batch.
+    public func insertMany(_ cdrs: [NewCDR]) async throws(StoreError) -> [InsertResult] {
+        guard !cdrs.isEmpty else { return [] }
+        struct Key: Hashable {
+            var node: String
+            var channel: String
+        }
+        var seen = Set<Key>()
+        let firsts = cdrs.map { seen.insert(Key(node: $0.node, channel: $0.channelUUID)).inserted }
+        let rows = zip(cdrs, firsts).filter(\.1).map(\.0)
         func ts(_ micros: Int64) -> String? { micros > 0 ? String(micros) : nil }
+        func col(_ f: (NewCDR) -> String?) -> String? { CallStore.arrayLiteral(rows.map(f)) }
         let params: [String?] = [
-            c.channelUUID, c.callID, c.node, c.region, c.direction, c.from, c.to, ts(c.startMicros), ts(c.answerMicros), ts(c.endMicros),
-            String(c.duration), String(c.billsec), c.hangupCause, c.codec, c.rtpInPackets.map(String.init), c.rtpInSkipped.map(String.init),
-            c.jitterMaxMs.map { String($0) }, c.lossPercent.map { String($0) }, c.mos.map { String($0) }, c.incomplete ? "t" : "f", c.coreUUID,
+            col(\.channelUUID), col(\.callID), col(\.node), col(\.region), col(\.direction), col(\.from), col(\.to),
+            col { ts($0.startMicros) }, col { ts($0.answerMicros) }, col { ts($0.endMicros) }, col { String($0.duration) },
+            col { String($0.billsec) }, col(\.hangupCause), col(\.codec), col { $0.rtpInPackets.map(String.init) },
+            col { $0.rtpInSkipped.map(String.init) }, col { $0.jitterMaxMs.map { String($0) } }, col { $0.lossPercent.map { String($0) } },
+            col { $0.mos.map { String($0) } }, col { $0.incomplete ? "t" : "f" }, col(\.coreUUID),
         ]
         let r = try await pool.withConnection { (conn: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try conn.execute(
-                "insert_cdr",
+                "insert_cdrs",
                 """
-                WITH done AS (DELETE FROM cdr_live WHERE node = $3 AND channel_uuid = $1)
-                INSERT INTO cdr (channel_uuid, call_id, node, region, direction, from_number, to_number, start_at, answer_at, end_at,
-                                 duration_s, billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos,
-                                 incomplete, core_uuid, cost)
-                VALUES ($1, $2, $3, $4, $5, $6, $7,
-                        timestamptz 'epoch' + $8::bigint * interval '1 microsecond',
-                        timestamptz 'epoch' + $9::bigint * interval '1 microsecond',
-                        timestamptz 'epoch' + $10::bigint * interval '1 microsecond',
-                        $11::int, $12::int, $13, $14, $15::bigint, $16::bigint, $17::float8, $18::float8, $19::float8, $20::bool, $21,
-                        round((SELECT per_minute FROM rates WHERE $7 LIKE prefix || '%' ORDER BY length(prefix) DESC LIMIT 1) * $12::int / 60.0, 5))
-                ON CONFLICT (node, channel_uuid) DO UPDATE SET
-                    call_id = EXCLUDED.call_id, direction = EXCLUDED.direction, from_number = EXCLUDED.from_number,
-                    to_number = EXCLUDED.to_number, start_at = EXCLUDED.start_at, answer_at = EXCLUDED.answer_at, end_at = EXCLUDED.end_at,
-                    duration_s = EXCLUDED.duration_s, billsec = EXCLUDED.billsec, hangup_cause = EXCLUDED.hangup_cause, codec = EXCLUDED.codec,
-                    rtp_in_packets = EXCLUDED.rtp_in_packets, rtp_in_skipped = EXCLUDED.rtp_in_skipped, jitter_max_ms = EXCLUDED.jitter_max_ms,
-                    loss_pct = EXCLUDED.loss_pct, mos = EXCLUDED.mos, incomplete = false, core_uuid = EXCLUDED.core_uuid, cost = EXCLUDED.cost
-                  -- Only the real record replaces an incomplete placeholder; anything else writes nothing.
-                  WHERE cdr.incomplete AND NOT EXCLUDED.incomplete
-                -- The rows of this call id on other channels, as they were before this statement.
-                RETURNING (SELECT count(*) FROM cdr o WHERE o.call_id = $2 AND (o.node, o.channel_uuid) <> ($3, $1)) AS others
+                WITH input AS (
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
+                                         $9::bigint[], $10::bigint[], $11::int[], $12::int[], $13::text[], $14::text[], $15::bigint[],
+                                         $16::bigint[], $17::float8[], $18::float8[], $19::float8[], $20::bool[], $21::text[])
+                        AS i(channel_uuid, call_id, node, region, direction, from_number, to_number, start_us, answer_us, end_us, duration_s,
+                             billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos, incomplete, core_uuid)
+                ), done AS (
+                    DELETE FROM cdr_live l USING input i WHERE l.node = i.node AND l.channel_uuid = i.channel_uuid
+                ), ins AS (
+                    INSERT INTO cdr (channel_uuid, call_id, node, region, direction, from_number, to_number, start_at, answer_at, end_at,
+                                     duration_s, billsec, hangup_cause, codec, rtp_in_packets, rtp_in_skipped, jitter_max_ms, loss_pct, mos,
+                                     incomplete, core_uuid, cost)
+                    SELECT i.channel_uuid, i.call_id, i.node, i.region, i.direction, i.from_number, i.to_number,
+                           timestamptz 'epoch' + i.start_us * interval '1 microsecond',
+                           timestamptz 'epoch' + i.answer_us * interval '1 microsecond',
+                           timestamptz 'epoch' + i.end_us * interval '1 microsecond',
+                           i.duration_s, i.billsec, i.hangup_cause, i.codec, i.rtp_in_packets, i.rtp_in_skipped, i.jitter_max_ms, i.loss_pct, i.mos,
+                           i.incomplete, i.core_uuid,
+                           round((SELECT per_minute FROM rates WHERE i.to_number LIKE prefix || '%' ORDER BY length(prefix) DESC LIMIT 1)
+                                 * i.billsec / 60.0, 5)
+                    FROM input i
+                    ON CONFLICT (node, channel_uuid) DO UPDATE SET
+                        call_id = EXCLUDED.call_id, direction = EXCLUDED.direction, from_number = EXCLUDED.from_number,
+                        to_number = EXCLUDED.to_number, start_at = EXCLUDED.start_at, answer_at = EXCLUDED.answer_at, end_at = EXCLUDED.end_at,
+                        duration_s = EXCLUDED.duration_s, billsec = EXCLUDED.billsec, hangup_cause = EXCLUDED.hangup_cause, codec = EXCLUDED.codec,
+                        rtp_in_packets = EXCLUDED.rtp_in_packets, rtp_in_skipped = EXCLUDED.rtp_in_skipped, jitter_max_ms = EXCLUDED.jitter_max_ms,
+                        loss_pct = EXCLUDED.loss_pct, mos = EXCLUDED.mos, incomplete = false, core_uuid = EXCLUDED.core_uuid, cost = EXCLUDED.cost
+                      -- Only the real record replaces an incomplete placeholder; anything else writes nothing.
+                      WHERE cdr.incomplete AND NOT EXCLUDED.incomplete
+                    RETURNING node, channel_uuid, call_id
+                )
+                -- The rows of each call id on other channels: stored before this statement (the
+                -- snapshot does not see this statement's writes) or written by it.
+                SELECT w.node, w.channel_uuid, (
+                    SELECT count(*) FROM (
+                        SELECT o.node, o.channel_uuid FROM cdr o WHERE o.call_id = w.call_id
+                        UNION SELECT x.node, x.channel_uuid FROM ins x WHERE x.call_id = w.call_id
+                    ) s WHERE (s.node, s.channel_uuid) <> (w.node, w.channel_uuid)) AS others
+                FROM ins w
                 """, params)
         }
-        guard r.affected == 1 else { return .unchanged }
-        let others = r.first?.optionalInt("others") ?? 0
-        return others > 0 ? .writtenBesideOthers(others) : .written
+        var written: [Key: Int] = [:]
+        for row in r.rows {
+            guard let node = row["node"], let channel = row["channel_uuid"] else { continue }
+            written[Key(node: node, channel: channel)] = row.optionalInt("others") ?? 0
+        }
+        return zip(cdrs, firsts).map { c, first in
+            guard first, let others = written[Key(node: c.node, channel: c.channelUUID)] else { return .unchanged }
+            return others > 0 ? .writtenBesideOthers(others) : .written
+        }
     }
 
     /// What `insert` did.

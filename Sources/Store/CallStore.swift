@@ -241,6 +241,54 @@ public struct CallStore: Sendable {
         return try r.first.map(Self.call)
     }
 
+    /// One `claim`.
+    public struct Claim: Sendable, Hashable {
+        public var id: String
+        public var node: String
+        public var expectedNode: String?
+
+        public init(id: String, node: String, expectedNode: String? = nil) {
+            self.id = id
+            self.node = node
+            self.expectedNode = expectedNode
+        }
+    }
+
+    /// Many `claim`s in one statement and one commit (the orchestrator batches concurrent
+    /// placements): the rows claimed, by id. A call named twice is claimed at most once.
+    public func claimMany(_ claims: [Claim]) async throws(StoreError) -> [String: Call] {
+        var seen = Set<String>()
+        let valid = claims.filter { isUUID($0.id) && seen.insert($0.id).inserted }
+        guard !valid.isEmpty else { return [:] }
+        let params = [
+            Self.arrayLiteral(valid.map(\.id)), Self.arrayLiteral(valid.map(\.node)), Self.arrayLiteral(valid.map(\.expectedNode)),
+        ]
+        // Rows locked by one index lookup each, in id order: see advanceMany.
+        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
+            try c.execute(
+                "claim_calls",
+                """
+                WITH input AS (
+                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i(id, node, expected)
+                ), locked AS (
+                    SELECT l.id FROM (SELECT id FROM input ORDER BY 1) i, LATERAL (SELECT c.id FROM calls c WHERE c.id = i.id FOR UPDATE) l
+                ), moved AS (
+                    UPDATE calls c SET node = i.node, updated_at = now(), placed_at = coalesce(c.placed_at, now())
+                    FROM input i
+                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND c.status = 'queued' AND c.node IS NOT DISTINCT FROM i.expected
+                    RETURNING c.*
+                )
+                SELECT \(Self.columns) FROM moved
+                """, params)
+        }
+        var out: [String: Call] = [:]
+        for row in r.rows {
+            let call = try Self.call(row)
+            out[call.id] = call
+        }
+        return out
+    }
+
     /// What a list may be narrowed to. Times are inclusive bounds in seconds since the epoch;
     /// a call's start is its `placed_at`, its end its `ended_at`.
     public struct Filter: Sendable, Hashable {
@@ -417,10 +465,8 @@ public struct CallStore: Sendable {
                 array(events.map { $0.0 }),
             ] + Self.eventArrays(events.map { $0.1 })
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            // Planned at each execution (an unnamed statement), not once per connection: a plan
-            // cached while `calls` was small (a new database, before autovacuum's first analyze)
-            // kept joining by a sequential scan of the whole table, whatever its size later.
-            try c.query(
+            try c.execute(
+                "advance_calls",
                 """
                 WITH input AS (
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[]) AS i(id, status, node, rank, cause)
@@ -446,7 +492,7 @@ public struct CallStore: Sendable {
                     SELECT id, 'status', node, status, end_cause FROM moved
                 )
                 SELECT \(Self.columns) FROM moved
-                """, params, context: "advance_calls")
+                """, params)
         }
         var out: [String: Call] = [:]
         for row in r.rows {

@@ -38,10 +38,21 @@ public final class CDRWriter: Sendable {
     private let unidentified = Counter(label: "cdr_unidentified_total")
     private let secondChannels = Counter(label: "cdr_second_channel_total")
     private let lag = Timer(label: "cdr_lag_seconds", preferredDisplayUnit: .seconds)
+    /// Concurrent hangups' CDRs, one statement and one commit per batch (a commit cost the
+    /// database more than the row): a lone CDR is written at once.
+    private let inserts: Coalescer<CDRStore.NewCDR, Result<CDRStore.InsertResult, StoreError>>
 
     public init(regions: RegionsConfig, pool: PostgresPool, bus: NATSBus, eslPassword: String, logger: Logger) {
         self.regions = regions
         self.cdrs = CDRStore(pool: pool)
+        let store = CDRStore(pool: pool)
+        self.inserts = Coalescer(flushes: 2, maxBatch: 64) { batch in
+            do throws(StoreError) {
+                return try await store.insertMany(batch).map { .success($0) }
+            } catch {
+                return batch.map { _ in .failure(error) }
+            }
+        }
         self.bus = bus
         self.logger = logger
         self.sessions = NodeSessions(
@@ -132,7 +143,7 @@ public final class CDRWriter: Sendable {
         var attempt = 0
         while true {
             do {
-                switch try await cdrs.insert(cdr) {
+                switch try await inserts.submit(cdr).get() {
                 case .written:
                     written.increment()
                 case .writtenBesideOthers(let others):

@@ -79,6 +79,9 @@ public final class Orchestrator: Sendable {
     let sessions: NodeSessions
     let callbacks: StatusCallbacks
     let statusWrites: StatusBatcher
+    /// Claims of concurrent placements, one statement and one commit per batch (a commit cost the
+    /// database more than the claim's own work): a lone claim runs at once.
+    let claims: Coalescer<CallStore.Claim, Result<CallStore.Call?, StoreError>>
     private let dispatcher: Mutex<NodeDispatcher>
     /// The lifecycle of every call followed here, and the job message each holds.
     private let state = Mutex<(calls: [String: Lifecycle], jobs: [String: BusMessage], rows: [String: CallStore.Call], ended: EndedCalls)>(
@@ -99,6 +102,17 @@ public final class Orchestrator: Sendable {
         self.bus = bus
         self.logger = logger
         self.statusWrites = StatusBatcher(calls: CallStore(pool: pool))
+        let store = CallStore(pool: pool)
+        self.claims = Coalescer(flushes: 2, maxBatch: 64) { batch in
+            do throws(StoreError) {
+                let rows = try await store.claimMany(batch)
+                // A call named twice in one batch is claimed for its first claim only.
+                var given = Set<String>()
+                return batch.map { c in given.insert(c.id).inserted ? .success(rows[c.id]) : .success(nil) }
+            } catch {
+                return batch.map { _ in .failure(error) }
+            }
+        }
         self.callbacks = StatusCallbacks(
             calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
         var d = NodeDispatcher(config: config.regions, localRegion: config.region)
@@ -350,7 +364,7 @@ public final class Orchestrator: Sendable {
             return .candidates(nodes.filter { !excluding.contains($0.name) }.map { .init(node: $0.name, region: $0.region) })
         case .claim(let p, let expected):
             do {
-                guard let row = try await calls.claim(id: id, node: p.node, expectedNode: expected) else { return .claimed(false) }
+                guard let row = try await claims.submit(.init(id: id, node: p.node, expectedNode: expected)).get() else { return .claimed(false) }
                 ctx.call = row
                 state.withLock { $0.rows[id] = row }
                 return .claimed(true)
@@ -395,7 +409,14 @@ public final class Orchestrator: Sendable {
             incoming = nil
             return nil
         case .jobInProgress:
-            jobMessage(id)?.inProgressQuietly()
+            // The claim: the node has the accept timeout to create the channel (then the job is
+            // acked, or each presence check restarts the ack timer). A job whose ack wait has that
+            // long left, with 2 s to spare, needs no message to the server for it.
+            if let message = jobMessage(id),
+                message.received.duration(to: .now) + config.lifecycle.acceptTimeout + .seconds(2) >= config.ackWait
+            {
+                message.inProgressQuietly()
+            }
             return nil
         case .startTimer(let t, let after):
             Task {

@@ -4,7 +4,8 @@ import Synchronization
 /// `flushes` batches are running (a lone request waits for nothing), and while batches run,
 /// newer submissions gather into the next one (up to `maxBatch`). There is no timer. Each
 /// submission gets its own result, in order, from `run`, which returns one result per item.
-final class Coalescer<Item: Sendable, Output: Sendable>: Sendable {
+/// Shared by the API (creates, publishes) and the orchestrator (claims).
+public final class Coalescer<Item: Sendable, Output: Sendable>: Sendable {
     private struct Waiter {
         var item: Item
         var continuation: CheckedContinuation<Output, Never>
@@ -20,14 +21,14 @@ final class Coalescer<Item: Sendable, Output: Sendable>: Sendable {
     private let run: @Sendable ([Item]) async -> [Output]
     private let state = Mutex(State())
 
-    init(flushes: Int, maxBatch: Int, run: @escaping @Sendable ([Item]) async -> [Output]) {
+    public init(flushes: Int, maxBatch: Int, run: @escaping @Sendable ([Item]) async -> [Output]) {
         precondition(flushes >= 1 && maxBatch >= 1)
         self.flushes = flushes
         self.maxBatch = maxBatch
         self.run = run
     }
 
-    func submit(_ item: Item) async -> Output {
+    public func submit(_ item: Item) async -> Output {
         await withCheckedContinuation { (c: CheckedContinuation<Output, Never>) in
             let start = state.withLock { s -> Bool in
                 s.pending.append(Waiter(item: item, continuation: c))
