@@ -41,6 +41,9 @@ public final class CDRWriter: Sendable {
     /// Concurrent hangups' CDRs, one statement and one commit per batch (a commit cost the
     /// database more than the row): a lone CDR is written at once.
     private let inserts: Coalescer<CDRStore.NewCDR, Result<CDRStore.InsertResult, StoreError>>
+    /// Concurrent CDR events, one wait for all their acknowledgements (`NATSBus.publishBatch`);
+    /// an event the batch did not get acknowledged is published again on its own, with retries.
+    private let publishes: Coalescer<(subject: String, data: [UInt8], messageID: String), Bool>
 
     public init(regions: RegionsConfig, pool: PostgresPool, bus: NATSBus, eslPassword: String, logger: Logger) {
         self.regions = regions
@@ -52,6 +55,11 @@ public final class CDRWriter: Sendable {
             } catch {
                 return batch.map { _ in .failure(error) }
             }
+        }
+        self.publishes = Coalescer(flushes: 2, maxBatch: 128) { batch in
+            var seen = Set<String>()
+            let acked = await bus.publishBatch(batch.filter { seen.insert($0.messageID).inserted }, timeout: .seconds(2))
+            return batch.map { acked.contains($0.messageID) }
         }
         self.bus = bus
         self.logger = logger
@@ -166,8 +174,10 @@ public final class CDRWriter: Sendable {
         // Published even when another writer inserted the row: the message id dedupes, and the
         // row's writer may have died before publishing.
         do {
-            let data = try JSONEncoder().encode(cdr)
-            try await bus.publish("events.cdr.\(cdr.region ?? "unknown")", Array(data), messageID: "\(cdr.node):\(cdr.channelUUID)", retryFor: .seconds(20))
+            let data = Array(try JSONEncoder().encode(cdr))
+            let subject = "events.cdr.\(cdr.region ?? "unknown")", id = "\(cdr.node):\(cdr.channelUUID)"
+            if bus.isConnected, await publishes.submit((subject, data, id)) { return }
+            try await bus.publish(subject, data, messageID: id, retryFor: .seconds(20))
         } catch {
             logger.warning("CDR event not published", metadata: ["channel": "\(cdr.channelUUID)", "error": "\(error)"])
         }
