@@ -122,6 +122,16 @@ public struct CallStore: Sendable {
         (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
         """
 
+    /// The rows of a statement that returns calls, by id.
+    static func callsByID(_ r: QueryResult) throws(StoreError) -> [String: Call] {
+        var out: [String: Call] = [:]
+        for row in r.rows {
+            let call = try Self.call(row)
+            out[call.id] = call
+        }
+        return out
+    }
+
     static func call(_ r: QueryResult.Row) throws(StoreError) -> Call {
         Call(
             id: try r.string("id"), accountID: try r.string("account_id"), to: try r.string("to_number"), from: try r.string("from_number"),
@@ -281,12 +291,7 @@ public struct CallStore: Sendable {
                 SELECT \(Self.columns) FROM moved
                 """, params)
         }
-        var out: [String: Call] = [:]
-        for row in r.rows {
-            let call = try Self.call(row)
-            out[call.id] = call
-        }
-        return out
+        return try Self.callsByID(r)
     }
 
     /// What a list may be narrowed to. Times are inclusive bounds in seconds since the epoch;
@@ -494,12 +499,7 @@ public struct CallStore: Sendable {
                 SELECT \(Self.columns) FROM moved
                 """, params)
         }
-        var out: [String: Call] = [:]
-        for row in r.rows {
-            let call = try Self.call(row)
-            out[call.id] = call
-        }
-        return out
+        return try Self.callsByID(r)
     }
 
     /// A Postgres array literal (`{"a",NULL,"b"}`).
