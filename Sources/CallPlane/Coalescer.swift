@@ -4,7 +4,8 @@ import Synchronization
 /// `flushes` batches are running (a lone request waits for nothing), and while batches run,
 /// newer submissions gather into the next one (up to `maxBatch`). There is no timer. Each
 /// submission gets its own result, in order, from `run`, which returns one result per item.
-/// Shared by the API (creates, publishes) and the orchestrator (claims).
+/// Shared by the API (creates, publishes), the orchestrator (claims) and the CDR writer (CDR
+/// inserts, event publishes).
 public final class Coalescer<Item: Sendable, Output: Sendable>: Sendable {
     private struct Waiter {
         var item: Item

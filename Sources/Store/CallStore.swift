@@ -240,15 +240,7 @@ public struct CallStore: Sendable {
     /// one call), one claims it. Nil when the call is no longer queued or names another node;
     /// else the row.
     public func claim(id: String, node: String, expectedNode: String? = nil) async throws(StoreError) -> Call? {
-        let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
-            try c.execute(
-                "claim_call",
-                """
-                UPDATE calls SET node = $2, updated_at = now(), placed_at = coalesce(placed_at, now())
-                WHERE id = $1::uuid AND status = 'queued' AND node IS NOT DISTINCT FROM $3 RETURNING \(Self.columns)
-                """, [id, node, expectedNode])
-        }
-        return try r.first.map(Self.call)
+        try await claimMany([Claim(id: id, node: node, expectedNode: expectedNode)])[0]
     }
 
     /// One `claim`.
@@ -265,11 +257,13 @@ public struct CallStore: Sendable {
     }
 
     /// Many `claim`s in one statement and one commit (the orchestrator batches concurrent
-    /// placements): the rows claimed, by id. A call named twice is claimed at most once.
-    public func claimMany(_ claims: [Claim]) async throws(StoreError) -> [String: Call] {
+    /// placements): one result per claim, in order, the row or nil. A call named twice is
+    /// claimed at most once, for its first claim.
+    public func claimMany(_ claims: [Claim]) async throws(StoreError) -> [Call?] {
         var seen = Set<String>()
-        let valid = claims.filter { isUUID($0.id) && seen.insert($0.id).inserted }
-        guard !valid.isEmpty else { return [:] }
+        let firsts = claims.map { isUUID($0.id) && seen.insert($0.id).inserted }
+        let valid = zip(claims, firsts).filter(\.1).map(\.0)
+        guard !valid.isEmpty else { return claims.map { _ in nil } }
         let params = [
             Self.arrayLiteral(valid.map(\.id)), Self.arrayLiteral(valid.map(\.node)), Self.arrayLiteral(valid.map(\.expectedNode)),
         ]
@@ -291,7 +285,8 @@ public struct CallStore: Sendable {
                 SELECT \(Self.columns) FROM moved
                 """, params)
         }
-        return try Self.callsByID(r)
+        let rows = try Self.callsByID(r)
+        return zip(claims, firsts).map { c, first in first ? rows[c.id] : nil }
     }
 
     /// What a list may be narrowed to. Times are inclusive bounds in seconds since the epoch;

@@ -47,11 +47,11 @@ public final class CDRWriter: Sendable {
 
     public init(regions: RegionsConfig, pool: PostgresPool, bus: NATSBus, eslPassword: String, logger: Logger) {
         self.regions = regions
-        self.cdrs = CDRStore(pool: pool)
-        let store = CDRStore(pool: pool)
+        let cdrs = CDRStore(pool: pool)
+        self.cdrs = cdrs
         self.inserts = Coalescer(flushes: 2, maxBatch: 64) { batch in
             do throws(StoreError) {
-                return try await store.insertMany(batch).map { .success($0) }
+                return try await cdrs.insertMany(batch).map { .success($0) }
             } catch {
                 return batch.map { _ in .failure(error) }
             }

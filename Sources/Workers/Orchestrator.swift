@@ -97,24 +97,21 @@ public final class Orchestrator: Sendable {
 
     public init(_ config: Configuration, pool: PostgresPool, bus: NATSBus, logger: Logger) {
         self.config = config
-        self.calls = CallStore(pool: pool)
+        let calls = CallStore(pool: pool)
+        self.calls = calls
         self.cdrs = CDRStore(pool: pool)
         self.bus = bus
         self.logger = logger
-        self.statusWrites = StatusBatcher(calls: CallStore(pool: pool))
-        let store = CallStore(pool: pool)
+        self.statusWrites = StatusBatcher(calls: calls)
         self.claims = Coalescer(flushes: 2, maxBatch: 64) { batch in
             do throws(StoreError) {
-                let rows = try await store.claimMany(batch)
-                // A call named twice in one batch is claimed for its first claim only.
-                var given = Set<String>()
-                return batch.map { c in given.insert(c.id).inserted ? .success(rows[c.id]) : .success(nil) }
+                return try await calls.claimMany(batch).map { .success($0) }
             } catch {
                 return batch.map { _ in .failure(error) }
             }
         }
         self.callbacks = StatusCallbacks(
-            calls: CallStore(pool: pool), accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
+            calls: calls, accounts: AccountStore(pool: pool), allowPrivate: config.allowPrivateCallbacks, logger: logger)
         var d = NodeDispatcher(config: config.regions, localRegion: config.region)
         // Health comes from ESL here (no OPTIONS prober): a node is usable once connected.
         for node in config.regions.allNodes { d.reportFailure(node: node.name, now: .now, reason: "ESL not connected yet", retryAfter: .zero) }

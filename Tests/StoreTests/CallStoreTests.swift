@@ -97,6 +97,32 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("claimMany: one result per claim in order; a call named twice in one batch is claimed once, for its first claim")
+    func claimBatch() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let id = newUUID()
+            _ = try await calls.insert(.init(id: id, accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x"))
+            ids.append(id)
+        }
+        _ = try await calls.claim(id: ids[2], node: "fs-e1")
+        let rows = try await calls.claimMany([
+            .init(id: ids[1], node: "fs-e1"), .init(id: ids[0], node: "fs-e2"), .init(id: ids[1], node: "fs-e2"),
+            .init(id: "not-a-uuid", node: "fs-e1"), .init(id: ids[2], node: "fs-e2"),
+        ])
+        #expect(rows.map { $0?.node } == ["fs-e1", "fs-e2", nil, nil, nil])
+        #expect(try await calls.get(id: ids[1])?.node == "fs-e1", "the first claim of the call won")
+        #expect(try await calls.claimMany([]).isEmpty)
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
     func concurrentLimit() async throws {
         let dir = try TemporaryDirectory()
