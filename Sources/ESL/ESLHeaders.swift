@@ -50,10 +50,25 @@ extension String {
     func caseInsensitiveEquals(_ other: String) -> Bool {
         let a = utf8, b = other.utf8
         guard a.count == b.count else { return false }
+        // Native strings (all that the decoder makes): a loop over their bytes. An event's
+        // lookup scans ~100 headers, so this runs thousands of times per event.
+        if let r = a.withContiguousStorageIfAvailable({ pa in b.withContiguousStorageIfAvailable { pb in Self.asciiCaseEqual(pa, pb) } }),
+            let r
+        {
+            return r
+        }
         for (x, y) in zip(a, b) where x != y {
             let lx = x >= 65 && x <= 90 ? x + 32 : x
             let ly = y >= 65 && y <= 90 ? y + 32 : y
             if lx != ly { return false }
+        }
+        return true
+    }
+
+    private static func asciiCaseEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<a.count where a[i] != b[i] {
+            let x = a[i], y = b[i]
+            if (x | 0x20) != (y | 0x20) || !((x | 0x20) >= 97 && (x | 0x20) <= 122) { return false }
         }
         return true
     }

@@ -267,7 +267,8 @@ public struct CallStore: Sendable {
         let params = [
             Self.arrayLiteral(valid.map(\.id)), Self.arrayLiteral(valid.map(\.node)), Self.arrayLiteral(valid.map(\.expectedNode)),
         ]
-        // Rows locked by one index lookup each, in id order: see advanceMany.
+        // Rows locked by one index lookup each, in id order: see advanceMany. The status is
+        // tested through `queuedTest`, not `status = 'queued'`: see there.
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute(
                 "claim_calls",
@@ -279,7 +280,7 @@ public struct CallStore: Sendable {
                 ), moved AS (
                     UPDATE calls c SET node = i.node, updated_at = now(), placed_at = coalesce(c.placed_at, now())
                     FROM input i
-                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND c.status = 'queued' AND c.node IS NOT DISTINCT FROM i.expected
+                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND \(Self.queuedTest("c.status")) AND c.node IS NOT DISTINCT FROM i.expected
                     RETURNING c.*
                 )
                 SELECT \(Self.columns) FROM moved
@@ -394,8 +395,8 @@ public struct CallStore: Sendable {
         guard isUUID(id) else { return nil }
         let r = try await pool.query(
             """
-            UPDATE calls SET status = 'canceled', updated_at = now(), ended_at = now()
-            WHERE id = $1::uuid AND account_id = $2::uuid AND status = 'queued'
+            UPDATE calls SET status = 'canceled', updated_at = now(), ended_at = now(), pace_state = \(Self.paceStateAtEnd)
+            WHERE id = $1::uuid AND account_id = $2::uuid AND \(Self.queuedTest("status"))
             RETURNING \(Self.columns)
             """, [id, account])
         return try r.first.map(Self.call)
@@ -416,7 +417,8 @@ public struct CallStore: Sendable {
                     UPDATE calls SET status = $2, updated_at = now(), node = coalesce($3, node),
                         answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
                         ended_at = CASE WHEN $4::int >= 3 THEN now() ELSE ended_at END,
-                        end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END
+                        end_cause = CASE WHEN $4::int >= 3 THEN $5 ELSE end_cause END,
+                        pace_state = CASE WHEN $4::int >= 3 THEN \(Self.paceStateAtEnd) ELSE pace_state END
                     WHERE id = $1::uuid AND (CASE status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < $4::int
                     RETURNING *
                 ), extra AS (
@@ -478,7 +480,8 @@ public struct CallStore: Sendable {
                     UPDATE calls c SET status = i.status, updated_at = now(), node = coalesce(i.node, c.node),
                         answered_at = CASE WHEN i.status = 'in-progress' THEN now() ELSE c.answered_at END,
                         ended_at = CASE WHEN i.rank >= 3 THEN now() ELSE c.ended_at END,
-                        end_cause = CASE WHEN i.rank >= 3 THEN i.cause ELSE c.end_cause END
+                        end_cause = CASE WHEN i.rank >= 3 THEN i.cause ELSE c.end_cause END,
+                        pace_state = CASE WHEN i.rank >= 3 THEN \(Self.paceStateAtEnd) ELSE c.pace_state END
                     FROM input i
                     WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND (CASE c.status WHEN 'queued' THEN 0 WHEN 'ringing' THEN 1 WHEN 'in-progress' THEN 2 ELSE 3 END) < i.rank
                     RETURNING c.*
@@ -496,6 +499,21 @@ public struct CallStore: Sendable {
         }
         return try Self.callsByID(r)
     }
+
+    /// `column = 'queued'` in a form PostgreSQL cannot match to a partial index on open calls.
+    /// Written plainly, when such an index's predicate was on status, the planner could read the
+    /// whole index (every open call) instead of looking the rows up by id: it did whenever the
+    /// index was analyzed nearly empty (a quiet minute) and then filled (a burst), and that
+    /// turned the claim of a batch of six calls from 0.2 ms into 2.2 ms under load. The open-call
+    /// indexes are keyed on `ended_at IS NULL` now (migration 7); this keeps any future one on
+    /// status out of the claim's plan.
+    static func queuedTest(_ column: String) -> String {
+        "(CASE \(column) WHEN 'queued' THEN 0 ELSE 1 END) = 0"
+    }
+
+    /// A call's `pace_state` once it ends: out of waiting/due (the pacing index holds only
+    /// those), `released` so a late redelivery of its job reserves no slot.
+    static let paceStateAtEnd = "CASE WHEN pace_state IN ('waiting', 'due') THEN 'released' ELSE pace_state END"
 
     /// A Postgres array literal (`{"a",NULL,"b"}`).
     static func arrayLiteral(_ values: [String?]) -> String {
@@ -523,7 +541,10 @@ public struct CallStore: Sendable {
     /// Calls recorded on `node` that have not reached a final status (what a reconcile checks).
     public func open(node: String, limit: Int = 5000) async throws(StoreError) -> [(id: String, status: String)] {
         let r = try await pool.query(
-            "SELECT id::text AS id, status FROM calls WHERE node = $1 AND status IN ('queued', 'ringing', 'in-progress') ORDER BY created_at LIMIT $2::int",
+            """
+            SELECT id::text AS id, status FROM calls WHERE node = $1 AND ended_at IS NULL AND status IN ('queued', 'ringing', 'in-progress')
+            ORDER BY created_at LIMIT $2::int
+            """,
             [node, String(limit)])
         return r.rows.compactMap { row in row["id"].flatMap { id in row["status"].map { (id, $0) } } }
     }
@@ -662,7 +683,10 @@ extension CallStore {
     static let intoOutbox = "outboxed AS (INSERT INTO call_outbox (call_id, created_at) SELECT id, created_at FROM ins)"
 
     static func openTwilioCalls(_ account: String, limit: String) -> String {
-        "SELECT 1 FROM calls WHERE account_id = \(account) AND status IN ('queued', 'ringing', 'in-progress') AND api = '2010-04-01' LIMIT \(limit)"
+        """
+        SELECT 1 FROM calls WHERE account_id = \(account) AND ended_at IS NULL AND status IN ('queued', 'ringing', 'in-progress') \
+        AND api = '2010-04-01' LIMIT \(limit)
+        """
     }
 
     /// Inserts many queued calls in one transaction (the API's create batcher): one commit for

@@ -123,6 +123,45 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("ringing and answered are HOT updates (no index touched); a call leaves the open-call index when it ends")
+    func statusChangesAreHOT() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        var ids: [String] = []
+        for _ in 0..<10 {
+            let id = newUUID()
+            _ = try await calls.insert(.init(id: id, accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x"))
+            ids.append(id)
+        }
+        _ = try await calls.claimMany(ids.map { .init(id: $0, node: "fs-e1") })
+        func hotUpdates() async throws -> Int {
+            try await pool.query("SELECT n_tup_hot_upd AS n FROM pg_stat_user_tables WHERE relname = 'calls'").first?.optionalInt("n") ?? -1
+        }
+        // Statistics reach the view within a second or so of each connection going idle.
+        func settled(_ done: (Int) -> Bool) async throws -> Int {
+            var n = try await hotUpdates()
+            for _ in 0..<50 where !done(n) {
+                try await Task.sleep(for: .milliseconds(100))
+                n = try await hotUpdates()
+            }
+            return n
+        }
+        let before = try await settled { $0 >= 0 }
+        _ = try await calls.advanceMany(ids.map { .init(id: $0, status: "ringing") })
+        _ = try await calls.advanceMany(ids.map { .init(id: $0, status: "in-progress") })
+        let after = try await settled { $0 - before >= 10 }
+        #expect(after - before >= 10, "of 20 ringing/answered updates, \(after - before) were HOT")
+        #expect(try await calls.open(node: "fs-e1").count == 10)
+        _ = try await calls.advanceMany(ids.prefix(4).map { .init(id: $0, status: "completed") })
+        #expect(try await calls.open(node: "fs-e1").map(\.id).sorted() == Array(ids.dropFirst(4)).sorted())
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
     func concurrentLimit() async throws {
         let dir = try TemporaryDirectory()
