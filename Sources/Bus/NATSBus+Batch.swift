@@ -1,12 +1,17 @@
 internal import CNATS
+import Foundation
 import Synchronization
 
 extension NATSBus {
     /// Publishes many messages with one wait: each goes out at once (`js_PublishAsync`, its
-    /// message id set), then one `js_PublishAsyncComplete` waits for every acknowledgement,
+    /// message id set), then the batch waits for its own acknowledgements (or failures),
     /// bounded by `timeout`. Returns the message ids JetStream acknowledged (a duplicate
     /// counts: the message is on the stream). One thread hop and one wake-up per batch instead of
     /// one per message. Messages must carry distinct ids.
+    ///
+    /// Not `js_PublishAsyncComplete`: it waits until nothing at all is pending on the context,
+    /// so under steady load each batch also waited for the batches published after it, and the
+    /// concurrent batches finished together whenever the pipeline happened to drain.
     public func publishBatch(_ messages: [(subject: String, data: [UInt8], messageID: String)], timeout: Duration = .seconds(2)) async -> Set<String> {
         guard !messages.isEmpty else { return [] }
         let batches = self.batches, connection = UncheckedPointer(self.connection)
@@ -17,6 +22,7 @@ extension NATSBus {
                 guard let js = batches.context(connection.pointer) else { throw BusError(.publishFailed, "async JetStream context") }
                 batches.book.expect(ids)
                 var sent: [String] = []
+                var unsent: [String] = []
                 for m in messages {
                     var opts = jsPubOptions()
                     jsPubOptions_Init(&opts)
@@ -24,16 +30,13 @@ extension NATSBus {
                         opts.MsgId = id
                         return m.data.withUnsafeBytes { raw in js_PublishAsync(js, m.subject, raw.baseAddress, Int32(raw.count), &opts) }
                     }
-                    if s == NATS_OK { sent.append(m.messageID) }
+                    if s == NATS_OK { sent.append(m.messageID) } else { unsent.append(m.messageID) }
                 }
-                var wait = jsPubOptions()
-                jsPubOptions_Init(&wait)
-                wait.MaxWait = ms
-                _ = js_PublishAsyncComplete(js, &wait)
-                return batches.book.take(ids)
+                _ = batches.book.wait(for: unsent, until: Date())
+                return batches.book.wait(for: sent, until: Date(timeIntervalSinceNow: Double(ms) / 1000))
             }
         } catch {
-            _ = batches.book.take(ids)
+            _ = batches.book.wait(for: ids, until: Date())
             return []
         }
     }
@@ -81,26 +84,48 @@ final class AsyncPublishing: @unchecked Sendable {
     }
 }
 
-/// Which expected message ids were acknowledged (the callback runs on libnats's thread).
-final class AckBook: Sendable {
-    private let results = Mutex<[String: Bool]>([:])
+/// Which expected message ids were acknowledged or refused (the callback runs on libnats's
+/// thread); a batch's publisher blocks on it (on a bus thread) until its own are settled.
+final class AckBook: @unchecked Sendable {
+    // @unchecked: `outcomes` is only touched under `condition`.
+    private enum Outcome {
+        case waiting, acknowledged, failed
+    }
+
+    private let condition = NSCondition()
+    private var outcomes: [String: Outcome] = [:]
 
     func expect(_ ids: [String]) {
-        results.withLock { r in for id in ids { r[id] = false } }
+        condition.lock()
+        for id in ids { outcomes[id] = .waiting }
+        condition.unlock()
     }
 
     func record(_ id: String, acknowledged: Bool) {
-        results.withLock { r in
-            if r[id] != nil, acknowledged { r[id] = true }
+        condition.lock()
+        if outcomes[id] == .waiting {
+            outcomes[id] = acknowledged ? .acknowledged : .failed
+            condition.broadcast()
         }
+        condition.unlock()
     }
 
-    /// The acknowledged ones among `ids`; forgets all of `ids`.
-    func take(_ ids: [String]) -> Set<String> {
-        results.withLock { r in
-            var acked: Set<String> = []
-            for id in ids where r.removeValue(forKey: id) == true { acked.insert(id) }
-            return acked
+    /// Waits until each of `ids` is acknowledged or refused, or `deadline` passes; returns the
+    /// acknowledged ones and forgets all of `ids` (a late acknowledgement is then ignored).
+    func wait(for ids: [String], until deadline: Date) -> Set<String> {
+        condition.lock()
+        defer { condition.unlock() }
+        // Acknowledgements come roughly in publish order: one pass with a cursor.
+        var i = 0
+        while i < ids.count {
+            if outcomes[ids[i]] == .waiting {
+                if !condition.wait(until: deadline) { break }
+            } else {
+                i += 1
+            }
         }
+        var acked: Set<String> = []
+        for id in ids where outcomes.removeValue(forKey: id) == .acknowledged { acked.insert(id) }
+        return acked
     }
 }

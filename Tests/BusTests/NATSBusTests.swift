@@ -45,6 +45,36 @@ struct NATSBusTests {
         server.stop()
     }
 
+    @Test("concurrent publishBatch calls each get their own acknowledgements, all of them, and a refused one settles its batch without the timeout")
+    func concurrentBatches() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await NATSServer.start(in: dir)
+        let bus = try await NATSBus.connect(url: server.url)
+        try await bus.ensureStream(stream)
+        let counts = await withTaskGroup(of: Int.self) { group in
+            for b in 0..<8 {
+                group.addTask {
+                    var total = 0
+                    for round in 0..<5 {
+                        let batch = (0..<50).map { (subject: "calls.new", data: [UInt8(b)], messageID: "c-\(b)-\(round)-\($0)") }
+                        total += await bus.publishBatch(batch).count
+                    }
+                    return total
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts == Array(repeating: 250, count: 8), "\(counts)")
+        let start = ContinuousClock.now
+        let stray = await bus.publishBatch([(subject: "nowhere.y", data: [1], messageID: "stray-2")], timeout: .seconds(10))
+        #expect(stray.isEmpty)
+        #expect(ContinuousClock.now - start < .seconds(5), "a refusal (no stream) settles the batch; it does not wait out the timeout")
+        let a = try await bus.publish("calls.new", Array("next".utf8), messageID: "after-all")
+        #expect(a.sequence == 2001, "every batch message is on the stream once: \(a.sequence)")
+        await bus.close()
+        server.stop()
+    }
+
     @Test("a pull consumer delivers every message; nak redelivers, term and ack do not")
     func pullConsumerAckNakTerm() async throws {
         let dir = try TemporaryDirectory()
