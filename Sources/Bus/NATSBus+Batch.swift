@@ -32,11 +32,11 @@ extension NATSBus {
                     }
                     if s == NATS_OK { sent.append(m.messageID) } else { unsent.append(m.messageID) }
                 }
-                _ = batches.book.wait(for: unsent, until: Date())
+                batches.book.forget(unsent)
                 return batches.book.wait(for: sent, until: Date(timeIntervalSinceNow: Double(ms) / 1000))
             }
         } catch {
-            _ = batches.book.wait(for: ids, until: Date())
+            batches.book.forget(ids)
             return []
         }
     }
@@ -107,6 +107,13 @@ final class AckBook: @unchecked Sendable {
             outcomes[id] = acknowledged ? .acknowledged : .failed
             condition.broadcast()
         }
+        condition.unlock()
+    }
+
+    /// Drops `ids` (never sent, or given up): a late outcome for them is ignored.
+    func forget(_ ids: [String]) {
+        condition.lock()
+        for id in ids { outcomes[id] = nil }
         condition.unlock()
     }
 

@@ -267,8 +267,7 @@ public struct CallStore: Sendable {
         let params = [
             Self.arrayLiteral(valid.map(\.id)), Self.arrayLiteral(valid.map(\.node)), Self.arrayLiteral(valid.map(\.expectedNode)),
         ]
-        // Rows locked by one index lookup each, in id order: see advanceMany. The status is
-        // tested through `queuedTest`, not `status = 'queued'`: see there.
+        // Rows locked by one index lookup each, in id order: see advanceMany.
         let r = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> QueryResult in
             try c.execute(
                 "claim_calls",
@@ -280,7 +279,7 @@ public struct CallStore: Sendable {
                 ), moved AS (
                     UPDATE calls c SET node = i.node, updated_at = now(), placed_at = coalesce(c.placed_at, now())
                     FROM input i
-                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND \(Self.queuedTest("c.status")) AND c.node IS NOT DISTINCT FROM i.expected
+                    WHERE c.id = i.id AND c.id IN (SELECT id FROM locked) AND c.status = 'queued' AND c.node IS NOT DISTINCT FROM i.expected
                     RETURNING c.*
                 )
                 SELECT \(Self.columns) FROM moved
@@ -396,7 +395,7 @@ public struct CallStore: Sendable {
         let r = try await pool.query(
             """
             UPDATE calls SET status = 'canceled', updated_at = now(), ended_at = now(), pace_state = \(Self.paceStateAtEnd)
-            WHERE id = $1::uuid AND account_id = $2::uuid AND \(Self.queuedTest("status"))
+            WHERE id = $1::uuid AND account_id = $2::uuid AND status = 'queued'
             RETURNING \(Self.columns)
             """, [id, account])
         return try r.first.map(Self.call)
@@ -498,17 +497,6 @@ public struct CallStore: Sendable {
                 """, params)
         }
         return try Self.callsByID(r)
-    }
-
-    /// `column = 'queued'` in a form PostgreSQL cannot match to a partial index on open calls.
-    /// Written plainly, when such an index's predicate was on status, the planner could read the
-    /// whole index (every open call) instead of looking the rows up by id: it did whenever the
-    /// index was analyzed nearly empty (a quiet minute) and then filled (a burst), and that
-    /// turned the claim of a batch of six calls from 0.2 ms into 2.2 ms under load. The open-call
-    /// indexes are keyed on `ended_at IS NULL` now (migration 7); this keeps any future one on
-    /// status out of the claim's plan.
-    static func queuedTest(_ column: String) -> String {
-        "(CASE \(column) WHEN 'queued' THEN 0 ELSE 1 END) = 0"
     }
 
     /// A call's `pace_state` once it ends: out of waiting/due (the pacing index holds only

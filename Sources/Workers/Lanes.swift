@@ -59,8 +59,6 @@ final class LaneQueue<Element: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
-
     func yield(_ element: Element) {
         let waiter = state.withLock { s -> UnsafeContinuation<Element?, Never>? in
             if s.finished { return nil }

@@ -162,6 +162,39 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("a paced call that ends while waiting for its slot leaves waiting (released), so the pacing poll never sees it again")
+    func pacedCallEndsReleased() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 2)
+        try await Migrations.migrate(pool)
+        let accounts = AccountStore(pool: pool)
+        let account = try await accounts.create(name: "acme").account
+        try await accounts.setLimits(account: account.id, callsPerSecond: 0.01, maxConcurrentCalls: nil)
+        let calls = CallStore(pool: pool)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            var new = CallStore.NewCall(id: newUUID(), accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x")
+            new.paced = true
+            _ = try await calls.insert(new)
+            ids.append(new.id)
+        }
+        #expect(try await calls.reservePaceSlot(id: ids[0]) == .placeNow)
+        #expect(try await calls.reservePaceSlot(id: ids[1]) == .waiting, "100 s after the first")
+        #expect(try await calls.reservePaceSlot(id: ids[2]) == .waiting)
+        func paceState(_ id: String) async throws -> String? {
+            try await pool.query("SELECT pace_state FROM calls WHERE id = $1::uuid", [id]).first?["pace_state"]
+        }
+        _ = try await calls.cancelQueued(account: account.id, id: ids[1])
+        _ = try await calls.advanceMany([.init(id: ids[2], status: "failed", cause: "test")])
+        #expect(try await paceState(ids[1]) == "released", "canceled while waiting")
+        #expect(try await paceState(ids[2]) == "released", "ended by a status write while waiting")
+        let waiting = try await pool.query("SELECT count(*) AS n FROM calls WHERE pace_state IN ('waiting', 'due')").first?["n"]
+        #expect(waiting == "0")
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("limited creates racing on separate connections (as from several API instances), batched and keyed, admit exactly the account's limit")
     func concurrentLimit() async throws {
         let dir = try TemporaryDirectory()
