@@ -1,7 +1,7 @@
 # Switchyard — make targets (each is a thin wrapper; the scripts say what they do with --help).
 SWIFT ?= swift
 
-.PHONY: run run-one test bench bench-flood fuzz soak build release check clean
+.PHONY: run run-one test bench bench-core bench-flood fuzz soak build release check clean
 
 run:      ## bootstrap, release build, switchyard up: both regions (NATS cluster, Patroni, nodes, proxies, APIs, workers); Ctrl-C stops all
 	scripts/up
@@ -14,6 +14,9 @@ test:     ## bootstrap, swift build --build-tests, swift test
 
 bench:    ## Switchyard vs Kamailio on ../shared/bench (release build); table in .bench/last.txt
 	scripts/bench
+
+bench-core: ## the proxy core alone, no sockets: ns, allocations and instructions per call (release build)
+	scripts/bench-core
 
 bench-flood: ## legitimate calls at 100/s while another source floods INVITEs (release build)
 	scripts/bench-flood

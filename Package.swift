@@ -220,3 +220,13 @@ if Context.environment["SWITCHYARD_FUZZ"] == "1" {
             linkerSettings: fuzzerLink),
     ]
 }
+
+// A microbenchmark of the proxy core (`Bench/ProxyCoreBench`): only with SWITCHYARD_BENCH=1, so
+// normal builds and tests never build it. `SWITCHYARD_BENCH=1 swift run -c release proxy-core-bench`.
+if Context.environment["SWITCHYARD_BENCH"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "proxy-core-bench",
+            dependencies: ["SIPProxy", "Dispatcher", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Bench/ProxyCoreBench", swiftSettings: strict))
+}
