@@ -42,7 +42,9 @@ let package = Package(
         .target(name: "CMallocTuning"),
         // The proxy's UDP sends (sendmmsg on a socket of our own, errors per datagram).
         .target(name: "CDatagramSocket"),
-        .target(name: "SIPCore", dependencies: ["COSIP", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: hotPath),
+        // libosip2's allocations during one header parse, from a per-thread scratch arena.
+        .target(name: "COSIPArena", dependencies: ["COSIP"]),
+        .target(name: "SIPCore", dependencies: ["COSIP", "COSIPArena", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: hotPath),
         .target(name: "Dispatcher", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(
             name: "SIPProxy",
@@ -156,7 +158,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore", "COSIPArena", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SIPProxyTests",

@@ -1,8 +1,12 @@
 internal import COSIP
+internal import COSIPArena
 public import NIOCore
 
-/// libosip2's global parser tables, built once (a global `let` runs under `swift_once`).
+/// libosip2's global parser tables, built once (a global `let` runs under `swift_once`); its
+/// allocations go through the per-thread parse arena (`COSIPArena`) from the start, so nothing
+/// it ever frees came from elsewhere.
 private let osipReady: Bool = {
+    cosip_arena_install()
     cosip_init_once()
     return true
 }()
@@ -316,6 +320,10 @@ public enum SIPMessageParser {
         free: (UnsafeMutablePointer<T>) -> Void,
         read: (UnsafeMutablePointer<T>) -> R?
     ) -> R? {
+        // Every libosip2 allocation of this parse comes from the thread's scratch arena, rewound
+        // when the value is freed (see COSIPArena.h).
+        cosip_arena_begin()
+        defer { cosip_arena_end() }
         var p: UnsafeMutablePointer<T>?
         guard initialize(&p) == 0, let value = p else { return nil }
         defer { free(value) }
