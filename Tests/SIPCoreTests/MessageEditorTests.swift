@@ -1,4 +1,5 @@
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import SIPCore
@@ -53,5 +54,39 @@ import Testing
         editor.insert("A", at: 0)
         editor.replace(0..<3, with: "XYZ")
         #expect(String(buffer: editor.apply(to: msg)).hasPrefix("BAXYZ/2.0 180"))
+    }
+
+    /// The edits applied the plain way: sorted by offset (then order added), an edit that starts
+    /// inside an earlier one skipped.
+    static func reference(_ bytes: [UInt8], _ edits: [(offset: Int, remove: Int, text: String)]) -> [UInt8] {
+        let sorted = edits.enumerated().sorted { ($0.element.offset, $0.offset) < ($1.element.offset, $1.offset) }.map(\.element)
+        var out: [UInt8] = []
+        var cursor = 0
+        for e in sorted where e.offset >= cursor {
+            out += bytes[cursor..<e.offset]
+            out += Array(e.text.utf8)
+            cursor = e.offset + e.remove
+        }
+        if cursor < bytes.count { out += bytes[cursor...] }
+        return out
+    }
+
+    @Test func editsInAnyOrderGiveWhatThePlainApplicationGives() throws {
+        let msg = try SIPMessageParser.parseOrThrow(ByteBuffer(string: Self.response))
+        let bytes = Array(Self.response.utf8)
+        var rng = SeededRandomNumberGenerator(seed: 3581)
+        for _ in 0..<2_000 {
+            var editor = MessageEditor()
+            var edits: [(offset: Int, remove: Int, text: String)] = []
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let offset = Int.random(in: 0..<bytes.count, using: &rng)
+                let remove = Bool.random(using: &rng) ? 0 : Int.random(in: 0...min(12, bytes.count - offset), using: &rng)
+                let text = ["", "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsy1\r\n", "69", "Record-Route: <sip:127.0.0.1;lr>\r\n"]
+                    .randomElement(using: &rng)!
+                edits.append((offset, remove, text))
+                if remove == 0 { editor.insert(text, at: offset) } else { editor.replace(offset..<(offset + remove), with: text) }
+            }
+            #expect(Array(buffer: editor.apply(to: msg)) == Self.reference(bytes, edits))
+        }
     }
 }

@@ -39,21 +39,42 @@ public struct MessageEditor: Sendable {
     public func apply(to message: SIPMessage, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         let source = message.bytes
         if edits.isEmpty { return source }
-        let sorted = edits.sorted { ($0.offset, $0.order) < ($1.offset, $1.order) }
-        var extra = 0
-        for e in sorted { extra += e.text.utf8.count }
-        var out = allocator.buffer(capacity: source.readableBytes + extra)
+        // Callers add edits in message order nearly always: sort (a copy) only when they did not.
+        var ordered = true
+        for i in edits.indices.dropFirst() where (edits[i - 1].offset, edits[i - 1].order) > (edits[i].offset, edits[i].order) {
+            ordered = false
+            break
+        }
+        return ordered ? write(edits, source, allocator) : write(edits.sorted { ($0.offset, $0.order) < ($1.offset, $1.order) }, source, allocator)
+    }
+
+    /// The source with `sorted` applied, in one buffer of the exact size, by plain copies.
+    private func write(_ sorted: [Edit], _ source: ByteBuffer, _ allocator: ByteBufferAllocator) -> ByteBuffer {
+        var total = source.readableBytes
         var cursor = 0
-        let base = source.readerIndex
         for e in sorted where e.offset >= cursor {
-            if e.offset > cursor {
-                out.writeImmutableBuffer(source.getSlice(at: base + cursor, length: e.offset - cursor)!)
-            }
-            out.writeString(e.text)
+            total += e.text.utf8.count - e.removeCount
             cursor = e.offset + e.removeCount
         }
-        if cursor < source.readableBytes {
-            out.writeImmutableBuffer(source.getSlice(at: base + cursor, length: source.readableBytes - cursor)!)
+        var out = allocator.buffer(capacity: total)
+        source.withUnsafeReadableBytes { src in
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { dst in
+                var at = 0
+                func copy(_ bytes: UnsafeRawBufferPointer) {
+                    guard !bytes.isEmpty else { return }
+                    UnsafeMutableRawBufferPointer(rebasing: dst[at..<(at + bytes.count)]).copyMemory(from: bytes)
+                    at += bytes.count
+                }
+                var cursor = 0
+                for e in sorted where e.offset >= cursor {
+                    if e.offset > cursor { copy(UnsafeRawBufferPointer(rebasing: src[cursor..<e.offset])) }
+                    var text = e.text
+                    text.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
+                    cursor = e.offset + e.removeCount
+                }
+                if cursor < src.count { copy(UnsafeRawBufferPointer(rebasing: src[cursor...])) }
+                return at
+            }
         }
         return out
     }
