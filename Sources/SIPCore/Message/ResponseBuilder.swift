@@ -158,6 +158,9 @@ public func fnv1a(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 2_166_136_261)
 /// FNV-1a over a string's UTF-8 bytes, continuing from `seed`.
 @inlinable
 public func fnv1a(_ text: String, seed: UInt32 = 2_166_136_261) -> UInt32 {
+    // A native string's bytes are contiguous: hash them as bytes (the UTF8View iterator costs
+    // several times more per byte).
+    if let h = text.utf8.withContiguousStorageIfAvailable({ fnv1a(UnsafeRawBufferPointer($0), seed: seed) }) { return h }
     var h = seed
     for b in text.utf8 {
         h ^= UInt32(b)
@@ -166,9 +169,35 @@ public func fnv1a(_ text: String, seed: UInt32 = 2_166_136_261) -> UInt32 {
     return h
 }
 
-/// Eight lower-case hex digits.
+/// FNV-1a over the decimal digits of `n`, as `fnv1a(String(n), seed:)` without the String.
+@inlinable
+public func fnv1a(decimal n: UInt32, seed: UInt32 = 2_166_136_261) -> UInt32 {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { digits in
+        var v = n
+        var i = 10
+        repeat {
+            i -= 1
+            digits[i] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+        } while v > 0
+        return fnv1a(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[i...])), seed: seed)
+    }
+}
+
+/// Eight lower-case hex digits (a small string: no allocation).
 @inlinable
 public func hex(_ v: UInt32) -> String {
-    let s = String(v, radix: 16)
-    return String(repeating: "0", count: 8 - s.count) + s
+    String(unsafeUninitializedCapacity: 8) { buf in
+        writeHex(v, into: buf.baseAddress!)
+        return 8
+    }
+}
+
+/// Writes the eight lower-case hex digits of `v` at `p`.
+@inlinable
+public func writeHex(_ v: UInt32, into p: UnsafeMutablePointer<UInt8>) {
+    for k in 0..<8 {
+        let nibble = UInt8((v >> UInt32(28 - 4 * k)) & 0xF)
+        p[k] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
 }

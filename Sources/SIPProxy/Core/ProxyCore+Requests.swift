@@ -144,12 +144,24 @@ extension ProxyCore {
         }
         // Stateless branch: derived from the incoming branch so retransmitted ACKs match (§16.11).
         let loop = loopHash(msg, removedRoutes: ownRoutes)
-        let branch = "z9hG4bKsy" + hex(loop) + "a" + hex(msg.topVia.branch.map { fnv1a($0) } ?? msg.hash(msg.callIDRange))
+        let branch = Self.ackBranch(loopHash: loop, from: msg.topVia.branch.map { fnv1a($0) } ?? msg.hash(msg.callIDRange))
         let plan = RequestForwarder.Plan(
             branch: branch, outbound: destination.transport, inbound: source.transport, removeRoutes: ownRoutes, recordRoute: false)
         let bytes = RequestForwarder.forward(
             msg, source: source, plan: plan, viaLine: RequestForwarder.viaLine(plan, config.advertised), advertised: config.advertised)
         transport.send(bytes, to: destination, failureToken: nil)
+    }
+
+    /// `z9hG4bKsy` + 8 hex (loop hash) + `a` + 8 hex (the incoming branch's hash), built in place.
+    static func ackBranch(loopHash: UInt32, from incoming: UInt32) -> String {
+        String(unsafeUninitializedCapacity: 26) { buf in
+            let prefix: StaticString = "z9hG4bKsy"
+            UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: 9))
+            writeHex(loopHash, into: buf.baseAddress! + 9)
+            buf[17] = UInt8(ascii: "a")
+            writeHex(incoming, into: buf.baseAddress! + 18)
+            return 26
+        }
     }
 
     // MARK: CANCEL
@@ -289,12 +301,13 @@ extension ProxyCore {
 
     /// §16.6 step 8 / §16.3 step 4: a hash of what identifies this request at this hop.
     func loopHash(_ msg: SIPMessage, removedRoutes: Int) -> UInt32 {
-        var h = fnv1a(msg.requestURIText)
+        // Over the message's bytes where they are (the same value as over Strings of them).
+        var h = msg.requestURIRange.map { msg.hash($0) } ?? fnv1a("")
         h = fnv1a(msg.fromTag ?? "", seed: h)
         h = fnv1a(msg.toTag ?? "", seed: h)
         h = msg.hash(msg.callIDRange, seed: h)
-        h = fnv1a(String(msg.cseq.number), seed: h)
-        for r in msg.routes.dropFirst(removedRoutes) { h = fnv1a(msg.text(r.range), seed: h) }
+        h = fnv1a(decimal: msg.cseq.number, seed: h)
+        for r in msg.routes.dropFirst(removedRoutes) { h = msg.hash(r.range, seed: h) }
         for tag in msg.proxyRequire { h = fnv1a(tag, seed: h) }
         return h
     }
