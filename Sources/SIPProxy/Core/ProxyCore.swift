@@ -126,7 +126,7 @@ public final class ProxyCore: SIPTransportDelegate {
     private func received(_ bytes: ByteBuffer, from source: SIPEndpoint, now: ContinuousClock.Instant) {
         self.now = now
         metrics.messagesReceived.increment()
-        let trunk = source.transport == .tls ? tlsTrunk(source) : trunkGate.match(source)
+        let trunk = source.transport == .tls ? tlsTrunk(source) : trunkGate.rules.match(source)
         guard floodAdmits(source, trunk: trunk) else { return }
         switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp, server: config.serverHeader) {
         case .message(let msg):

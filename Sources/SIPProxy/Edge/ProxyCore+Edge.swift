@@ -179,7 +179,7 @@ extension ProxyCore {
     /// the one its source address matches.
     func tlsTrunk(_ source: SIPEndpoint) -> Int? {
         if let id = source.connectionID, let name = connectionTrunks[id], let i = trunkGate.index(named: name) { return i }
-        return trunkGate.match(source)
+        return trunkGate.rules.match(source)
     }
 
     /// A TLS handshake verified a certificate naming `trunk` (see `SIPTLSContexts.identify`).

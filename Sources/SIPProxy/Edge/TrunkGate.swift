@@ -20,14 +20,10 @@ struct TrunkGate {
         var refusedConcurrency = 0
     }
 
-    private struct Rule {
-        let source: TrunkSource
-        let trunk: Int
-    }
-
     private(set) var trunks: [State]
-    /// Longest prefix first, a port-specific rule before a port-less one of the same prefix.
-    private let rules: [Rule]
+    /// Which trunk a source is, behind a reference: the core asks for every message, and a
+    /// method called on this struct, stored in the core, copies all of it first.
+    let rules: TrunkRules
     /// Calls counted against a trunk's `max_concurrent`, by Call-ID.
     private var calls: [String: (trunk: Int, since: ContinuousClock.Instant)] = [:]
     private var nextSweep: ContinuousClock.Instant?
@@ -52,12 +48,7 @@ struct TrunkGate {
             }
             return s
         }
-        var rules: [Rule] = []
-        for (i, t) in all.enumerated() {
-            for source in t.sources { rules.append(Rule(source: source, trunk: i)) }
-        }
-        rules.sort { $0.source.isMoreSpecific(than: $1.source) }
-        self.rules = rules
+        rules = TrunkRules(all)
         tracksCalls = all.contains { $0.maxConcurrent != nil }
         if tracksCalls, let old {
             let names = Dictionary(all.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -68,12 +59,7 @@ struct TrunkGate {
     }
 
     /// The trunk `source` sends from, if any.
-    func match(_ source: SIPEndpoint) -> Int? {
-        guard let ip = source.ipv4 else { return nil }
-        let port = source.address.port ?? 0
-        for r in rules where r.source.contains(ip: ip, port: port) { return r.trunk }
-        return nil
-    }
+    func match(_ source: SIPEndpoint) -> Int? { rules.match(source) }
 
     /// The trunk declared as `name` (a TLS connection's certificate names it).
     func index(named name: String) -> Int? {
@@ -127,5 +113,33 @@ struct TrunkGate {
         nextSweep = now + .seconds(10)
         let stale = calls.filter { now - $0.value.since >= maxAge }
         for (callID, _) in stale { callEnded(callID: callID) }
+    }
+}
+
+/// Source → trunk rules, most specific first (longest prefix, then a port-specific rule before a
+/// port-less one of the same prefix). Immutable.
+final class TrunkRules {
+    private struct Rule {
+        let source: TrunkSource
+        let trunk: Int
+    }
+
+    private let rules: [Rule]
+
+    init(_ trunks: [Trunk]) {
+        var rules: [Rule] = []
+        for (i, t) in trunks.enumerated() {
+            for source in t.sources { rules.append(Rule(source: source, trunk: i)) }
+        }
+        rules.sort { $0.source.isMoreSpecific(than: $1.source) }
+        self.rules = rules
+    }
+
+    /// The trunk `source` sends from, if any.
+    func match(_ source: SIPEndpoint) -> Int? {
+        guard let ip = source.ipv4 else { return nil }
+        let port = source.address.port ?? 0
+        for r in rules where r.source.contains(ip: ip, port: port) { return r.trunk }
+        return nil
     }
 }
