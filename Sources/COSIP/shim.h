@@ -24,6 +24,30 @@ static inline int cosip_param(osip_list_t *params, const char *name, const char 
     *value = p->gvalue;
     return 1;
 }
+/* Up to four parameters looked up in one walk of the list (cosip_param walks it once per name):
+ * for each of `names` (lower-case; NULL for an unused slot), found[i] is 1 and value[i] its value
+ * (NULL for a flag) at the first parameter of that name, case-insensitive, as cosip_param finds it. */
+static inline void cosip_params4(osip_list_t *params, const char *const names[4], int found[4], const char *value[4]) {
+    size_t lengths[4];
+    for (int i = 0; i < 4; i++) {
+        found[i] = 0;
+        value[i] = NULL;
+        lengths[i] = names[i] ? strlen(names[i]) : 0;
+    }
+    osip_list_iterator_t it;
+    for (osip_generic_param_t *p = (osip_generic_param_t *)osip_list_get_first(params, &it); p != NULL;
+         p = (osip_generic_param_t *)osip_list_get_next(&it)) {
+        if (p->gname == NULL) continue;
+        size_t length = strlen(p->gname);
+        for (int i = 0; i < 4; i++) {
+            if (!found[i] && names[i] && lengths[i] == length && osip_strncasecmp(p->gname, names[i], length) == 0) {
+                found[i] = 1;
+                value[i] = p->gvalue;
+                break;
+            }
+        }
+    }
+}
 static inline int cosip_via_count(osip_message_t *m) { return osip_list_size(&m->vias); }
 static inline osip_via_t *cosip_via_at(osip_message_t *m, int i) { return (osip_via_t *)osip_list_get(&m->vias, i); }
 static inline int cosip_route_count(osip_message_t *m) { return osip_list_size(&m->routes); }

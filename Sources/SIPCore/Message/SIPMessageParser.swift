@@ -375,6 +375,28 @@ public enum SIPMessageParser {
         return value.map { String(cString: $0) } ?? ""
     }
 
+    /// Names for `params4`, NUL-terminated C strings made once.
+    private static let viaParamNames = CParamNames("branch", "received", "rport", "maddr")
+    private static let uriParamNames = CParamNames("transport", "lr", "maddr", nil)
+
+    /// Up to four parameters in one walk of the list (`param` walks it once per name): each is
+    /// nil when absent, "" for a flag, else its value.
+    private static func params4(_ list: UnsafeMutablePointer<osip_list_t>, _ names: CParamNames) -> (String?, String?, String?, String?) {
+        var found: (Int32, Int32, Int32, Int32) = (0, 0, 0, 0)
+        var values: (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) = (nil, nil, nil, nil)
+        withUnsafeMutableBytes(of: &found) { f in
+            withUnsafeMutableBytes(of: &values) { v in
+                cosip_params4(
+                    list, names.pointers, f.baseAddress!.assumingMemoryBound(to: Int32.self),
+                    v.baseAddress!.assumingMemoryBound(to: UnsafePointer<CChar>?.self))
+            }
+        }
+        @inline(__always) func value(_ found: Int32, _ p: UnsafePointer<CChar>?) -> String? {
+            found == 1 ? p.map { String(cString: $0) } ?? "" : nil
+        }
+        return (value(found.0, values.0), value(found.1, values.1), value(found.2, values.2), value(found.3, values.3))
+    }
+
     private static func via(_ v: UnsafeMutablePointer<osip_via_t>) -> Via? {
         guard let proto = string(v.pointee.protocol), let host = string(v.pointee.host), !host.isEmpty else { return nil }
         var port: Int?
@@ -382,8 +404,9 @@ public enum SIPMessageParser {
             guard let n = Int(p), (1...65_535).contains(n) else { return nil }
             port = n
         }
+        let (branch, received, rportText, maddr) = params4(&v.pointee.via_params, viaParamNames)
         var rport = Via.RPort.absent
-        if let r = param(&v.pointee.via_params, "rport") {
+        if let r = rportText {
             if r.isEmpty {
                 rport = .requested
             } else if let n = Int(r), (1...65_535).contains(n) {
@@ -393,8 +416,8 @@ public enum SIPMessageParser {
             }
         }
         return Via(
-            transport: proto.utf8.allSatisfy({ $0 < 97 }) ? proto : proto.uppercased(), host: host, port: port, branch: param(&v.pointee.via_params, "branch"),
-            received: param(&v.pointee.via_params, "received"), rport: rport, maddr: param(&v.pointee.via_params, "maddr")
+            transport: proto.utf8.allSatisfy({ $0 < 97 }) ? proto : proto.uppercased(), host: host, port: port, branch: branch,
+            received: received, rport: rport, maddr: maddr
         )
     }
 
@@ -410,11 +433,8 @@ public enum SIPMessageParser {
         if lowered == "sip" || lowered == "sips" {
             guard !host.isEmpty else { return nil }
         }
-        return SIPURI(
-            scheme: scheme, user: string(u.pointee.username), host: host, port: port,
-            transport: param(&u.pointee.url_params, "transport")?.lowercased(), lr: param(&u.pointee.url_params, "lr") != nil,
-            maddr: param(&u.pointee.url_params, "maddr")
-        )
+        let (transport, lr, maddr, _) = params4(&u.pointee.url_params, uriParamNames)
+        return SIPURI(scheme: scheme, user: string(u.pointee.username), host: host, port: port, transport: transport?.lowercased(), lr: lr != nil, maddr: maddr)
     }
 
     // MARK: byte helpers
@@ -457,5 +477,20 @@ public enum SIPMessageParser {
             i += 1
         }
         return nil
+    }
+}
+
+/// Up to four parameter names as C strings for `cosip_params4`, allocated once and never freed
+/// (they live as long as the parser's static tables). `@unchecked Sendable`: immutable after
+/// `init`, and the strings are static literals.
+private final class CParamNames: @unchecked Sendable {
+    let pointers: UnsafePointer<UnsafePointer<CChar>?>
+
+    init(_ a: StaticString, _ b: StaticString, _ c: StaticString, _ d: StaticString?) {
+        let names = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: 4)
+        for (i, name) in [a, b, c, d].enumerated() {
+            names[i] = name.map { UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self) }
+        }
+        pointers = UnsafePointer(names)
     }
 }
