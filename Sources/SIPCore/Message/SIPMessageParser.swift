@@ -25,16 +25,22 @@ public enum SIPMessageParser {
     /// Parses one message. `datagram` is true for UDP, where the datagram bounds the message and
     /// Content-Length only trims it (RFC 3261 §18.3); for a framed TCP message it is false.
     /// `server` names the product in the rejection's `Server` header (nil: none).
-    public static func parse(_ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true, server: String? = "switchyard") -> ParseOutcome {
+    /// `cache` (one per event loop) keeps recently parsed header values, so a value seen moments
+    /// ago is not parsed again (see `SIPValueCache`).
+    public static func parse(
+        _ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true, server: String? = "switchyard", cache: SIPValueCache? = nil
+    ) -> ParseOutcome {
         do {
-            return .message(try parseOrThrow(buffer, limits: limits, datagram: datagram))
+            return .message(try parseOrThrow(buffer, limits: limits, datagram: datagram, cache: cache))
         } catch {
             return .rejected(error, response: ResponseBuilder.rejection(for: buffer, error: error, limits: limits, server: server))
         }
     }
 
     /// Parses one message or throws the reason it is unacceptable.
-    public static func parseOrThrow(_ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true) throws(SIPParseError) -> SIPMessage {
+    public static func parseOrThrow(
+        _ buffer: ByteBuffer, limits: SIPLimits = .default, datagram: Bool = true, cache: SIPValueCache? = nil
+    ) throws(SIPParseError) -> SIPMessage {
         _ = osipReady
         var buffer = buffer
         // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives on streams).
@@ -60,7 +66,7 @@ public enum SIPMessageParser {
         if let failure { throw failure }
         let bytes = buffer.getSlice(at: buffer.readerIndex, length: length)!
         return try bytes.withUnsafeReadableBytes { raw throws(SIPParseError) in
-            try extract(bytes: bytes, raw: raw, layout: layout, hasContentLength: hasContentLength)
+            try extract(bytes: bytes, raw: raw, layout: layout, hasContentLength: hasContentLength, cache: cache)
         }
     }
 
@@ -96,7 +102,7 @@ public enum SIPMessageParser {
     }
 
     private static func extract(
-        bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool
+        bytes: ByteBuffer, raw: UnsafeRawBufferPointer, layout: MessageLayout, hasContentLength: Bool, cache: SIPValueCache?
     ) throws(SIPParseError) -> SIPMessage {
         // RFC 3261 §25.1: the start line carries no NUL byte (the header scan checked the
         // headers' control bytes, quoted-pairs allowed).
@@ -110,7 +116,7 @@ public enum SIPMessageParser {
         var requestURIRange: Range<Int>?
         if isRequest {
             let (method, uriRange) = try requestLine(raw, layout.startLineEnd)
-            guard let uri = parseURI(raw, uriRange) else {
+            guard let uri = parseURI(raw, uriRange, cache) else {
                 // RFC 4475 §3.3.3: a well-formed URI of a scheme we do not route is a 416, not a 400.
                 if let colon = firstIndex(of: UInt8(ascii: ":"), raw, uriRange.lowerBound, uriRange.upperBound), isScheme(raw, uriRange.lowerBound..<colon),
                     colon + 1 < uriRange.upperBound
@@ -169,10 +175,10 @@ public enum SIPMessageParser {
         var fromTag: String?
         var toTag: String?
         if isRequest {
-            guard let from = nameAddrTag(raw, fromField.valueStart..<fromField.valueEnd) else {
+            guard let from = nameAddrTag(raw, fromField.valueStart..<fromField.valueEnd, cache) else {
                 throw SIPParseError(.badHeaderValue, "Invalid From", canRespond: true)
             }
-            guard let to = nameAddrTag(raw, toField.valueStart..<toField.valueEnd) else {
+            guard let to = nameAddrTag(raw, toField.valueStart..<toField.valueEnd, cache) else {
                 throw SIPParseError(.badHeaderValue, "Invalid To", canRespond: true)
             }
             fromTag = from.tag
@@ -192,7 +198,7 @@ public enum SIPMessageParser {
         var routes: [SIPMessage.Route] = []
         for (fi, f) in layout.all(.route).enumerated() {
             for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) {
-                guard let uri = parseRouteURI(raw, r), uri.isSIP else {
+                guard let uri = parseRouteURI(raw, r, cache), uri.isSIP else {
                     throw SIPParseError(.badHeaderValue, "Invalid Route", canRespond: isRequest)
                 }
                 routes.append(.init(uri: uri, range: r, fieldIndex: fi))
@@ -336,6 +342,11 @@ public enum SIPMessageParser {
         withParsed(raw, r, initialize: { osip_via_init($0) }, parse: { osip_via_parse($0, $1) }, free: { osip_via_free($0) }, read: via)
     }
 
+    private static func parseURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ cache: SIPValueCache?) -> SIPURI? {
+        guard let cache else { return parseURI(raw, r) }
+        return cache.lookup(\.uris, UnsafeRawBufferPointer(rebasing: raw[r])) { parseURI(raw, r) }
+    }
+
     private static func parseURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
         withParsed(raw, r, initialize: { osip_uri_init($0) }, parse: { osip_uri_parse($0, $1) }, free: { osip_uri_free($0) }, read: sipURI)
     }
@@ -346,13 +357,17 @@ public enum SIPMessageParser {
     }
 
     /// The URI of a Route element (`<sip:...;lr>`).
-    private static func parseRouteURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> SIPURI? {
-        parseNameAddr(raw, r) { f in f.pointee.url.flatMap(sipURI) }
+    private static func parseRouteURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ cache: SIPValueCache?) -> SIPURI? {
+        let parse = { parseNameAddr(raw, r) { f in f.pointee.url.flatMap(sipURI) } }
+        guard let cache else { return parse() }
+        return cache.lookup(\.routes, UnsafeRawBufferPointer(rebasing: raw[r]), parse: parse)
     }
 
     /// From/To (name-addr or addr-spec with parameters): nil when invalid, else the tag if any.
-    private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> NameAddr? {
-        parseNameAddr(raw, r) { f in f.pointee.url == nil ? nil : NameAddr(tag: param(&f.pointee.gen_params, "tag")) }
+    private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ cache: SIPValueCache?) -> NameAddr? {
+        let parse = { parseNameAddr(raw, r) { f -> String?? in f.pointee.url == nil ? nil : .some(param(&f.pointee.gen_params, "tag")) } }
+        let tag = cache.map { $0.lookup(\.nameAddrs, UnsafeRawBufferPointer(rebasing: raw[r]), parse: parse) } ?? parse()
+        return tag.map(NameAddr.init(tag:))
     }
 
     /// A valid From/To value: what the proxy reads of it.

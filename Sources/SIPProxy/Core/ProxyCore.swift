@@ -39,6 +39,8 @@ public final class ProxyCore: SIPTransportDelegate {
     var trunkGate: TrunkGate
     /// TLS connections whose client certificate named a trunk (connection id → trunk name).
     var connectionTrunks: [UInt64: String] = [:]
+    /// Header values parsed moments ago (the Route to us, a dialog's From): not parsed again.
+    let valueCache = SIPValueCache()
 
     public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
     {
@@ -128,7 +130,7 @@ public final class ProxyCore: SIPTransportDelegate {
         metrics.messagesReceived.increment()
         let trunk = source.transport == .tls ? tlsTrunk(source) : trunkGate.rules.match(source)
         guard floodAdmits(source, trunk: trunk) else { return }
-        switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp, server: config.serverHeader) {
+        switch SIPMessageParser.parse(bytes, limits: config.limits, datagram: source.transport == .udp, server: config.serverHeader, cache: valueCache) {
         case .message(let msg):
             if msg.isRequest {
                 metrics.requestsReceived.increment()
