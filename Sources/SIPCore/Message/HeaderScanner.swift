@@ -67,6 +67,13 @@ public struct MessageLayout: Sendable, Hashable {
     }
     @inlinable
     func all(_ kind: HeaderKind) -> [HeaderField] { fields.filter { $0.kind == kind } }
+    /// How many fields of `kind` there are (without making an array of them).
+    @inlinable
+    func count(_ kind: HeaderKind) -> Int {
+        var n = 0
+        for f in fields where f.kind == kind { n += 1 }
+        return n
+    }
 }
 
 /// Finds start line, header fields and the header/body boundary, enforcing `SIPLimits` while it
@@ -321,10 +328,14 @@ enum HeaderScanner {
 
     /// Splits a header value into its comma-separated elements, honouring quotes and <...>
     /// (RFC 3261 §7.3.1), returning trimmed byte ranges.
-    static func splitValues(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> [Range<Int>] {
+    /// Calls `body` with each element's trimmed range, in order (no array is made).
+    @inline(__always)
+    static func forEachValue<E: Error>(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Range<Int>) throws(E) -> Void) throws(E) {
         // Most fields hold one value: no comma at all means no split (and the value is trimmed).
-        if indexOf(UInt8(ascii: ","), in: bytes, from: start, to: end) == nil { return [trim(bytes, start, end)] }
-        var result: [Range<Int>] = []
+        if indexOf(UInt8(ascii: ","), in: bytes, from: start, to: end) == nil {
+            try body(trim(bytes, start, end))
+            return
+        }
         var inQuotes = false
         var inAngle = false
         var elementStart = start
@@ -341,13 +352,12 @@ enum HeaderScanner {
             } else if b == UInt8(ascii: ">") {
                 inAngle = false
             } else if b == UInt8(ascii: ","), !inAngle {
-                result.append(trim(bytes, elementStart, i))
+                try body(trim(bytes, elementStart, i))
                 elementStart = i + 1
             }
             i += 1
         }
-        result.append(trim(bytes, elementStart, min(end, bytes.count)))
-        return result
+        try body(trim(bytes, elementStart, min(end, bytes.count)))
     }
 
     static func trim(_ bytes: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Range<Int> {

@@ -73,7 +73,7 @@ public enum SIPMessageParser {
     /// The message length: header section plus Content-Length bytes of body.
     static func messageLength(_ raw: UnsafeRawBufferPointer, layout: MessageLayout, limits: SIPLimits, datagram: Bool) throws(SIPParseError) -> (Int, Bool) {
         let available = raw.count - layout.bodyStart
-        if layout.all(.contentLength).count > 1 {
+        if layout.count(.contentLength) > 1 {
             throw SIPParseError(.badHeaderValue, "Duplicate Content-Length", canRespond: true)
         }
         guard let field = layout.first(.contentLength) else {
@@ -139,11 +139,15 @@ public enum SIPMessageParser {
         }
 
         // Via (RFC 3261 §8.1.1.7): required; the top one must be usable to answer at all.
-        let viaFields = layout.all(.via)
-        guard !viaFields.isEmpty else { throw SIPParseError(.missingHeader, "Missing Via") }
-        var viaRanges: [Range<Int>] = HeaderScanner.splitValues(raw, viaFields[0].valueStart, viaFields[0].valueEnd)
-        let topViaFieldHasMore = viaRanges.count > 1
-        for f in viaFields.dropFirst() { viaRanges += HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) }
+        var viaRanges: [Range<Int>] = []
+        var viaFieldCount = 0
+        var topViaFieldHasMore = false
+        for f in layout.fields where f.kind == .via {
+            HeaderScanner.forEachValue(raw, f.valueStart, f.valueEnd) { viaRanges.append($0) }
+            if viaFieldCount == 0 { topViaFieldHasMore = viaRanges.count > 1 }
+            viaFieldCount += 1
+        }
+        guard viaFieldCount > 0 else { throw SIPParseError(.missingHeader, "Missing Via") }
         // A request with a broken top Via is still answered (400, to the address it came from:
         // RFC 4475 §3.1.2.1); a response with one cannot be routed and is dropped.
         guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: isRequest) }
@@ -196,19 +200,21 @@ public enum SIPMessageParser {
 
         // Route: each element parsed by libosip2, kept with its byte range.
         var routes: [SIPMessage.Route] = []
-        for (fi, f) in layout.all(.route).enumerated() {
-            for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) {
+        var fi = 0
+        for f in layout.fields where f.kind == .route {
+            try HeaderScanner.forEachValue(raw, f.valueStart, f.valueEnd) { (r) throws(SIPParseError) in
                 guard let uri = parseRouteURI(raw, r, cache), uri.isSIP else {
                     throw SIPParseError(.badHeaderValue, "Invalid Route", canRespond: isRequest)
                 }
                 routes.append(.init(uri: uri, range: r, fieldIndex: fi))
             }
+            fi += 1
         }
 
         var proxyRequire: [String] = []
-        for f in layout.all(.proxyRequire) {
-            for r in HeaderScanner.splitValues(raw, f.valueStart, f.valueEnd) where !r.isEmpty {
-                proxyRequire.append(text(raw, r))
+        for f in layout.fields where f.kind == .proxyRequire {
+            HeaderScanner.forEachValue(raw, f.valueStart, f.valueEnd) { r in
+                if !r.isEmpty { proxyRequire.append(text(raw, r)) }
             }
         }
 
@@ -358,16 +364,16 @@ public enum SIPMessageParser {
 
     /// The URI of a Route element (`<sip:...;lr>`).
     private static func parseRouteURI(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ cache: SIPValueCache?) -> SIPURI? {
-        let parse = { parseNameAddr(raw, r) { f in f.pointee.url.flatMap(sipURI) } }
+        func parse() -> SIPURI? { parseNameAddr(raw, r) { f in f.pointee.url.flatMap(sipURI) } }
         guard let cache else { return parse() }
         return cache.lookup(\.routes, UnsafeRawBufferPointer(rebasing: raw[r]), parse: parse)
     }
 
     /// From/To (name-addr or addr-spec with parameters): nil when invalid, else the tag if any.
     private static func nameAddrTag(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>, _ cache: SIPValueCache?) -> NameAddr? {
-        let parse = { parseNameAddr(raw, r) { f -> String?? in f.pointee.url == nil ? nil : .some(param(&f.pointee.gen_params, "tag")) } }
-        let tag = cache.map { $0.lookup(\.nameAddrs, UnsafeRawBufferPointer(rebasing: raw[r]), parse: parse) } ?? parse()
-        return tag.map(NameAddr.init(tag:))
+        func parse() -> String?? { parseNameAddr(raw, r) { f -> String?? in f.pointee.url == nil ? nil : .some(param(&f.pointee.gen_params, "tag")) } }
+        guard let cache else { return parse().map(NameAddr.init(tag:)) }
+        return cache.lookup(\.nameAddrs, UnsafeRawBufferPointer(rebasing: raw[r]), parse: parse).map(NameAddr.init(tag:))
     }
 
     /// A valid From/To value: what the proxy reads of it.

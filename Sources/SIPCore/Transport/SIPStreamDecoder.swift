@@ -81,7 +81,7 @@ public struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
             } catch {
                 throw Self.error(.malformedHeaders, raw)
             }
-            if layout.all(.contentLength).count > 1 { throw Self.error(.badContentLength, raw) }
+            if layout.count(.contentLength) > 1 { throw Self.error(.badContentLength, raw) }
             var contentLength = 0
             if let f = layout.first(.contentLength) {
                 guard let cl = SIPMessageParser.parseDecimal(head, f.valueStart, f.valueEnd, max: limits.maxBodySize) else {
