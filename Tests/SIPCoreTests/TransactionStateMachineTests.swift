@@ -183,3 +183,23 @@ import Testing
         #expect(client.isAbandoned)
     }
 }
+
+@Suite struct TransactionActionsTests {
+    @Test func actionsBehaveAsAnArrayOfThemInlineAndBeyond() {
+        let all: [TransactionAction] = [
+            .transmitRequest, .cancelTimer(.a), .startTimer(.b, .seconds(32)), .deliverResponse, .sendAck, .terminate, .timedOut, .ackNotReceived,
+        ]
+        for n in 0...all.count {
+            var actions: TransactionActions = []
+            for a in all.prefix(n) { actions.append(a) }
+            #expect(Array(actions) == Array(all.prefix(n)))
+            #expect(actions.count == n)
+            var joined: TransactionActions = [.transmitResponse]
+            joined += actions
+            #expect(Array(joined) == [.transmitResponse] + Array(all.prefix(n)))
+            var copy = TransactionActions()
+            for a in actions { copy.append(a) }
+            #expect(copy == actions && copy.hashValue == actions.hashValue)
+        }
+    }
+}

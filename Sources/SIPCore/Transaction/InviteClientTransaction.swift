@@ -27,20 +27,20 @@ public struct InviteClientTransaction: Sendable, Hashable {
     }
 
     /// The TU hands the INVITE to the transaction: send it, arm A (unreliable) and B.
-    public mutating func start() -> [TransactionAction] {
+    public mutating func start() -> TransactionActions {
         guard case .initial = state else { return [] }
         state = .calling(retransmitInterval: timers.t1)
-        var actions: [TransactionAction] = [.transmitRequest]
+        var actions: TransactionActions = [.transmitRequest]
         if !reliable { actions.append(.startTimer(.a, timers.t1)) }
         actions.append(.startTimer(.b, timers.transactionTimeout))
         return actions
     }
 
-    public mutating func responseReceived(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseReceived(statusCode: Int) -> TransactionActions {
         switch state {
         case .calling, .proceeding:
             let wasCalling: Bool = { if case .calling = state { return true } else { return false } }()
-            var actions: [TransactionAction] = []
+            var actions: TransactionActions = []
             if wasCalling {
                 if !reliable { actions.append(.cancelTimer(.a)) }
                 actions.append(.cancelTimer(.b))
@@ -80,7 +80,7 @@ public struct InviteClientTransaction: Sendable, Hashable {
 
     /// The TU gives the branch up: retransmissions and Timer B stop (see `State.abandoned`).
     /// Only a branch without a final response can be given up.
-    public mutating func abandon() -> [TransactionAction] {
+    public mutating func abandon() -> TransactionActions {
         switch state {
         case .initial, .proceeding:
             state = .abandoned
@@ -93,7 +93,7 @@ public struct InviteClientTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         switch (state, timer) {
         case (.calling(let interval), .a):
             let next = interval * 2
@@ -111,7 +111,7 @@ public struct InviteClientTransaction: Sendable, Hashable {
     }
 
     /// A send failed (TCP refused or reset, ICMP unreachable): §17.1.4 says inform the TU at once.
-    public mutating func transportFailed() -> [TransactionAction] {
+    public mutating func transportFailed() -> TransactionActions {
         switch state {
         case .calling, .proceeding:
             state = .terminated

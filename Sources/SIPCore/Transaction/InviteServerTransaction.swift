@@ -19,7 +19,7 @@ public struct InviteServerTransaction: Sendable, Hashable {
     }
 
     /// The same INVITE arrived again.
-    public mutating func requestRetransmitted() -> [TransactionAction] {
+    public mutating func requestRetransmitted() -> TransactionActions {
         switch state {
         case .proceeding, .completed: [.transmitResponse]
         default: []
@@ -27,7 +27,7 @@ public struct InviteServerTransaction: Sendable, Hashable {
     }
 
     /// The TU sends a response (the caller stores its bytes as "the most recent response").
-    public mutating func responseSent(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseSent(statusCode: Int) -> TransactionActions {
         guard case .proceeding = state else {
             // After a final response only a 2xx still passes, in any state: a proxy forwards
             // every 2xx to an INVITE (RFC 3261 §16.7 step 10; RFC 6026 §8.5), even after its own
@@ -42,7 +42,7 @@ public struct InviteServerTransaction: Sendable, Hashable {
             return [.transmitResponse, .startTimer(.l, timers.transactionTimeout)]
         default:
             state = .completed(retransmitInterval: timers.t1)
-            var actions: [TransactionAction] = [.transmitResponse]
+            var actions: TransactionActions = [.transmitResponse]
             if !reliable { actions.append(.startTimer(.g, timers.t1)) }
             actions.append(.startTimer(.h, timers.transactionTimeout))
             return actions
@@ -50,10 +50,10 @@ public struct InviteServerTransaction: Sendable, Hashable {
     }
 
     /// The ACK for a non-2xx final response (same branch as the INVITE).
-    public mutating func ackReceived() -> [TransactionAction] {
+    public mutating func ackReceived() -> TransactionActions {
         guard case .completed = state else { return [] }
         state = .confirmed
-        var actions: [TransactionAction] = []
+        var actions: TransactionActions = []
         if !reliable { actions.append(.cancelTimer(.g)) }
         actions.append(.cancelTimer(.h))
         if reliable {
@@ -65,7 +65,7 @@ public struct InviteServerTransaction: Sendable, Hashable {
         return actions
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         switch (state, timer) {
         case (.completed(let interval), .g):
             let next = min(interval * 2, timers.t2)

@@ -20,16 +20,16 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
         self.timers = timers
     }
 
-    public mutating func start() -> [TransactionAction] {
+    public mutating func start() -> TransactionActions {
         guard case .initial = state else { return [] }
         state = .trying(retransmitInterval: timers.t1)
-        var actions: [TransactionAction] = [.transmitRequest]
+        var actions: TransactionActions = [.transmitRequest]
         if !reliable { actions.append(.startTimer(.e, timers.t1)) }
         actions.append(.startTimer(.f, timers.transactionTimeout))
         return actions
     }
 
-    public mutating func responseReceived(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseReceived(statusCode: Int) -> TransactionActions {
         switch state {
         case .trying, .proceeding:
             if statusCode < 200 {
@@ -37,7 +37,7 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
                 return [.deliverResponse]
             }
             state = .completed
-            var actions: [TransactionAction] = []
+            var actions: TransactionActions = []
             if !reliable { actions.append(.cancelTimer(.e)) }
             actions += [.cancelTimer(.f), .deliverResponse]
             if reliable {
@@ -53,7 +53,7 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
     }
 
     /// The TU gives the request up: Timers E and F stop (see `State.abandoned`).
-    public mutating func abandon() -> [TransactionAction] {
+    public mutating func abandon() -> TransactionActions {
         switch state {
         case .initial:
             state = .abandoned
@@ -66,7 +66,7 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         switch (state, timer) {
         case (.trying(let interval), .e):
             let next = min(interval * 2, timers.t2)
@@ -85,7 +85,7 @@ public struct NonInviteClientTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func transportFailed() -> [TransactionAction] {
+    public mutating func transportFailed() -> TransactionActions {
         switch state {
         case .trying, .proceeding:
             state = .terminated

@@ -13,14 +13,14 @@ public struct NonInviteServerTransaction: Sendable, Hashable {
         self.timers = timers
     }
 
-    public mutating func requestRetransmitted() -> [TransactionAction] {
+    public mutating func requestRetransmitted() -> TransactionActions {
         switch state {
         case .proceeding, .completed: [.transmitResponse]
         case .trying, .terminated: []
         }
     }
 
-    public mutating func responseSent(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseSent(statusCode: Int) -> TransactionActions {
         switch state {
         case .trying, .proceeding:
             if statusCode < 200 {
@@ -38,7 +38,7 @@ public struct NonInviteServerTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         guard case .completed = state, timer == .j else { return [] }
         state = .terminated
         return [.terminate]

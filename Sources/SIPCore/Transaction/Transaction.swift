@@ -20,29 +20,29 @@ public enum ServerTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func requestRetransmitted() -> [TransactionAction] {
+    public mutating func requestRetransmitted() -> TransactionActions {
         mutate({ $0.requestRetransmitted() }, { $0.requestRetransmitted() })
     }
 
-    public mutating func responseSent(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseSent(statusCode: Int) -> TransactionActions {
         mutate({ $0.responseSent(statusCode: statusCode) }, { $0.responseSent(statusCode: statusCode) })
     }
 
     /// The ACK for a non-2xx final response; a non-INVITE transaction has none.
-    public mutating func ackReceived() -> [TransactionAction] {
+    public mutating func ackReceived() -> TransactionActions {
         mutate({ $0.ackReceived() }, { _ in [] })
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         mutate({ $0.timerFired(timer) }, { $0.timerFired(timer) })
     }
 
     /// Runs an event on whichever machine this is and stores the machine back.
     @inline(__always)
     private mutating func mutate(
-        _ invite: (inout InviteServerTransaction) -> [TransactionAction],
-        _ nonInvite: (inout NonInviteServerTransaction) -> [TransactionAction]
-    ) -> [TransactionAction] {
+        _ invite: (inout InviteServerTransaction) -> TransactionActions,
+        _ nonInvite: (inout NonInviteServerTransaction) -> TransactionActions
+    ) -> TransactionActions {
         switch self {
         case .invite(var t):
             defer { self = .invite(t) }
@@ -76,32 +76,32 @@ public enum ClientTransaction: Sendable, Hashable {
         }
     }
 
-    public mutating func start() -> [TransactionAction] {
+    public mutating func start() -> TransactionActions {
         mutate({ $0.start() }, { $0.start() })
     }
 
-    public mutating func responseReceived(statusCode: Int) -> [TransactionAction] {
+    public mutating func responseReceived(statusCode: Int) -> TransactionActions {
         mutate({ $0.responseReceived(statusCode: statusCode) }, { $0.responseReceived(statusCode: statusCode) })
     }
 
-    public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions {
         mutate({ $0.timerFired(timer) }, { $0.timerFired(timer) })
     }
 
-    public mutating func transportFailed() -> [TransactionAction] {
+    public mutating func transportFailed() -> TransactionActions {
         mutate({ $0.transportFailed() }, { $0.transportFailed() })
     }
 
-    public mutating func abandon() -> [TransactionAction] {
+    public mutating func abandon() -> TransactionActions {
         mutate({ $0.abandon() }, { $0.abandon() })
     }
 
     /// Runs an event on whichever machine this is and stores the machine back.
     @inline(__always)
     private mutating func mutate(
-        _ invite: (inout InviteClientTransaction) -> [TransactionAction],
-        _ nonInvite: (inout NonInviteClientTransaction) -> [TransactionAction]
-    ) -> [TransactionAction] {
+        _ invite: (inout InviteClientTransaction) -> TransactionActions,
+        _ nonInvite: (inout NonInviteClientTransaction) -> TransactionActions
+    ) -> TransactionActions {
         switch self {
         case .invite(var t):
             defer { self = .invite(t) }

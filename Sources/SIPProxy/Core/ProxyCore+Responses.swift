@@ -61,7 +61,7 @@ extension ProxyCore {
     // MARK: - Action runners
 
     /// Performs what the transaction machine of `st` asked for.
-    func runServer(_ actions: [TransactionAction], _ st: ServerTransactionRecord) {
+    func runServer(_ actions: TransactionActions, _ st: ServerTransactionRecord) {
         for action in actions {
             switch action {
             case .transmitResponse:
@@ -83,7 +83,7 @@ extension ProxyCore {
 
     /// Performs what the transaction machine of `ct` asked for; `response` is the response it
     /// was fed, if any.
-    func runClient(_ actions: [TransactionAction], _ ct: ClientTransactionRecord, response: SIPMessage?) {
+    func runClient(_ actions: TransactionActions, _ ct: ClientTransactionRecord, response: SIPMessage?) {
         for action in actions {
             switch action {
             case .transmitRequest:
