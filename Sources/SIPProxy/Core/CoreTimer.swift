@@ -38,15 +38,27 @@ struct Weak<Object: AnyObject> {
     init(_ object: Object) { self.object = object }
 }
 
-/// Generation counters, one per `CoreTimer`.
+/// Generation counters, one per `CoreTimer`, kept inline in the record (an array was one more
+/// allocation for every transaction).
 struct TimerGenerations {
-    private var values = [UInt32](repeating: 0, count: CoreTimer.slotCount)
+    private var values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Two 32-bit counters a word.
+    static let capacity = 16
 
-    subscript(_ timer: CoreTimer) -> UInt32 { values[timer.index] }
+    init() {
+        precondition(CoreTimer.slotCount <= Self.capacity, "TimerGenerations holds \(Self.capacity) timers")
+    }
+
+    subscript(_ timer: CoreTimer) -> UInt32 {
+        withUnsafeBytes(of: values) { $0.load(fromByteOffset: timer.index * 4, as: UInt32.self) }
+    }
 
     /// Invalidates any armed instance of `timer` and returns the new generation.
     mutating func bump(_ timer: CoreTimer) -> UInt32 {
-        values[timer.index] &+= 1
-        return values[timer.index]
+        withUnsafeMutableBytes(of: &values) { raw in
+            let next = raw.load(fromByteOffset: timer.index * 4, as: UInt32.self) &+ 1
+            raw.storeBytes(of: next, toByteOffset: timer.index * 4, as: UInt32.self)
+            return next
+        }
     }
 }
