@@ -15,14 +15,33 @@ func fuzzSIPParser(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var buffer = ByteBufferAllocator().buffer(capacity: size)
     buffer.writeBytes(UnsafeBufferPointer(start: data, count: size))
     for datagram in [true, false] {
-        switch SIPMessageParser.parse(buffer, limits: .default, datagram: datagram) {
+        let fresh = SIPMessageParser.parse(buffer, limits: .default, datagram: datagram)
+        switch fresh {
         case .message(let msg):
             exercise(msg)
         case .rejected(_, let response):
             _ = response?.readableBytes
         }
+        // Through the value cache (twice, so the second is answered from it): the same outcome.
+        for _ in 0..<2 {
+            let cached = SIPMessageParser.parse(buffer, limits: .default, datagram: datagram, cache: valueCache)
+            if summary(cached) != summary(fresh) { fatalError("cached parse differs: \(summary(cached)) vs \(summary(fresh))") }
+        }
     }
     return 0
+}
+
+/// One cache for the whole run (libFuzzer runs inputs one at a time on one thread), small so
+/// that inputs evict each other.
+nonisolated(unsafe) private let valueCache = SIPValueCache(slots: 16)
+
+private func summary(_ outcome: ParseOutcome) -> String {
+    switch outcome {
+    case .message(let m):
+        "\(m.startLine) \(m.topVia) \(m.viaRanges) \(m.routes) \(m.fromTag ?? "-") \(m.toTag ?? "-") \(m.maxForwards ?? -1) \(m.proxyRequire)"
+    case .rejected(let error, let response):
+        "\(error) \(response.map { String(buffer: $0) } ?? "-")"
+    }
 }
 
 private func exercise(_ msg: SIPMessage) {
