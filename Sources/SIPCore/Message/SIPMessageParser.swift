@@ -150,7 +150,11 @@ public enum SIPMessageParser {
         guard viaFieldCount > 0 else { throw SIPParseError(.missingHeader, "Missing Via") }
         // A request with a broken top Via is still answered (400, to the address it came from:
         // RFC 4475 §3.1.2.1); a response with one cannot be routed and is dropped.
-        guard let topVia = parseVia(raw, viaRanges[0]) else { throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: isRequest) }
+        // A response's top Via is normally one this proxy wrote (and remembered in the cache).
+        let topVia =
+            isRequest || cache == nil
+            ? parseVia(raw, viaRanges[0]) : cache!.lookup(\.vias, UnsafeRawBufferPointer(rebasing: raw[viaRanges[0]])) { parseVia(raw, viaRanges[0]) }
+        guard let topVia else { throw SIPParseError(.badHeaderValue, "Invalid Via", canRespond: isRequest) }
         if isRequest {
             // Every Via of a request is checked: they come back in our responses.
             for r in viaRanges.dropFirst() where parseVia(raw, r) == nil {
@@ -344,6 +348,13 @@ public enum SIPMessageParser {
     }
 
     /// One Via value, or nil when libosip2 rejects it or the port is out of range.
+    /// One Via value given as text (`SIP/2.0/UDP host:port;branch=...`), as a message's Via
+    /// would be parsed; nil when invalid.
+    public static func parseVia(_ text: String) -> Via? {
+        var text = text
+        return text.withUTF8 { parseVia(UnsafeRawBufferPointer($0), 0..<$0.count) }
+    }
+
     static func parseVia(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Via? {
         withParsed(raw, r, initialize: { osip_via_init($0) }, parse: { osip_via_parse($0, $1) }, free: { osip_via_free($0) }, read: via)
     }

@@ -19,6 +19,8 @@ public final class SIPValueCache {
     var uris: [Entry<SIPURI?>?]
     var routes: [Entry<SIPURI?>?]
     var nameAddrs: [Entry<String??>?]
+    /// Via values this proxy wrote (`remember(via:as:)`): a response's top Via is one of them.
+    var vias: [Entry<Via?>?]
     /// Lookups answered from the table and lookups that parsed (for tests and tuning).
     public private(set) var hits = 0
     public private(set) var misses = 0
@@ -29,7 +31,23 @@ public final class SIPValueCache {
         uris = Array(repeating: nil, count: slots)
         routes = Array(repeating: nil, count: slots)
         nameAddrs = Array(repeating: nil, count: slots)
+        vias = Array(repeating: nil, count: slots)
     }
+
+    /// Keeps `via` as the parse of the Via value `prefix` + `branch` (no header name, no CRLF),
+    /// for the responses that will carry it back. Only for a value this process wrote and whose
+    /// parse it knows exactly: the parse of `prefix` + a plain branch token, with the branch put in.
+    public func remember(viaPrefix prefix: String, branch: String, as via: Via) {
+        var key: [UInt8] = []
+        key.reserveCapacity(prefix.utf8.count + branch.utf8.count)
+        key.append(contentsOf: prefix.utf8)
+        key.append(contentsOf: branch.utf8)
+        guard key.count <= Self.maxKeyLength else { return }
+        key.withUnsafeBytes { vias[slot($0)] = Entry(key: key, value: via) }
+    }
+
+    @inline(__always)
+    func slot(_ bytes: UnsafeRawBufferPointer) -> Int { Int(fnv1a(bytes) & UInt32(slots - 1)) }
 
     /// The value for `bytes` in `table`, parsed by `parse` (and kept) when it is not there.
     @inline(__always)
@@ -37,7 +55,7 @@ public final class SIPValueCache {
         _ table: ReferenceWritableKeyPath<SIPValueCache, [Entry<Value>?]>, _ bytes: UnsafeRawBufferPointer, parse: () -> Value
     ) -> Value {
         guard bytes.count <= Self.maxKeyLength else { return parse() }
-        let slot = Int(fnv1a(bytes) & UInt32(slots - 1))
+        let slot = slot(bytes)
         if let entry = self[keyPath: table][slot], entry.key.count == bytes.count,
             entry.key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
         {

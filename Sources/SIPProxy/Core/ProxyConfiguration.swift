@@ -79,6 +79,13 @@ final class AdvertisedForms: Sendable {
     let recordRouteTLS: String
     /// Every host:port this proxy answers to, for "is this Route / Via mine" checks.
     let ownAddresses: Set<HostPort>
+    /// Our Via value up to its branch (`SIP/2.0/UDP host:port;branch=`) and what parsing it gives
+    /// (with a placeholder branch): a response's top Via is this with our branch, and the value
+    /// cache is told so instead of parsing it again (`SIPValueCache.remember`).
+    let viaValuePrefixUDP: String
+    let viaValuePrefixTCP: String
+    let viaValuePrefixTLS: String
+    private let viaTemplates: [Via?]
 
     init(advertise: HostPort, listen: [ListenAddress]) {
         let hp = advertise.description
@@ -92,6 +99,33 @@ final class AdvertisedForms: Sendable {
         viaPrefixTLS = "Via: SIP/2.0/TLS \(tlsAdvertise);branch="
         recordRouteTLS = "Record-Route: <sip:\(tlsAdvertise);transport=tls;lr>\r\n"
         ownAddresses = Set([advertise, tlsAdvertise] + listen.map(\.address))
+        viaValuePrefixUDP = String(viaPrefixUDP.dropFirst("Via: ".count))
+        viaValuePrefixTCP = String(viaPrefixTCP.dropFirst("Via: ".count))
+        viaValuePrefixTLS = String(viaPrefixTLS.dropFirst("Via: ".count))
+        viaTemplates = [viaValuePrefixUDP, viaValuePrefixTCP, viaValuePrefixTLS].map { SIPMessageParser.parseVia($0 + "z9hG4bK") }
+    }
+
+    /// Our Via value's text up to the branch, for `transport`.
+    func viaValuePrefix(_ transport: SIPEndpoint.Transport) -> String {
+        switch transport {
+        case .udp: viaValuePrefixUDP
+        case .tcp: viaValuePrefixTCP
+        case .tls: viaValuePrefixTLS
+        }
+    }
+
+    /// What parsing our Via value for `transport` with `branch` gives: the template's parse with
+    /// the branch put in (a branch of ours is a plain token, so nothing else changes).
+    func via(_ transport: SIPEndpoint.Transport, branch: String) -> Via? {
+        let index: Int
+        switch transport {
+        case .udp: index = 0
+        case .tcp: index = 1
+        case .tls: index = 2
+        }
+        guard var via = viaTemplates[index] else { return nil }
+        via.branch = branch
+        return via
     }
 
     func viaPrefix(_ transport: SIPEndpoint.Transport) -> String {

@@ -205,6 +205,10 @@ extension ProxyCore {
         )
         let via = RequestForwarder.viaLine(plan, config.advertised)
         let bytes = RequestForwarder.forward(msg, source: source, plan: plan, viaLine: via, advertised: config.advertised)
+        // Its responses come back with this Via on top: known, not parsed again.
+        if let parsed = config.advertised.via(plan.outbound, branch: plan.branch) {
+            valueCache.remember(viaPrefix: config.advertised.viaValuePrefix(plan.outbound), branch: plan.branch, as: parsed)
+        }
         let key = ClientTransactionKey(branch: plan.branch, isCancel: false)
         let ct = ClientTransactionRecord(
             key: key, isInvite: msg.method == .invite, request: bytes, destination: destination, node: node, server: st, attempt: attempt,
