@@ -7,7 +7,11 @@ import Testing
     static let corpus = FixtureCorpus.files("valid") + FixtureCorpus.files("odd") + FixtureCorpus.files("malformed") + FixtureCorpus.files("rfc4475")
 
     static func summary(_ path: String, _ cache: SIPValueCache?) -> String {
-        switch SIPMessageParser.parse(FixtureCorpus.bytes(path), cache: cache) {
+        summary(SIPMessageParser.parse(FixtureCorpus.bytes(path), cache: cache))
+    }
+
+    static func summary(_ outcome: ParseOutcome) -> String {
+        switch outcome {
         case .message(let m):
             "\(m.startLine) \(m.topVia) \(m.routes.map(\.uri)) \(m.fromTag ?? "-") \(m.toTag ?? "-")"
         case .rejected(let error, let response):
@@ -69,5 +73,17 @@ import Testing
         }
         #expect(cache.uris.count == 16 && cache.nameAddrs.count == 16)
         #expect(cache.misses >= 6_000 - 16 * 2)
+    }
+
+    @Test func emptyValuesComeAndGoWithoutTrouble() {
+        let cache = SIPValueCache(slots: 1)
+        for to in ["", "<sip:a@127.0.0.1>", "", " "] {
+            let text =
+                "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\nFrom: <sip:b@127.0.0.1>;tag=1\r\n"
+                + "To: \(to)\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            let fresh = SIPMessageParser.parse(ByteBuffer(string: text))
+            let cached = SIPMessageParser.parse(ByteBuffer(string: text), cache: cache)
+            #expect(Self.summary(fresh) == Self.summary(cached))
+        }
     }
 }

@@ -56,8 +56,9 @@ public final class SIPValueCache {
     ) -> Value {
         guard bytes.count <= Self.maxKeyLength else { return parse() }
         let slot = slot(bytes)
+        // Equal lengths, so both are empty or neither (and then both have storage).
         if let entry = self[keyPath: table][slot], entry.key.count == bytes.count,
-            entry.key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+            bytes.isEmpty || entry.key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
         {
             hits += 1
             return entry.value
