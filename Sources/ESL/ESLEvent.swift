@@ -35,65 +35,91 @@ public struct ESLEvent: Sendable, Hashable {
     /// (`switch_event_serialize` with encoding on).
     public static func parsePlain(_ payload: String) throws(ESLError) -> ESLEvent {
         // Works on UTF-8 bytes: Character-based scanning (grapheme breaking) cost most of a
-        // worker's CPU at a few hundred calls per second.
+        // worker's CPU at a few hundred calls per second. The headers keep the text and where
+        // each name and value is; values are decoded when read (`ESLHeaderLines`).
         var payload = payload
+        let parsed: (lines: [ESLHeaderLines.Line], body: String?)
         do {
-            return try payload.withUTF8 { bytes in try parsePlain(bytes) }
+            parsed = try payload.withUTF8 { bytes in try parsePlainLines(bytes) }
         } catch let error as ESLError {
             throw error
         } catch {
             throw ESLError(.malformedFrame, "\(error)")
         }
+        return ESLEvent(headers: ESLHeaders(lines: ESLHeaderLines(text: payload, lines: parsed.lines)), body: parsed.body)
     }
 
     static func parsePlain(_ bytes: UnsafeBufferPointer<UInt8>) throws(ESLError) -> ESLEvent {
-        do {
-            var event = ESLEvent()
-            let n = bytes.count
-            var i = 0
-            var contentLength: Int?
-            while i < n {
-                var end = i
-                while end < n, bytes[end] != 10 { end += 1 }
-                var lineEnd = end
-                if lineEnd > i, bytes[lineEnd - 1] == 13 { lineEnd -= 1 }
-                let next = end + 1
-                if lineEnd == i {
-                    // Blank line: the body follows (when announced).
-                    if let length = contentLength {
-                        let start = min(next, n)
-                        let stop = length > n - start ? n : start + length
-                        event.body = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
-                    }
-                    break
-                }
-                var colon = i
-                while colon < lineEnd, bytes[colon] != 58 { colon += 1 }
-                guard colon < lineEnd else {
-                    let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<lineEnd]), as: UTF8.self)
-                    throw ESLError(.malformedFrame, "event header without a colon: \(line.prefix(80).debugDescription)")
-                }
-                var nameEnd = colon
-                while nameEnd > i, bytes[nameEnd - 1] == 32 || bytes[nameEnd - 1] == 9 { nameEnd -= 1 }
-                var valueStart = colon + 1
-                while valueStart < lineEnd, bytes[valueStart] == 32 || bytes[valueStart] == 9 { valueStart += 1 }
-                var valueEnd = lineEnd
-                while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9 { valueEnd -= 1 }
-                let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<nameEnd]), as: UTF8.self)
-                let value = urlDecode(UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd]))
-                if name == "Content-Length" {
-                    guard let length = Int(value), length >= 0 else {
-                        throw ESLError(.malformedFrame, "event Content-Length \(value.prefix(40).debugDescription)")
-                    }
-                    contentLength = length
-                } else {
-                    event.headers.add(name, value)
-                }
-                i = next
+        try parsePlain(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The header lines of a plain event (URL-encoded `Name: value` lines, then either a blank
+    /// line or `Content-Length: n`, a blank line and n bytes of body: `switch_event_serialize`
+    /// with encoding on), and its body.
+    static func parsePlainLines(_ bytes: UnsafeBufferPointer<UInt8>) throws(ESLError) -> (lines: [ESLHeaderLines.Line], body: String?) {
+        guard bytes.count < Int(Int32.max) else { throw ESLError(.malformedFrame, "event larger than 2 GiB") }
+        var lines: [ESLHeaderLines.Line] = []
+        lines.reserveCapacity(128)
+        var body: String?
+        var hasEventName = false
+        let n = bytes.count
+        var i = 0
+        var contentLength: Int?
+        // ASCII letters' case ignored, as header lookups do.
+        @inline(__always) func isName(_ s: Int, _ e: Int, _ name: StaticString) -> Bool {
+            guard e - s == name.utf8CodeUnitCount else { return false }
+            for k in 0..<(e - s) where bytes[s + k] != name.utf8Start[k] {
+                let x = bytes[s + k] | 0x20
+                if x != (name.utf8Start[k] | 0x20) || x < 97 || x > 122 { return false }
             }
-            guard event.headers["Event-Name"] != nil else { throw ESLError(.malformedFrame, "event without Event-Name") }
-            return event
+            return true
         }
+        while i < n {
+            var end = i
+            while end < n, bytes[end] != 10 { end += 1 }
+            var lineEnd = end
+            if lineEnd > i, bytes[lineEnd - 1] == 13 { lineEnd -= 1 }
+            let next = end + 1
+            if lineEnd == i {
+                // Blank line: the body follows (when announced).
+                if let length = contentLength {
+                    let start = min(next, n)
+                    let stop = length > n - start ? n : start + length
+                    body = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
+                }
+                break
+            }
+            var colon = i
+            while colon < lineEnd, bytes[colon] != 58 { colon += 1 }
+            guard colon < lineEnd else {
+                let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<lineEnd]), as: UTF8.self)
+                throw ESLError(.malformedFrame, "event header without a colon: \(line.prefix(80).debugDescription)")
+            }
+            var nameEnd = colon
+            while nameEnd > i, bytes[nameEnd - 1] == 32 || bytes[nameEnd - 1] == 9 { nameEnd -= 1 }
+            var valueStart = colon + 1
+            while valueStart < lineEnd, bytes[valueStart] == 32 || bytes[valueStart] == 9 { valueStart += 1 }
+            var valueEnd = lineEnd
+            while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9 { valueEnd -= 1 }
+            let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            // Exactly "Content-Length", as before (it announces the body; it is not a header).
+            if nameEnd - i == 14, memcmp(bytes.baseAddress! + i, "Content-Length", 14) == 0 {
+                let text = urlDecode(value)
+                guard let length = Int(text), length >= 0 else {
+                    throw ESLError(.malformedFrame, "event Content-Length \(text.prefix(40).debugDescription)")
+                }
+                contentLength = length
+            } else {
+                if !hasEventName, isName(i, nameEnd, "Event-Name") { hasEventName = true }
+                lines.append(
+                    ESLHeaderLines.Line(
+                        nameStart: Int32(i), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd),
+                        encoded: value.contains(37)))
+            }
+            i = next
+        }
+        guard hasEventName else { throw ESLError(.malformedFrame, "event without Event-Name") }
+        return (lines, body)
     }
 
     /// Percent-decodes bytes (`%41` → `A`; a `%` without two hex digits stays as it is).

@@ -1,3 +1,4 @@
+import Foundation
 import ESL
 import NIOCore
 import Testing
@@ -81,5 +82,41 @@ struct ESLEventTests {
     func missingName() {
         #expect(throws: ESLError.self) { try ESLEvent.parsePlain("Unique-ID: x\n\n") }
         #expect(throws: ESLError.self) { try ESLEvent.parseJSON("[1,2]") }
+    }
+
+    /// A plain event read the eager way: every line a (name, URL-decoded value) pair, the inner
+    /// Content-Length left out (what the headers held before they were decoded lazily).
+    static func eagerFields(_ payload: String) -> [(String, String)] {
+        var fields: [(String, String)] = []
+        for line in payload.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = line.hasSuffix("\r") ? line.dropLast() : line
+            if line.isEmpty { break }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
+            let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
+            if name != "Content-Length" { fields.append((name, ESLEvent.urlDecode(value))) }
+        }
+        return fields
+    }
+
+    @Test("a plain event's headers, decoded when read, are what reading every line gives, under any case of their names")
+    func lazyHeadersMatchTheEagerReading() throws {
+        for file in ["event-background-job.frame", "event-hangup-complete.frame", "event-heartbeat.frame"] {
+            let payload = try #require(try frame(file).body)
+            let event = try ESLEvent.parsePlain(payload)
+            let eager = Self.eagerFields(payload)
+            #expect(event.headers.count == eager.count)
+            #expect(event.headers.fields.map(\.name) == eager.map(\.0))
+            #expect(event.headers.fields.map(\.value) == eager.map(\.1))
+            for (name, _) in eager {
+                let first = eager.first { $0.0.lowercased() == name.lowercased() }?.1
+                #expect(event[name] == first && event[name.uppercased()] == first && event[name.lowercased()] == first, "\(file) \(name)")
+            }
+            #expect(event["No-Such-Header"] == nil)
+            // A change turns the lines into fields and keeps the rest.
+            var changed = event
+            changed.headers.set("Event-Name", "CUSTOM")
+            #expect(changed.name == "CUSTOM" && changed.headers.count == eager.count && changed.uniqueID == event.uniqueID)
+        }
     }
 }
