@@ -49,10 +49,6 @@ public struct ESLEvent: Sendable, Hashable {
         return ESLEvent(headers: ESLHeaders(lines: ESLHeaderLines(text: payload, lines: parsed.lines)), body: parsed.body)
     }
 
-    static func parsePlain(_ bytes: UnsafeBufferPointer<UInt8>) throws(ESLError) -> ESLEvent {
-        try parsePlain(String(decoding: bytes, as: UTF8.self))
-    }
-
     /// The header lines of a plain event (URL-encoded `Name: value` lines, then either a blank
     /// line or `Content-Length: n`, a blank line and n bytes of body: `switch_event_serialize`
     /// with encoding on), and its body.
