@@ -115,6 +115,67 @@ import Testing
         #expect(nist.timerFired(.j) == [.terminate])
     }
 
+    /// `retransmitsResponse` lets the proxy free a transaction's last response: it must be true
+    /// in every state where a retransmitted request or a timer would send that response again.
+    /// Every sequence of up to four events, over both transports and both kinds.
+    @Test func aServerTransactionSaysWhenItsLastResponseCanBeFreed() {
+        enum Event: CaseIterable { case trying, ringing, ok, busy, retransmit, ack, timer }
+        func apply(_ e: Event, _ m: inout ServerTransaction) {
+            switch e {
+            case .trying: _ = m.responseSent(statusCode: 100)
+            case .ringing: _ = m.responseSent(statusCode: 180)
+            case .ok: _ = m.responseSent(statusCode: 200)
+            case .busy: _ = m.responseSent(statusCode: 486)
+            case .retransmit: _ = m.requestRetransmitted()
+            case .ack: _ = m.ackReceived()
+            case .timer: for timer in TransactionTimer.allCases { _ = m.timerFired(timer) }
+            }
+        }
+        /// Whether anything but a new response (a retransmitted request, any timer) sends the last one.
+        func resends(_ m: ServerTransaction) -> Bool {
+            var copy = m
+            if copy.requestRetransmitted().contains(.transmitResponse) { return true }
+            return TransactionTimer.allCases.contains { timer in
+                var copy = m
+                return copy.timerFired(timer).contains(.transmitResponse)
+            }
+        }
+        var level: [[Event]] = [[]]
+        var sequences = level
+        for _ in 0..<4 {
+            level = level.flatMap { s in Event.allCases.map { s + [$0] } }
+            sequences += level
+        }
+        var checked = 0
+        for isInvite in [true, false] {
+            for reliable in [true, false] {
+                for sequence in sequences {
+                    var m = ServerTransaction(isInvite: isInvite, reliable: reliable)
+                    for e in sequence { apply(e, &m) }
+                    if !m.retransmitsResponse {
+                        #expect(!resends(m), "\(isInvite ? "INVITE" : "non-INVITE") after \(sequence) would resend a freed response")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 4 * (1 + 7 + 49 + 343 + 2401))
+        // Where a resend can come, the bytes are kept.
+        var invite = ServerTransaction(isInvite: true, reliable: false)
+        _ = invite.responseSent(statusCode: 486)
+        #expect(invite.retransmitsResponse)
+        _ = invite.ackReceived()
+        #expect(!invite.retransmitsResponse)
+        var accepted = ServerTransaction(isInvite: true, reliable: false)
+        _ = accepted.responseSent(statusCode: 180)
+        #expect(accepted.retransmitsResponse)
+        _ = accepted.responseSent(statusCode: 200)
+        #expect(!accepted.retransmitsResponse)
+        var bye = ServerTransaction(isInvite: false, reliable: false)
+        _ = bye.responseSent(statusCode: 200)
+        #expect(bye.retransmitsResponse)
+    }
+
     @Test func nonInviteServerOverTCPTerminatesOnFinal() {
         var nist = NonInviteServerTransaction(reliable: true)
         #expect(nist.responseSent(statusCode: 200) == [.transmitResponse, .terminate])

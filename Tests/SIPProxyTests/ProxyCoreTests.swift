@@ -308,6 +308,79 @@ import Testing
         #expect(server == nil, "the server transaction ended with Timer L; nothing may keep it alive")
     }
 
+    @Test func finishedTransactionsKeepOnlyWhatAnswersRetransmissions() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let fwd = h.transport.take()[1].text
+        let invite = try #require(h.core.serverTransactions.values.first)
+        #expect(invite.request != nil)
+        h.receive(ProxyHarness.response(to: fwd, 180, "Ringing"), from: h.node1)
+        #expect(invite.request != nil && invite.lastResponse != nil, "still proceeding: a retransmitted INVITE gets the 180")
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        _ = h.transport.take()
+        // Accepted (RFC 6026): retransmitted INVITEs are absorbed, each 2xx brings its own bytes.
+        #expect(invite.request == nil && invite.lastResponse == nil)
+        h.receive(ProxyHarness.invite())
+        #expect(h.transport.take().isEmpty)
+        h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // The BYE's transaction keeps its 200 for retransmitted BYEs (Timer J), not the BYE.
+        let bye =
+            "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
+            + "Route: <sip:127.0.0.1:5060;lr>\r\n"
+            + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
+            + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        h.receive(bye)
+        let byeOut = h.transport.take()[0].text
+        h.receive(ProxyHarness.response(to: byeOut, 200, "OK", toTag: nil), from: h.node1)
+        let ok = h.transport.take()
+        #expect(ok.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        let byeTransaction = try #require(h.core.serverTransactions.values.first { !$0.key.isInvite })
+        #expect(byeTransaction.request == nil && byeTransaction.lastResponse != nil)
+        h.receive(bye)
+        #expect(h.transport.take().map(\.text) == ok.map(\.text))
+        #expect(h.core.internalErrorCount == 0)
+    }
+
+    @Test func aRetransmittedFailureIsAckedAgainAfterTheRequestIsReleased() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite(extra: "Route: <sip:127.0.0.1:5060;lr>\r\n"))
+        let fwd = h.transport.take()[1].text
+        let busy = ProxyHarness.response(to: fwd, 486, "Busy Here")
+        h.receive(busy, from: h.node1)
+        let first = h.transport.take()
+        #expect(first.map(\.firstLine) == ["ACK sip:+12125551212@127.0.0.1:5060 SIP/2.0", "SIP/2.0 486 Busy Here"])
+        #expect(first[0].text.header("To") == "<sip:+12125551212@127.0.0.1:5060>;tag=node1")
+        #expect(h.core.serverTransactions.values.first?.request == nil)
+        #expect(h.core.serverTransactions.values.first?.callID == "call-1", "Timer H may still log it")
+        // The node did not get the ACK and sends its 486 again: the same ACK goes back.
+        h.receive(busy, from: h.node1)
+        let again = h.transport.take()
+        #expect(again.map(\.to) == [h.node1])
+        #expect(again.map(\.text) == [first[0].text])
+        #expect(h.core.internalErrorCount == 0)
+    }
+
+    @Test func aBranchGivenUpKeepsTheRequestForItsLateRinging() throws {
+        let h = try ProxyHarness()
+        h.receive(ProxyHarness.invite())
+        let first = h.transport.take()[1].text
+        h.advance(.milliseconds(2_020))
+        let second = try #require(h.transport.take().last { $0.to == h.node2 })
+        h.receive(ProxyHarness.response(to: second.text, 200, "OK", toTag: "node2"), from: h.node2)
+        #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // Node 1 rings after all: it is CANCELled with the INVITE's lines, though the caller
+        // has its final answer.
+        h.receive(ProxyHarness.response(to: first, 180, "Ringing"), from: h.node1)
+        let cancel = h.transport.take()
+        #expect(cancel.map(\.firstLine) == ["CANCEL sip:+12125551212@127.0.0.1:5060 SIP/2.0"])
+        #expect(cancel.first?.to == h.node1)
+        #expect(cancel.first?.text.header("Call-ID") == "call-1")
+        #expect(cancel.first?.text.header("CSeq") == "1 CANCEL")
+        #expect(cancel.first?.text.headers("Via") == [first.headers("Via")[0]])
+        #expect(h.core.internalErrorCount == 0)
+    }
+
     @Test func nodeLoadCountsAnsweredCallsUntilTheirByeAndRefusedOnesNotAtAll() throws {
         let h = try ProxyHarness()
         h.receive(ProxyHarness.invite())

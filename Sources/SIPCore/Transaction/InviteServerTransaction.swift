@@ -87,4 +87,14 @@ public struct InviteServerTransaction: Sendable, Hashable {
         if case .proceeding = state { return false }
         return true
     }
+
+    /// Whether the most recent response may be sent again (a retransmitted INVITE, Timer G).
+    /// In Accepted the transaction only absorbs retransmissions and each later 2xx brings its
+    /// own bytes, so its owner may free the last response's.
+    public var retransmitsResponse: Bool {
+        switch state {
+        case .proceeding, .completed: true
+        case .accepted, .confirmed, .terminated: false
+        }
+    }
 }

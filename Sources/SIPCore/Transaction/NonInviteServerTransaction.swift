@@ -50,4 +50,12 @@ public struct NonInviteServerTransaction: Sendable, Hashable {
         default: false
         }
     }
+
+    /// Whether the most recent response may be sent again (a retransmitted request).
+    public var retransmitsResponse: Bool {
+        switch state {
+        case .proceeding, .completed: true
+        case .trying, .terminated: false
+        }
+    }
 }

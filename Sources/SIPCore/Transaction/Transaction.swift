@@ -20,6 +20,14 @@ public enum ServerTransaction: Sendable, Hashable {
         }
     }
 
+    /// Whether the most recent response may be sent again; when false its bytes can be freed.
+    public var retransmitsResponse: Bool {
+        switch self {
+        case .invite(let t): t.retransmitsResponse
+        case .nonInvite(let t): t.retransmitsResponse
+        }
+    }
+
     public mutating func requestRetransmitted() -> TransactionActions {
         mutate({ $0.requestRetransmitted() }, { $0.requestRetransmitted() })
     }

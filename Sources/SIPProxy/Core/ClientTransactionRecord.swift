@@ -19,6 +19,9 @@ final class ClientTransactionRecord {
     let viaLine: String
     var generations = TimerGenerations()
     var cancelSent = false
+    /// The ACK for this branch's non-2xx final response, built once: retransmissions of that
+    /// response are ACKed with it (§17.1.1.2) after the request it was built from is released.
+    var ack: ByteBuffer?
 
     init(
         key: ClientTransactionKey, isInvite: Bool, request: ByteBuffer, destination: SIPEndpoint, node: Node?, server: ServerTransactionRecord,

@@ -94,7 +94,7 @@ extension ProxyCore {
         for ct in stranded {
             logger.notice(
                 "node went down while a call rang there; trying the next node",
-                metadata: ["call-id": "\(ct.server.request.callID)", "node": "\(node.name)"])
+                metadata: ["call-id": "\(ct.server.callID)", "node": "\(node.name)"])
             metrics.ringingFailedOver.increment()
             sendCancel(for: ct)
             abandon(ct)

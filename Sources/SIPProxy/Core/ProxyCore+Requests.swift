@@ -197,7 +197,8 @@ extension ProxyCore {
 
     /// Creates the client transaction of `attempt` for `st` towards `destination` and starts it.
     func forwardBranch(_ st: ServerTransactionRecord, attempt: Int, to destination: SIPEndpoint, node: Node?) {
-        let msg = st.request
+        // Branches start only before the final response, while the request is kept.
+        guard let msg = st.request else { return requestReleased(st, needed: "forward a branch") }
         let source = st.responseDestination
         let plan = RequestForwarder.Plan(
             branch: makeBranch(loopHash: st.context.loopHash), outbound: destination.transport, inbound: source.transport,
@@ -231,9 +232,8 @@ extension ProxyCore {
     /// CANCEL for a pending INVITE branch, built per §9.1: same Request-URI, Call-ID, From, To,
     /// CSeq number and Route as the INVITE, and its top Via.
     func sendCancel(for ct: ClientTransactionRecord) {
-        guard !ct.cancelSent else { return }
+        guard !ct.cancelSent, let bytes = buildBranchRequest(ct, method: "CANCEL", toLine: nil) else { return }
         ct.cancelSent = true
-        let bytes = buildBranchRequest(ct, method: "CANCEL", toLine: nil)
         let key = ClientTransactionKey(branch: ct.key.branch, isCancel: true)
         let cancel = ClientTransactionRecord(
             key: key, isInvite: false, request: bytes, destination: ct.destination, node: ct.node, server: ct.server, attempt: ct.attempt,
@@ -244,9 +244,14 @@ extension ProxyCore {
     }
 
     /// ACK or CANCEL for a branch, from the original request's lines (§17.1.1.3, §9.1). `toLine`
-    /// is the response's To header (with the node's tag) for an ACK.
-    func buildBranchRequest(_ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer {
-        let msg = ct.server.request
+    /// is the response's To header (with the node's tag) for an ACK. nil only if the request
+    /// was released, which `ServerTransactionRecord.releaseWhatIsDone` rules out for any branch
+    /// that can still need one.
+    func buildBranchRequest(_ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer? {
+        guard let msg = ct.server.request else {
+            requestReleased(ct.server, needed: "build a \(method)")
+            return nil
+        }
         var out = ByteBufferAllocator().buffer(capacity: 512)
         out.writeString("\(method) \(msg.requestURIText) SIP/2.0\r\n")
         out.writeString(ct.viaLine)

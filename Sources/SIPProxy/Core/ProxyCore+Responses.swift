@@ -74,11 +74,19 @@ extension ProxyCore {
                 if serverTransactions[st.key] === st { serverTransactions[st.key] = nil }
                 updateGauges()
             case .ackNotReceived:
-                logger.info("no ACK for final response", metadata: ["call-id": "\(st.request.callID)"])
+                logger.info("no ACK for final response", metadata: ["call-id": "\(st.callID)"])
             case .transmitRequest, .sendAck, .deliverResponse, .timedOut:
                 continue
             }
         }
+        st.releaseWhatIsDone()
+    }
+
+    /// A path that needs a released request was reached: a bug, not a crash. Logged and counted.
+    func requestReleased(_ st: ServerTransactionRecord, needed what: String) {
+        metrics.internalErrors.increment()
+        internalErrorCount += 1
+        logger.error("internal: the request was already released", metadata: ["call-id": "\(st.callID)", "needed": "\(what)"])
     }
 
     /// Performs what the transaction machine of `ct` asked for; `response` is the response it
@@ -89,9 +97,8 @@ extension ProxyCore {
             case .transmitRequest:
                 transport.send(ct.request, to: ct.destination, failureToken: ct.key)
             case .sendAck:
-                if let response {
-                    transport.send(buildBranchRequest(ct, method: "ACK", toLine: response.headerLine(.to)), to: ct.destination, failureToken: nil)
-                }
+                if ct.ack == nil, let response { ct.ack = buildBranchRequest(ct, method: "ACK", toLine: response.headerLine(.to)) }
+                if let ack = ct.ack { transport.send(ack, to: ct.destination, failureToken: nil) }
             case .deliverResponse:
                 if let response { branchResponded(ct, response) }
             case .timedOut:
@@ -142,7 +149,7 @@ extension ProxyCore {
             runClient(ct.machine.timerFired(t), ct, response: nil)
         case .inviteTimeout:
             guard !ct.abandoned, ct.server.context.awaitsProvisional(ct.attempt) else { return }
-            logger.notice("no provisional response in time", metadata: ["call-id": "\(ct.server.request.callID)", "node": "\(ct.node?.name ?? "-")"])
+            logger.notice("no provisional response in time", metadata: ["call-id": "\(ct.server.callID)", "node": "\(ct.node?.name ?? "-")"])
             abandon(ct)
             branchFailed(ct, reason: "invite timeout", allowFailover: true)
         case .timerC:
@@ -160,7 +167,9 @@ extension ProxyCore {
     /// Gives a branch up: its transaction stops retransmitting and stays only to answer late
     /// responses, for 64·T1.
     func abandon(_ ct: ClientTransactionRecord) {
+        let wasAbandoned = ct.abandoned
         runClient(ct.machine.abandon(), ct, response: nil)
+        if ct.isInvite, !wasAbandoned, ct.abandoned { ct.server.abandonedBranches += 1 }
         disarm(ct, .inviteTimeout)
         disarm(ct, .timerC)
         arm(ct, .cleanup, after: config.timers.transactionTimeout)
@@ -227,9 +236,11 @@ extension ProxyCore {
 
     /// Sends a response the proxy generates as the final answer for `st`.
     func finishLocally(_ st: ServerTransactionRecord, _ status: Int, _ reason: String, extraHeaders: [String] = []) {
+        // The context answers only before a final response, while the request is kept.
+        guard let request = st.request else { return requestReleased(st, needed: "answer \(status)") }
         metrics.localReplies.increment()
         let bytes = ResponseBuilder.response(
-            to: st.request, status: status, reason: reason, toTag: localTag(st.request), extraHeaders: extraHeaders, server: config.serverHeader)
+            to: request, status: status, reason: reason, toTag: localTag(request), extraHeaders: extraHeaders, server: config.serverHeader)
         sendResponse(st, bytes, statusCode: status)
     }
 
@@ -257,7 +268,7 @@ extension ProxyCore {
         st.lastResponse = bytes
         if statusCode >= 300, st.context.countsOnTrunk {
             st.context.countsOnTrunk = false
-            trunkCallEnded(callID: st.request.callID)
+            trunkCallEnded(callID: st.callID)
         }
         runServer(st.machine.responseSent(statusCode: statusCode), st)
     }

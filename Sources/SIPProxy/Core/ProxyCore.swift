@@ -41,6 +41,8 @@ public final class ProxyCore: SIPTransportDelegate {
     var connectionTrunks: [UInt64: String] = [:]
     /// Header values parsed moments ago (the Route to us, a dialog's From): not parsed again.
     let valueCache = SIPValueCache()
+    /// Paths the core's invariants rule out that were reached anyway (`requestReleased`): 0.
+    var internalErrorCount = 0
 
     public init(configuration: ProxyConfiguration, dispatcher: NodeDispatcher, transport: any SIPTransportSender, logger: Logger, now: ContinuousClock.Instant)
     {

@@ -14,6 +14,8 @@ final class ProxyMetrics {
     /// New requests answered 503 because the transaction table was full.
     let transactionTableFull = Counter(label: "sip_requests_rejected_table_full_total")
     let cancels = Counter(label: "sip_cancels_total")
+    /// A code path the proxy's own invariants rule out was reached (logged as "internal:"). 0 always.
+    let internalErrors = Counter(label: "sip_internal_errors_total")
     /// Messages dropped unparsed because their source is banned for flooding.
     let floodDropped = Counter(label: "sip_flood_dropped_total")
     let floodBans = Counter(label: "sip_flood_bans_total")
