@@ -320,6 +320,9 @@ import Testing
         _ = h.transport.take()
         // Accepted (RFC 6026): retransmitted INVITEs are absorbed, each 2xx brings its own bytes.
         #expect(invite.request == nil && invite.lastResponse == nil)
+        #expect(invite.context.candidates.isEmpty, "no branch starts after a final response")
+        let branch = try #require(h.core.clientTransactions.values.first)
+        #expect(branch.request.readableBytes == 0 && branch.viaLine.isEmpty, "Accepted: it only passes 2xx retransmissions up")
         h.receive(ProxyHarness.invite())
         #expect(h.transport.take().isEmpty)
         h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)

@@ -15,8 +15,10 @@ final class ClientTransactionRecord {
     /// The request this branch serves; its context knows this branch as `attempt`.
     let server: ServerTransactionRecord
     let attempt: Int
-    /// Our Via line (with CRLF), reused in the ACK and CANCEL for this branch (§17.1.1.3, §9.1).
-    let viaLine: String
+    /// Our Via line (with CRLF), reused in the ACK and CANCEL for this branch (§17.1.1.3, §9.1);
+    /// released with the request (the ACK is built before, and a branch with a final response
+    /// is never CANCELled).
+    private(set) var viaLine: String
     var generations = TimerGenerations()
     var cancelSent = false
     /// The ACK for this branch's non-2xx final response, built once: retransmissions of that
@@ -43,8 +45,9 @@ final class ClientTransactionRecord {
     /// responses (CANCEL a late 1xx, ACK a late failure).
     var abandoned: Bool { machine.isAbandoned }
 
-    /// Nothing will be retransmitted any more: free the bytes.
+    /// Nothing will be retransmitted or built from this branch any more: free the bytes.
     func releaseRequest() {
         request = ByteBuffer()
+        viaLine = ""
     }
 }

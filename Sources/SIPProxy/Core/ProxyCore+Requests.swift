@@ -248,7 +248,7 @@ extension ProxyCore {
     /// was released, which `ServerTransactionRecord.releaseWhatIsDone` rules out for any branch
     /// that can still need one.
     func buildBranchRequest(_ ct: ClientTransactionRecord, method: String, toLine: String?) -> ByteBuffer? {
-        guard let msg = ct.server.request else {
+        guard let msg = ct.server.request, !ct.viaLine.isEmpty else {
             requestReleased(ct.server, needed: "build a \(method)")
             return nil
         }

@@ -81,8 +81,11 @@ struct RequestContext {
     /// The branch waiting for its final response, if any.
     private(set) var current: Branch?
     private(set) var cancelled = false
-    /// A final response went upstream: nothing more may be sent but 2xx (§16.7 step 10).
-    private(set) var finished = false
+    /// A final response went upstream: nothing more may be sent but 2xx (§16.7 step 10). No
+    /// branch starts after it, so the candidates are let go (a finished request lives 32 s).
+    private(set) var finished = false {
+        didSet { if finished { candidates = [] } }
+    }
     /// Counted against its trunk's `max_concurrent` until a failed final response or its BYE.
     var countsOnTrunk = false
 
