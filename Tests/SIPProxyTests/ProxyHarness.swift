@@ -51,12 +51,12 @@ final class ProxyHarness {
         """
 
     /// `probing` turns the OPTIONS prober on (off by default, so tests see only call traffic).
-    init(yaml: String = ProxyHarness.yaml, probing: Bool = false) throws {
+    init(yaml: String = ProxyHarness.yaml, probing: Bool = false, timerC: Duration = .seconds(181)) throws {
         let regions = try RegionsConfigLoader.load(yaml: yaml)
         now = ContinuousClock.now
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        var configuration = ProxyConfiguration(regions: regions)
+        var configuration = ProxyConfiguration(regions: regions, timerC: timerC)
         configuration.probeEnabled = probing
         core = ProxyCore(
             configuration: configuration, dispatcher: NodeDispatcher(config: regions, localRegion: "test"),
