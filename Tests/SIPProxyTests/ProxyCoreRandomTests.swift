@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import SIPProxy
 
@@ -9,21 +10,9 @@ import Testing
 /// transaction timers. Whatever happens, no path may need a request the core already released,
 /// and once every timer has run out the tables are empty.
 @Suite struct ProxyCoreRandomTests {
-    /// SplitMix64: a small deterministic generator.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
     func noPathNeedsAReleasedRequestAndEverythingEnds(seed: UInt64) throws {
-        var rng = Generator(state: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         // Timer C short enough to fire within a call's random steps.
         let h = try ProxyHarness(timerC: .seconds(4))
         let codes = [100, 180, 183, 200, 200, 486, 503, 408, 500]

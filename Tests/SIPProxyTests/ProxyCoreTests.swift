@@ -176,11 +176,7 @@ import Testing
 
     @Test func inDialogByeFollowsRouteSetWithOurRouteRemoved() throws {
         let h = try ProxyHarness()
-        let bye =
-            "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
-            + "Route: <sip:127.0.0.1:5060;lr>\r\n"
-            + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
-            + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        let bye = ProxyHarness.bye
         h.receive(bye)
         let sent = h.transport.take()
         try #require(sent.count == 1)
@@ -328,11 +324,7 @@ import Testing
         h.receive(ProxyHarness.response(to: fwd, 200, "OK"), from: h.node1)
         #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 200 OK"])
         // The BYE's transaction keeps its 200 for retransmitted BYEs (Timer J), not the BYE.
-        let bye =
-            "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
-            + "Route: <sip:127.0.0.1:5060;lr>\r\n"
-            + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
-            + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        let bye = ProxyHarness.bye
         h.receive(bye)
         let byeOut = h.transport.take()[0].text
         h.receive(ProxyHarness.response(to: byeOut, 200, "OK", toTag: nil), from: h.node1)

@@ -88,6 +88,13 @@ final class ProxyHarness {
             + "Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n"
     }
 
+    /// The caller's BYE for call-1, answered by node 1, along our Record-Route.
+    static let bye =
+        "BYE sip:node@127.0.0.1:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKb1\r\n"
+        + "Route: <sip:127.0.0.1:5060;lr>\r\n"
+        + "From: <sip:caller@127.0.0.1:5999>;tag=from1\r\nTo: <sip:+12125551212@127.0.0.1:5060>;tag=node1\r\n"
+        + "Call-ID: call-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+
     /// A response as a UAS writes it for `request`: its Via, Record-Route, From, To (+tag),
     /// Call-ID and CSeq lines copied.
     static func response(to request: String, _ status: Int, _ reason: String, toTag: String? = "node1") -> String {
