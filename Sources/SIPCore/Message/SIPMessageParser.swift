@@ -347,7 +347,6 @@ public enum SIPMessageParser {
         return read(value)
     }
 
-    /// One Via value, or nil when libosip2 rejects it or the port is out of range.
     /// One Via value given as text (`SIP/2.0/UDP host:port;branch=...`), as a message's Via
     /// would be parsed; nil when invalid.
     public static func parseVia(_ text: String) -> Via? {
@@ -355,6 +354,7 @@ public enum SIPMessageParser {
         return text.withUTF8 { parseVia(UnsafeRawBufferPointer($0), 0..<$0.count) }
     }
 
+    /// One Via value, or nil when libosip2 rejects it or the port is out of range.
     static func parseVia(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Via? {
         withParsed(raw, r, initialize: { osip_via_init($0) }, parse: { osip_via_parse($0, $1) }, free: { osip_via_free($0) }, read: via)
     }

@@ -19,7 +19,7 @@ public final class SIPValueCache {
     var uris: [Entry<SIPURI?>?]
     var routes: [Entry<SIPURI?>?]
     var nameAddrs: [Entry<String??>?]
-    /// Via values this proxy wrote (`remember(via:as:)`): a response's top Via is one of them.
+    /// Via values this proxy wrote (`remember(viaPrefix:branch:as:)`): a response's top Via is one of them.
     var vias: [Entry<Via?>?]
     /// Lookups answered from the table and lookups that parsed (for tests and tuning).
     public private(set) var hits = 0
