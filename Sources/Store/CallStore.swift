@@ -349,7 +349,10 @@ public struct CallStore: Sendable {
                   AND ($10::float8 IS NULL OR ended_at >= to_timestamp($10::float8)) AND ($11::float8 IS NULL OR ended_at <= to_timestamp($11::float8))
                 ORDER BY created_at DESC, id DESC
                 LIMIT $7::int OFFSET $12::int
-                """, params)
+                """, params,
+                // Planned with its values: which filters are NULL decides the plan (a cursor
+                // page is an index range scan; a generic plan would filter from the newest row).
+                plan: .serverChooses)
         }
         var calls = try r.rows.map(Self.call)
         var next: String?

@@ -8,6 +8,11 @@ final class PostgresConnection: @unchecked Sendable {
     private var conn: OpaquePointer?
     let conninfo: String
     private var prepared: Set<String> = []
+    /// The session's `plan_cache_mode` as set by us; nil when the server does not know the
+    /// setting (before PostgreSQL 12): then its default holds and nothing is switched.
+    private var planMode: StatementPlan?
+    /// A `SET LOCAL` mode of the transaction block in progress (see `use`).
+    private var blockPlanMode: StatementPlan?
     /// Retained once for the connection's life: libpq's notice callback reads it.
     private let notices: Unmanaged<NoticeBox>
 
@@ -40,6 +45,10 @@ final class PostgresConnection: @unchecked Sendable {
             let message = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             throw StoreError(.connectionFailed, message.trimmingTrailingNewlines(), context: "connect")
         }
+        planMode = nil
+        if setPlanMode(.generic) == false {
+            notices.takeUnretainedValue().logger.notice("PostgreSQL does not take plan_cache_mode; statements are planned as the server chooses")
+        }
         // Notices (e.g. "relation already exists, skipping") go to the logger, not stderr.
         let box = notices.toOpaque()
         PQsetNoticeProcessor(
@@ -55,6 +64,40 @@ final class PostgresConnection: @unchecked Sendable {
         if let conn { PQfinish(conn) }
         conn = nil
         prepared.removeAll()
+        planMode = nil
+    }
+
+    /// Sets the session's `plan_cache_mode`: true when set, false when the server refused it.
+    private func setPlanMode(_ mode: StatementPlan) -> Bool {
+        guard let conn else { return false }
+        let value = mode == .generic ? "force_generic_plan" : "auto"
+        let r = PQexec(conn, "SET plan_cache_mode = \(value)")
+        defer { PQclear(r) }
+        guard let r, PQresultStatus(r) == PGRES_COMMAND_OK else { return false }
+        planMode = mode
+        return true
+    }
+
+    /// Makes the server plan the next statement as `mode` says. Inside a transaction block the
+    /// switch is a `SET LOCAL` (a session `SET` there would be undone by a rollback behind our
+    /// back); it ends with the block.
+    private func use(_ mode: StatementPlan) {
+        guard let conn, let session = planMode else { return }
+        let status = PQtransactionStatus(conn)
+        if status == PQTRANS_IDLE { blockPlanMode = nil }
+        guard (blockPlanMode ?? session) != mode else { return }
+        let value = mode == .generic ? "force_generic_plan" : "auto"
+        switch status {
+        case PQTRANS_IDLE:
+            _ = setPlanMode(mode)
+        case PQTRANS_INTRANS:
+            let r = PQexec(conn, "SET LOCAL plan_cache_mode = \(value)")
+            if let r, PQresultStatus(r) == PGRES_COMMAND_OK { blockPlanMode = mode }
+            PQclear(r)
+        default:
+            // A failed block: the statement fails anyway.
+            return
+        }
     }
 
     /// Reconnects if the connection was lost (`PQstatus` not OK).
@@ -69,8 +112,10 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `sql` with text parameters `$1…` (`nil` is NULL).
     @discardableResult
-    func query(_ sql: String, _ params: [String?] = [], context: String = "") throws(StoreError) -> QueryResult {
+    func query(_ sql: String, _ params: [String?] = [], plan: StatementPlan = .generic, context: String = "") throws(StoreError) -> QueryResult {
         try ensureConnected()
+        // Without parameters there is no plan to choose (the server plans it once either way).
+        if !params.isEmpty { use(plan) }
         // Without parameters, the simple protocol: it allows several statements (migrations).
         let result =
             params.isEmpty
@@ -81,8 +126,9 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// Runs a named prepared statement, preparing it on first use on this connection.
     @discardableResult
-    func execute(_ name: String, _ sql: String, _ params: [String?]) throws(StoreError) -> QueryResult {
+    func execute(_ name: String, _ sql: String, _ params: [String?], plan: StatementPlan = .generic) throws(StoreError) -> QueryResult {
         try ensureConnected()
+        if !params.isEmpty { use(plan) }
         if !prepared.contains(name) {
             let r = PQprepare(conn, name, sql, Int32(params.count), nil)
             _ = try consume(r, context: "prepare \(name)")
@@ -133,6 +179,22 @@ final class PostgresConnection: @unchecked Sendable {
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return QueryResult(columns: columns, rows: rows, affected: affected)
     }
+}
+
+/// How PostgreSQL plans a statement with parameters (its `plan_cache_mode`).
+///
+/// Left to itself (`auto`), the server plans a prepared statement afresh at every execution
+/// while that plan looks cheaper than the generic one, and for this project's batch statements
+/// (`unnest($1::uuid[], …)`: a generic plan assumes 100 rows, a batch holds a few) it always
+/// does: measured in `scripts/bench-callplane`, planning was 29 % of PostgreSQL's CPU, as much
+/// time as executing the status batches. So statements are `.generic` unless they say otherwise:
+/// planned once per connection (and again after an `ANALYZE` changes the statistics).
+public enum StatementPlan: Sendable {
+    /// One plan per connection, made without the parameters' values.
+    case generic
+    /// The server's choice (`auto`): for a statement whose best plan depends on which of its
+    /// parameters are NULL, such as a list with optional filters and a page cursor.
+    case serverChooses
 }
 
 /// Holds the logger for libpq's notice callback (a C function pointer cannot capture).

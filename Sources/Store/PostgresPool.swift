@@ -143,13 +143,13 @@ public struct PostgresConnectionHandle: @unchecked Sendable {
 
     /// `sql` with text parameters `$1…`.
     @discardableResult
-    public func query(_ sql: String, _ params: [String?] = [], context: String = "") throws(StoreError) -> QueryResult {
-        try connection.query(sql, params, context: context)
+    public func query(_ sql: String, _ params: [String?] = [], plan: StatementPlan = .generic, context: String = "") throws(StoreError) -> QueryResult {
+        try connection.query(sql, params, plan: plan, context: context)
     }
 
-    /// A named statement, prepared once per connection.
+    /// A named statement, prepared once per connection; `plan` says how the server plans it.
     @discardableResult
-    public func execute(_ name: String, _ sql: String, _ params: [String?]) throws(StoreError) -> QueryResult {
-        try connection.execute(name, sql, params)
+    public func execute(_ name: String, _ sql: String, _ params: [String?], plan: StatementPlan = .generic) throws(StoreError) -> QueryResult {
+        try connection.execute(name, sql, params, plan: plan)
     }
 }

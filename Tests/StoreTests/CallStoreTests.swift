@@ -162,6 +162,38 @@ struct CallStoreTests {
         server.stop()
     }
 
+    @Test("the call plane's batch statements are planned once per connection; the call list is planned with its filters")
+    func batchStatementsUseGenericPlans() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 1)
+        try await Migrations.migrate(pool)
+        let account = try await AccountStore(pool: pool).create(name: "acme").account
+        let calls = CallStore(pool: pool)
+        for n in 1...7 {
+            var ids: [String] = []
+            for _ in 0..<n {
+                let id = newUUID()
+                _ = try await calls.insert(.init(id: id, accountID: account.id, to: "+15551234567", from: "+15557654321", url: "https://example.com/x"))
+                ids.append(id)
+            }
+            _ = try await calls.claimMany(ids.map { .init(id: $0, node: "fs-e1") })
+            _ = try await calls.advanceMany(ids.map { .init(id: $0, status: "ringing") })
+            _ = try await calls.list(account: account.id, pageSize: 2)
+        }
+        let plans = try await pool.query("SELECT name, generic_plans::text AS g, custom_plans::text AS c FROM pg_prepared_statements").rows
+        func count(_ name: String) -> (generic: Int, custom: Int) {
+            let row = plans.first { $0["name"] == name }
+            return (Int(row?["g"] ?? "") ?? -1, Int(row?["c"] ?? "") ?? -1)
+        }
+        for name in ["claim_calls", "advance_calls"] {
+            #expect(count(name).generic == 7 && count(name).custom == 0, "\(name): \(count(name))")
+        }
+        #expect(count("list_calls").custom >= 5, "list_calls: \(count("list_calls"))")
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("a paced call that ends while waiting for its slot leaves waiting (released), so the pacing poll never sees it again")
     func pacedCallEndsReleased() async throws {
         let dir = try TemporaryDirectory()

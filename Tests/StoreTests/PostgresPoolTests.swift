@@ -59,6 +59,48 @@ struct PostgresPoolTests {
         server.stop()
     }
 
+    @Test("a named statement is planned once per connection unless it asks for the server's choice; ad-hoc queries and transactions switch back")
+    func statementPlans() async throws {
+        let dir = try TemporaryDirectory()
+        let server = try await PostgresServer.start(in: dir)
+        let pool = PostgresPool(conninfo: server.url, size: 1)
+        try await pool.query("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        try await pool.query("INSERT INTO t SELECT g, 'x' FROM generate_series(1, 200) g")
+        // A batch statement of the call plane's shape: left to itself (auto), the server plans
+        // it at every execution (and always the first five).
+        let batch = "WITH i AS (SELECT * FROM unnest($1::int[], $2::text[]) AS i(id, v)) UPDATE t SET v = i.v FROM i WHERE t.id = i.id"
+        let plans = try await pool.withConnection { (c: PostgresConnectionHandle) throws(StoreError) -> [String: (generic: Int, custom: Int)] in
+            for n in 1...8 {
+                try c.execute("generic", batch, ["{\(n),\(n + 1)}", "{a,b}"])
+                try c.execute("chosen", batch, ["{\(n),\(n + 1)}", "{a,b}"], plan: .serverChooses)
+                // An ad-hoc query in between (generic again), and transactions begun in either
+                // mode, one of them rolled back: inside, the switch lasts for the block only.
+                try c.query("SELECT v FROM t WHERE id = $1", [String(n)])
+                try c.query("BEGIN")
+                try c.execute("in_tx", "UPDATE t SET v = $2 WHERE id = $1", [String(n), "c"])
+                try c.query("COMMIT")
+                try c.execute("chosen", batch, ["{\(n),\(n + 1)}", "{a,b}"], plan: .serverChooses)
+                try c.query("BEGIN")
+                try c.execute("in_tx_after_chosen", "UPDATE t SET v = $2 WHERE id = $1", [String(n), "d"])
+                try c.query(n.isMultiple(of: 2) ? "COMMIT" : "ROLLBACK")
+                try c.execute("chosen_after_tx", "SELECT v FROM t WHERE id = $1", [String(n)], plan: .serverChooses)
+            }
+            var out: [String: (generic: Int, custom: Int)] = [:]
+            for row in try c.query("SELECT name, generic_plans::text AS g, custom_plans::text AS c FROM pg_prepared_statements").rows {
+                out[row["name"] ?? ""] = (Int(row["g"] ?? "") ?? -1, Int(row["c"] ?? "") ?? -1)
+            }
+            return out
+        }
+        #expect(plans["generic"]?.generic == 8 && plans["generic"]?.custom == 0, "\(String(describing: plans["generic"]))")
+        #expect((plans["chosen"]?.custom ?? 0) >= 5, "the server's choice: custom plans first, \(String(describing: plans["chosen"]))")
+        for name in ["in_tx", "in_tx_after_chosen"] {
+            #expect(plans[name]?.generic == 8 && plans[name]?.custom == 0, "\(name): \(String(describing: plans[name]))")
+        }
+        #expect((plans["chosen_after_tx"]?.custom ?? 0) >= 5, "the block's SET LOCAL ended with it: \(String(describing: plans["chosen_after_tx"]))")
+        await pool.shutdown()
+        server.stop()
+    }
+
     @Test("many concurrent users share a small pool without blocking each other forever")
     func concurrentUse() async throws {
         let dir = try TemporaryDirectory()
