@@ -450,7 +450,8 @@ public final class Orchestrator: Sendable {
             submit(id, .originateNotSent("no ESL address"))
             return
         }
-        let jobUUID = UUID().uuidString.lowercased()
+        // Store's generator: Foundation's UUID() opens /dev/urandom on every call on Linux.
+        let jobUUID = newUUID()
         var vars = [
             "origination_uuid=\(call.id)", "sip_h_X-Call-ID=\(call.id)", "originate_timeout=\(call.timeout)",
             "origination_caller_id_number=\(call.from)",
