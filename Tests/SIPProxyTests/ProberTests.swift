@@ -94,6 +94,47 @@ import Testing
         #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
     }
 
+    /// The drill's lost call: the node died between its 100 Trying and its 180, and an INVITE
+    /// that went unanswered there took it down first, so no probe changed its state. The
+    /// probe that then times out still moves the call.
+    @Test func aCallRingingOnANodeAlreadyTakenDownByAFailedInviteMovesWhenItsProbeTimesOut() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        h.advance(.milliseconds(20))
+        let probes = h.transport.take()
+        answerProbes(h, probes, from: h.node1)
+        answerProbes(h, probes, from: h.node2)
+        h.receive(ProxyHarness.invite())
+        let sent = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }
+        #expect(sent.count == 1)
+        let (dead, other) = sent[0].to == h.node1 ? (h.node1, h.node2) : (h.node2, h.node1)
+        let deadName = dead == h.node1 ? "n1" : "n2"
+        h.receive(ProxyHarness.response(to: sent[0].text, 100, "Trying"), from: dead)
+        #expect(h.transport.take().isEmpty, "100 is not forwarded")
+        // Another call's INVITE got nothing from the node in time: down at once.
+        let node = try #require(h.core.dispatcher.config.allNodes.first { $0.name == deadName })
+        h.core.nodeFailedCall(node, reason: "invite timeout")
+        #expect(h.core.dispatcher.health[deadName]?.state == .inactive)
+        // The next probe of the silent node times out: the call rings nowhere, so it moves.
+        var moved: [RecordingTransport.Sent] = []
+        h.advance(.milliseconds(1000))
+        let round = h.transport.take()
+        answerProbes(h, round, from: other)
+        moved += round.filter { !$0.firstLine.hasPrefix("OPTIONS") }
+        h.advance(.milliseconds(320))
+        moved += h.transport.take().filter { !$0.firstLine.hasPrefix("OPTIONS") }
+        let cancel = moved.filter { $0.firstLine.hasPrefix("CANCEL") }
+        let invite = moved.filter { $0.firstLine.hasPrefix("INVITE") }
+        #expect(cancel.map(\.to) == [dead], "the branch is cancelled on the dead node: \(moved.map(\.firstLine))")
+        #expect(invite.map(\.to) == [other], "and the call is offered to the next node: \(moved.map(\.firstLine))")
+        let offered = try #require(invite.first)
+        h.receive(ProxyHarness.response(to: offered.text, 200, "OK", toTag: "node2"), from: other)
+        #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        // Later probes of the dead node find nothing more to move (the CANCEL retransmits).
+        h.advance(.milliseconds(1320))
+        let later = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") || $0.to == h.caller }
+        #expect(later.isEmpty, "\(later.map(\.firstLine))")
+    }
+
     @Test func probeAnswered503CountsAsFailed() throws {
         let h = try ProxyHarness(yaml: Self.yaml, probing: true)
         for _ in 0..<2 {

@@ -78,15 +78,20 @@ extension ProxyCore {
         metrics.probe(node.name, "failed")
         if let state = dispatcher.probeFailed(node: node.name, reason: reason, timedOut: timedOut, now: now) {
             nodeStateChanged(node, state, reason: reason)
-            if state == .inactive { failOverRingingCalls(on: node) }
         }
+        // Whenever a failed probe finds the node down, not only when this probe took it down: a
+        // failed INVITE (no provisional in time, a transport error, a retry_on status) takes a
+        // node down at once, and the probes after that change no state. In the failover drill a
+        // call whose 100 Trying came just before the node died was lost that way.
+        if dispatcher.health[node.name]?.state == .inactive { failOverRingingCalls(on: node) }
     }
 
-    /// A node the probes declared down may hold INVITEs it answered only provisionally (it
+    /// A node the probes find down may hold INVITEs it answered only provisionally (it
     /// died between its 100/180 and its 200): no final answer will come, and Timer C would keep
     /// the caller waiting for minutes. Each such call is cancelled there and offered to the next
     /// candidate, as an INVITE that got no provisional answer in time is. A 2xx that still
-    /// arrives from the node is forwarded like any other (§16.7 step 10).
+    /// arrives from the node is forwarded like any other (§16.7 step 10). A node down only
+    /// because a call failed there, and answering its probes, keeps its ringing calls.
     func failOverRingingCalls(on node: Node) {
         let stranded = clientTransactions.values.filter { ct in
             ct.isInvite && !ct.key.isCancel && !ct.abandoned && ct.node?.name == node.name && ct.server.context.isRinging(ct.attempt)
