@@ -177,7 +177,13 @@ extension UpCommand {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 if condition() { return }
-                if let dead = firstExited() { throw ValidationError("\(dead) exited while waiting for \(what) (see \(root.path)/logs/\(dead).log)") }
+                if let dead = firstExited() {
+                    // The log's last lines say why; the folder may be gone by the time anyone looks.
+                    let log = root.appendingPathComponent("logs/\(dead).log")
+                    let lines = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false).suffix(15) ?? []
+                    throw CommandFailure(
+                        "\(dead) exited while waiting for \(what) (see \(log.path)); its last lines:\n" + lines.joined(separator: "\n"))
+                }
                 Thread.sleep(forTimeInterval: 0.1)
             }
             throw ValidationError("\(what): not ready within \(Int(timeout)) s (logs in \(root.path)/logs)")
