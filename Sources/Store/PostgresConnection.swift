@@ -46,6 +46,7 @@ final class PostgresConnection: @unchecked Sendable {
             throw StoreError(.connectionFailed, message.trimmingTrailingNewlines(), context: "connect")
         }
         planMode = nil
+        blockPlanMode = nil
         if setPlanMode(.generic) == false {
             notices.takeUnretainedValue().logger.notice("PostgreSQL does not take plan_cache_mode; statements are planned as the server chooses")
         }
@@ -65,6 +66,7 @@ final class PostgresConnection: @unchecked Sendable {
         conn = nil
         prepared.removeAll()
         planMode = nil
+        blockPlanMode = nil
     }
 
     /// Sets the session's `plan_cache_mode`: true when set, false when the server refused it.
