@@ -69,14 +69,14 @@ final class PostgresConnection: @unchecked Sendable {
         blockPlanMode = nil
     }
 
-    /// Sets the session's `plan_cache_mode`: true when set, false when the server refused it.
-    private func setPlanMode(_ mode: StatementPlan) -> Bool {
+    /// Sets `plan_cache_mode` for the session, or with `local` for the transaction block in
+    /// progress: true when set, false when the server refused it.
+    private func setPlanMode(_ mode: StatementPlan, local: Bool = false) -> Bool {
         guard let conn else { return false }
-        let value = mode == .generic ? "force_generic_plan" : "auto"
-        let r = PQexec(conn, "SET plan_cache_mode = \(value)")
+        let r = PQexec(conn, "SET \(local ? "LOCAL " : "")plan_cache_mode = \(mode.setting)")
         defer { PQclear(r) }
         guard let r, PQresultStatus(r) == PGRES_COMMAND_OK else { return false }
-        planMode = mode
+        if local { blockPlanMode = mode } else { planMode = mode }
         return true
     }
 
@@ -88,17 +88,10 @@ final class PostgresConnection: @unchecked Sendable {
         let status = PQtransactionStatus(conn)
         if status == PQTRANS_IDLE { blockPlanMode = nil }
         guard (blockPlanMode ?? session) != mode else { return }
-        let value = mode == .generic ? "force_generic_plan" : "auto"
         switch status {
-        case PQTRANS_IDLE:
-            _ = setPlanMode(mode)
-        case PQTRANS_INTRANS:
-            let r = PQexec(conn, "SET LOCAL plan_cache_mode = \(value)")
-            if let r, PQresultStatus(r) == PGRES_COMMAND_OK { blockPlanMode = mode }
-            PQclear(r)
-        default:
-            // A failed block: the statement fails anyway.
-            return
+        case PQTRANS_IDLE: _ = setPlanMode(mode)
+        case PQTRANS_INTRANS: _ = setPlanMode(mode, local: true)
+        default: return  // a failed block: the statement fails anyway
         }
     }
 
@@ -197,6 +190,14 @@ public enum StatementPlan: Sendable {
     /// The server's choice (`auto`): for a statement whose best plan depends on which of its
     /// parameters are NULL, such as a list with optional filters and a page cursor.
     case serverChooses
+
+    /// The `plan_cache_mode` value.
+    var setting: String {
+        switch self {
+        case .generic: "force_generic_plan"
+        case .serverChooses: "auto"
+        }
+    }
 }
 
 /// Holds the logger for libpq's notice callback (a C function pointer cannot capture).

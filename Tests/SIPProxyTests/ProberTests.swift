@@ -62,8 +62,9 @@ import Testing
         #expect(h.core.dispatcher.health["n2"]?.state == .active)
     }
 
-    @Test func aCallRingingOnANodeThatGoesDownMovesToTheNextNode() throws {
-        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+    /// Both nodes answer the first probes, then a call comes: its INVITE, the node it went to
+    /// and the other node.
+    func oneCall(_ h: ProxyHarness) throws -> (invite: RecordingTransport.Sent, node: SIPEndpoint, other: SIPEndpoint) {
         h.advance(.milliseconds(20))
         let probes = h.transport.take()
         answerProbes(h, probes, from: h.node1)
@@ -71,27 +72,42 @@ import Testing
         h.receive(ProxyHarness.invite())
         let sent = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }
         #expect(sent.count == 1)
-        let (ringing, other) = sent[0].to == h.node1 ? (h.node1, h.node2) : (h.node2, h.node1)
-        h.receive(ProxyHarness.response(to: sent[0].text, 180, "Ringing"), from: ringing)
+        let invite = try #require(sent.first)
+        return invite.to == h.node1 ? (invite, h.node1, h.node2) : (invite, h.node2, h.node1)
+    }
+
+    /// Time passes by `step`, `answering` answers its probes; what was sent besides probes.
+    func probeRound(_ h: ProxyHarness, _ step: Duration, answering node: SIPEndpoint) -> [RecordingTransport.Sent] {
+        h.advance(step)
+        let round = h.transport.take()
+        answerProbes(h, round, from: node)
+        return round.filter { !$0.firstLine.hasPrefix("OPTIONS") }
+    }
+
+    /// The call was CANCELled on `dead` and offered to `other`, whose 200 reaches the caller.
+    func expectMoved(_ h: ProxyHarness, _ moved: [RecordingTransport.Sent], from dead: SIPEndpoint, to other: SIPEndpoint) throws {
+        let cancel = moved.filter { $0.firstLine.hasPrefix("CANCEL") }
+        let invite = moved.filter { $0.firstLine.hasPrefix("INVITE") }
+        #expect(cancel.map(\.to) == [dead], "the ringing branch is cancelled on the dead node: \(moved.map(\.firstLine))")
+        #expect(invite.map(\.to) == [other], "and the call is offered to the next node: \(moved.map(\.firstLine))")
+        let offered = try #require(invite.first)
+        h.receive(ProxyHarness.response(to: offered.text, 200, "OK", toTag: "node2"), from: other)
+        #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
+    }
+
+    @Test func aCallRingingOnANodeThatGoesDownMovesToTheNextNode() throws {
+        let h = try ProxyHarness(yaml: Self.yaml, probing: true)
+        let (sent, ringing, other) = try oneCall(h)
+        h.receive(ProxyHarness.response(to: sent.text, 180, "Ringing"), from: ringing)
         #expect(h.transport.take().map(\.firstLine) == ["SIP/2.0 180 Ringing"])
         // The ringing node goes silent: two probes time out, it is down, and the call moves.
-        var moved: [RecordingTransport.Sent] = []
-        for _ in 0..<2 {
-            h.advance(.milliseconds(1000))
-            let round = h.transport.take()
-            answerProbes(h, round, from: other)
-            moved += round.filter { !$0.firstLine.hasPrefix("OPTIONS") }
-        }
+        var moved = probeRound(h, .milliseconds(1000), answering: other)
+        moved += probeRound(h, .milliseconds(1000), answering: other)
         h.advance(.milliseconds(320))
         moved += h.transport.take().filter { !$0.firstLine.hasPrefix("OPTIONS") }
         #expect(h.core.dispatcher.health[ringing == h.node1 ? "n1" : "n2"]?.state == .inactive)
-        let cancel = moved.filter { $0.firstLine.hasPrefix("CANCEL") }
-        let invite = moved.filter { $0.firstLine.hasPrefix("INVITE") }
-        #expect(cancel.map(\.to) == [ringing], "the ringing branch is cancelled on the dead node: \(moved.map(\.firstLine))")
-        #expect(invite.map(\.to) == [other], "and the call is offered to the next node: \(moved.map(\.firstLine))")
         #expect(!moved.contains { $0.to == h.caller && !$0.firstLine.hasPrefix("SIP/2.0 1") }, "the caller gets no final answer yet")
-        h.receive(ProxyHarness.response(to: invite[0].text, 200, "OK", toTag: "node2"), from: other)
-        #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        try expectMoved(h, moved, from: ringing, to: other)
     }
 
     /// The drill's lost call: the node died between its 100 Trying and its 180, and an INVITE
@@ -99,36 +115,19 @@ import Testing
     /// probe that then times out still moves the call.
     @Test func aCallRingingOnANodeAlreadyTakenDownByAFailedInviteMovesWhenItsProbeTimesOut() throws {
         let h = try ProxyHarness(yaml: Self.yaml, probing: true)
-        h.advance(.milliseconds(20))
-        let probes = h.transport.take()
-        answerProbes(h, probes, from: h.node1)
-        answerProbes(h, probes, from: h.node2)
-        h.receive(ProxyHarness.invite())
-        let sent = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") }
-        #expect(sent.count == 1)
-        let (dead, other) = sent[0].to == h.node1 ? (h.node1, h.node2) : (h.node2, h.node1)
+        let (sent, dead, other) = try oneCall(h)
         let deadName = dead == h.node1 ? "n1" : "n2"
-        h.receive(ProxyHarness.response(to: sent[0].text, 100, "Trying"), from: dead)
+        h.receive(ProxyHarness.response(to: sent.text, 100, "Trying"), from: dead)
         #expect(h.transport.take().isEmpty, "100 is not forwarded")
         // Another call's INVITE got nothing from the node in time: down at once.
         let node = try #require(h.core.dispatcher.config.allNodes.first { $0.name == deadName })
         h.core.nodeFailedCall(node, reason: "invite timeout")
         #expect(h.core.dispatcher.health[deadName]?.state == .inactive)
         // The next probe of the silent node times out: the call rings nowhere, so it moves.
-        var moved: [RecordingTransport.Sent] = []
-        h.advance(.milliseconds(1000))
-        let round = h.transport.take()
-        answerProbes(h, round, from: other)
-        moved += round.filter { !$0.firstLine.hasPrefix("OPTIONS") }
+        var moved = probeRound(h, .milliseconds(1000), answering: other)
         h.advance(.milliseconds(320))
         moved += h.transport.take().filter { !$0.firstLine.hasPrefix("OPTIONS") }
-        let cancel = moved.filter { $0.firstLine.hasPrefix("CANCEL") }
-        let invite = moved.filter { $0.firstLine.hasPrefix("INVITE") }
-        #expect(cancel.map(\.to) == [dead], "the branch is cancelled on the dead node: \(moved.map(\.firstLine))")
-        #expect(invite.map(\.to) == [other], "and the call is offered to the next node: \(moved.map(\.firstLine))")
-        let offered = try #require(invite.first)
-        h.receive(ProxyHarness.response(to: offered.text, 200, "OK", toTag: "node2"), from: other)
-        #expect(h.transport.take().filter { $0.to == h.caller }.map(\.firstLine) == ["SIP/2.0 200 OK"])
+        try expectMoved(h, moved, from: dead, to: other)
         // Later probes of the dead node find nothing more to move (the CANCEL retransmits).
         h.advance(.milliseconds(1320))
         let later = h.transport.take().filter { $0.firstLine.hasPrefix("INVITE") || $0.to == h.caller }
